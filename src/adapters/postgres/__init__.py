@@ -1,0 +1,1 @@
+"""Postgres adapters: SQLAlchemy async models and repositories, pgvector search, the AGE graph."""

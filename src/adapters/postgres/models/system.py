@@ -1,0 +1,21 @@
+"""System tables: worker probes (a job round-trip from the app through a worker into the DB)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from src.adapters.postgres.models.base import Base
+
+
+class WorkerProbeRow(Base):
+    __tablename__ = "worker_probes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processed_by: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -1,0 +1,52 @@
+"""SQLAlchemy unit of work: one session, one transaction; deferred jobs are enqueued after commit."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from src.adapters.postgres.repositories.system import PgWorkerProbeRepository
+from src.ports.shared import Job, JobQueue, StorageUnavailable
+
+
+class SqlAlchemyUnitOfWork:
+    def __init__(self, sessions: async_sessionmaker, jobs: JobQueue) -> None:
+        self._sessions = sessions
+        self._jobs = jobs
+        self._deferred: list[Job] = []
+        self.session: AsyncSession | None = None
+
+    async def __aenter__(self) -> Self:
+        self.session = self._sessions()
+        self._deferred = []
+        self.probes = PgWorkerProbeRepository(self.session)
+        return self
+
+    async def __aexit__(self, exc_type, exc, traceback) -> None:
+        assert self.session is not None
+        try:
+            await self.session.rollback()  # no-op after a commit; discards anything uncommitted
+        finally:
+            await self.session.close()
+            self._deferred = []
+        if isinstance(exc, (OperationalError, OSError)) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated
+        ):
+            raise StorageUnavailable("the database is unreachable") from exc
+
+    def defer(self, job: Job) -> None:
+        self._deferred.append(job)
+
+    async def commit(self) -> None:
+        assert self.session is not None
+        await self.session.commit()
+        deferred, self._deferred = self._deferred, []
+        for job in deferred:
+            self._jobs.enqueue(job)
+
+    async def rollback(self) -> None:
+        assert self.session is not None
+        await self.session.rollback()
+        self._deferred = []

@@ -1,0 +1,29 @@
+"""Builds the Dramatiq broker from a URL: postgresql:// (default, same database), redis://, amqp://."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.middleware.asyncio import AsyncIO
+
+QUEUE_SCHEMA = "dramatiq"
+
+
+def make_broker(url: str) -> dramatiq.Broker:
+    if url.startswith(("redis://", "rediss://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker: dramatiq.Broker = RedisBroker(url=url)
+    elif url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=url)
+    else:
+        import dramatiq_postgres
+        import psycopg
+
+        with psycopg.connect(url, autocommit=False) as connection, connection.cursor() as cursor:
+            dramatiq_postgres.init(cursor, schema=QUEUE_SCHEMA)  # idempotent, serialised by a lock
+            connection.commit()
+        broker = dramatiq_postgres.PostgresBroker(url=url, schema=QUEUE_SCHEMA, results=False)
+    broker.add_middleware(AsyncIO())
+    return broker

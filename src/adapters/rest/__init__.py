@@ -1,0 +1,1 @@
+"""REST driving adapter: plain Starlette routes (health, metrics; the Stripe webhook later)."""

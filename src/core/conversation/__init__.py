@@ -1,0 +1,1 @@
+"""The conversation domain: use cases and rules (pure; ports and stdlib only)."""

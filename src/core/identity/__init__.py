@@ -1,0 +1,1 @@
+"""The identity domain: use cases and rules (pure; ports and stdlib only)."""

@@ -1,0 +1,1 @@
+"""The knowledge domain: use cases and rules (pure; ports and stdlib only)."""

@@ -1,0 +1,1 @@
+"""GraphQL driving adapter: one Query/Mutation/Subscription per domain, merged in schema.py."""

@@ -1,0 +1,73 @@
+"""System fields: worker probes (request one, read it, watch it until a worker has processed it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from src.core.system.probes import parse_probe_id
+from src.graphql.context import Info
+from src.graphql.errors import InvalidInputError, NotFoundError, UnavailableError, to_graphql_error
+from src.ports.shared import DomainError
+from src.ports.system import WorkerProbe
+
+
+@strawberry.type(name="WorkerProbe")
+class WorkerProbeType:
+    id: strawberry.ID
+    requested_at: datetime
+    processed_at: datetime | None
+    processed_by: str | None
+    done: bool
+
+    @classmethod
+    def of(cls, probe: WorkerProbe) -> WorkerProbeType:
+        return cls(
+            id=strawberry.ID(str(probe.id)),
+            requested_at=probe.requested_at,
+            processed_at=probe.processed_at,
+            processed_by=probe.processed_by,
+            done=probe.done,
+        )
+
+
+WorkerProbeResult = Annotated[
+    WorkerProbeType | NotFoundError | InvalidInputError | UnavailableError,
+    strawberry.union("WorkerProbeResult"),
+]
+
+
+@strawberry.type
+class SystemQuery:
+    @strawberry.field(description="A worker probe by id.")
+    async def worker_probe(self, info: Info, id: strawberry.ID) -> WorkerProbeResult:
+        try:
+            probe = await info.context.services.get_worker_probe().execute(parse_probe_id(id))
+        except DomainError as exc:
+            return to_graphql_error(exc)
+        return WorkerProbeType.of(probe)
+
+
+@strawberry.type
+class SystemMutation:
+    @strawberry.mutation(description="Enqueue a job that a worker must process; proves the job pipeline.")
+    async def request_worker_probe(self, info: Info) -> WorkerProbeResult:
+        try:
+            probe = await info.context.services.request_worker_probe().execute()
+        except DomainError as exc:
+            return to_graphql_error(exc)
+        return WorkerProbeType.of(probe)
+
+
+@strawberry.type
+class SystemSubscription:
+    @strawberry.subscription(description="The probe now and on every change, until a worker processed it.")
+    async def worker_probe(self, info: Info, id: strawberry.ID) -> AsyncGenerator[WorkerProbeResult, None]:
+        try:
+            async for probe in info.context.services.watch_worker_probe().execute(parse_probe_id(id)):
+                yield WorkerProbeType.of(probe)
+        except DomainError as exc:
+            yield to_graphql_error(exc)

@@ -1,0 +1,1 @@
+"""Local PostgreSQL (+pgvector, +AGE) for development and tests: install, start, stop, status."""

@@ -1,0 +1,48 @@
+"""The ASGI app: GraphQL (HTTP + websockets) at /graphql, /healthz, /metrics. uvicorn runs `create_app`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import RedirectResponse
+from starlette.routing import Route, WebSocketRoute
+
+from src.adapters.rest.health import health_endpoint
+from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
+from src.config import Settings, load_settings
+from src.container import Container, build_container, shutdown
+from src.graphql.app import KeelGraphQL
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Starlette:
+    settings = settings or load_settings()
+    container = container or build_container(settings)
+    logging.basicConfig(level=settings.log_level.upper())
+    graphql = KeelGraphQL(container, graphiql=settings.graphiql)
+    registry = CollectorRegistry(auto_describe=True)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        await shutdown(container)
+
+    async def home(request):
+        return RedirectResponse("/graphql")
+
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", health_endpoint(container.check_health)),
+            Route("/metrics", metrics_endpoint(registry)),
+        ],
+        middleware=[Middleware(HttpMetrics, registry=registry)],
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    return app

@@ -1,0 +1,1 @@
+"""Ports of the billing domain (records and Protocols); filled in by the billing issue."""

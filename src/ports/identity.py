@@ -1,0 +1,1 @@
+"""Ports of the identity domain (records and Protocols); filled in by the identity issue."""

@@ -1,0 +1,74 @@
+"""Ports every domain uses: time, transactions, background jobs, health of the things Keel depends on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, Self, runtime_checkable
+
+
+class DomainError(Exception):
+    """An expected failure a caller can act on; `code` is stable, the message is for people."""
+
+    code = "domain_error"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class StorageUnavailable(DomainError):
+    code = "storage_unavailable"
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A background job: a name the worker side knows and JSON-able arguments (ids, never objects)."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    def enqueue(self, job: Job) -> None: ...
+
+
+@runtime_checkable
+class UnitOfWork(Protocol):
+    """One transaction. Jobs deferred inside it are enqueued only after it commits."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+    def defer(self, job: Job) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentHealth:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@runtime_checkable
+class HealthProbe(Protocol):
+    async def check(self) -> list[ComponentHealth]: ...

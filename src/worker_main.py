@@ -1,0 +1,18 @@
+"""Worker entry point, loaded by Dramatiq in each worker process: `keel worker` (or `dramatiq src.worker_main`)."""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+from src.config import load_settings
+from src.container import build_container
+from src.workers import runtime
+
+container = build_container(load_settings())
+logging.basicConfig(level=container.settings().log_level.upper())
+dramatiq.set_broker(container.broker())
+runtime.bind(container)
+
+from src.workers import actors  # noqa: E402,F401  (actors bind to the broker set above)

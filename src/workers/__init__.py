@@ -1,0 +1,1 @@
+"""Worker driving adapter: Dramatiq actors that turn jobs into use-case calls."""

@@ -1,0 +1,3 @@
+"""Imports every actor module so that one import declares them all on the current broker."""
+
+from src.workers import system  # noqa: F401
