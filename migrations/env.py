@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from src.adapters.postgres.engine import SERVER_SETTINGS
 from src.adapters.postgres.models import Base
+from src.adapters.postgres.models.base import owned_by_keel
 from src.config import load_settings
 
 config = context.config
@@ -19,16 +20,11 @@ def database_url() -> str:
     return config.attributes.get("url") or load_settings().sqlalchemy_url()
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    # Tables other tools own (the Dramatiq queue, AGE's catalog) are not ours to diff.
-    return not (type_ == "table" and reflected and compare_to is None and name not in target_metadata.tables)
-
-
 def run_sync_migrations(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        include_object=include_object,
+        include_object=owned_by_keel,
         compare_server_default=True,
     )
     with context.begin_transaction():

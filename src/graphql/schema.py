@@ -25,5 +25,5 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[NotFoundError, InvalidInputError, UnavailableError],
-        extensions=[MaskErrors(should_mask_error=lambda error: not _is_expected(error))],
+        extensions=[lambda: MaskErrors(should_mask_error=lambda error: not _is_expected(error))],
     )

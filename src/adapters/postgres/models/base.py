@@ -22,3 +22,11 @@ class Base(DeclarativeBase):
 
 def created_at_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def owned_by_keel(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic filter: diff only Keel's tables, never those of AGE, Dramatiq or other tools."""
+    if not reflected or compare_to is not None:
+        return True
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+    return table in Base.metadata.tables

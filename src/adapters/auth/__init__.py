@@ -1,0 +1,1 @@
+"""auth adapters (filled in by the issue that needs them)."""

@@ -1,0 +1,1 @@
+"""llm adapters (filled in by the issue that needs them)."""

@@ -1,0 +1,1 @@
+"""stripe adapters (filled in by the issue that needs them)."""

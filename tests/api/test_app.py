@@ -1,0 +1,79 @@
+"""The ASGI app end to end: GraphiQL, typed errors, /healthz, /metrics."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from src.config import Settings
+from src.container import build_container, shutdown
+from src.main import create_app
+from tests.conftest import graphql
+
+PROBE = "query($id: ID!) { workerProbe(id: $id) { __typename ... on Error { code message } " \
+        "... on InvalidInputError { field } ... on WorkerProbe { id done } } }"
+
+
+async def test_graphiql_page_loads_in_a_browser(client):
+    response = await client.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+async def test_root_sends_people_to_graphql(client):
+    response = await client.get("/")
+    assert response.status_code in (302, 307) and response.headers["location"] == "/graphql"
+
+
+async def test_a_malformed_id_is_a_typed_error(client):
+    body = await graphql(client, PROBE, id="not-a-uuid")
+    assert body["data"]["workerProbe"] == {
+        "__typename": "InvalidInputError", "code": "invalid_input", "message": "probe id must be a UUID", "field": "id",
+    }
+
+
+async def test_an_unknown_id_is_not_found(client):
+    body = await graphql(client, PROBE, id=str(uuid.uuid4()))
+    assert body["data"]["workerProbe"]["__typename"] == "NotFoundError"
+
+
+async def test_a_broken_query_says_why_without_a_stack_trace(client):
+    response = await client.post("/graphql", json={"query": "{ workerProbe(id: 1) { nope } }"})
+    errors = response.json()["errors"]
+    assert errors and all("Traceback" not in error["message"] for error in errors)
+    assert any("nope" in error["message"] for error in errors)
+
+
+async def test_healthz_checks_the_database_and_both_extensions(client):
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert {check["name"] for check in body["checks"] if check["ok"]} == {"database", "extension:vector", "extension:age"}
+
+
+async def test_healthz_is_503_when_the_database_is_down(settings: Settings):
+    unreachable = settings.model_copy(update={"database_url": "postgresql://keel@127.0.0.1:1/keel"})
+    services = build_container(unreachable)
+    app = create_app(unreachable, services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://keel.test") as http:
+        response = await http.get("/healthz")
+    await shutdown(services)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "fail"
+    database = body["checks"][0]
+    assert (database["name"], database["ok"]) == ("database", False) and database["detail"]
+
+
+async def test_metrics_count_requests_by_route_in_prometheus_format(client):
+    await client.get("/healthz")
+    await client.get(f"/no-such-page-{uuid.uuid4()}")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'keel_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+    assert 'route="other",status="404"' in text and "no-such-page" not in text
+    assert "keel_http_request_seconds_bucket" in text

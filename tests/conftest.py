@@ -1,0 +1,108 @@
+"""Shared fixtures: a migrated test database on the real local Postgres, the container, the ASGI app."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from src.cli.migrate import upgrade
+from src.config import REPO_ROOT, Settings, load_settings
+from src.container import Container, build_container, shutdown
+from src.localdb.stack import ensure_database_running
+from src.main import create_app
+
+
+def _test_settings() -> Settings:
+    base = load_settings()
+    if not base.embedded_database:
+        return base  # KEEL_DATABASE_URL must then name a throwaway database
+    name = f"{base.db_name}_test"
+    ensure_database_running(base, name, lambda message: None, fast_commit=True)
+    return load_settings(db_name=name)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    config = _test_settings()
+    upgrade(config)
+    return config
+
+
+@pytest.fixture(scope="session")
+def test_env(settings: Settings) -> dict[str, str]:
+    """Environment for child processes (workers, the CLI) that must use the test database."""
+    env = dict(os.environ)
+    if settings.embedded_database:
+        env["KEEL_DB_NAME"] = settings.db_name
+    return env
+
+
+@pytest.fixture(scope="session")
+async def container(settings: Settings) -> AsyncIterator[Container]:
+    services = build_container(settings)
+    yield services
+    await shutdown(services)
+
+
+@pytest.fixture
+async def db_clean(container: Container) -> None:
+    """Empty every Keel table (not the queue) so a test starts from nothing."""
+    async with container.engine().begin() as connection:
+        tables = (await connection.execute(text(
+            "SELECT string_agg(format('%I', tablename), ', ') FROM pg_tables "
+            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        ))).scalar_one()
+        if tables:
+            await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+
+
+@pytest.fixture
+async def client(settings: Settings, container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, container)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://keel.test") as http:
+        yield http
+
+
+@pytest.fixture
+def worker_process(test_env: dict[str, str]):
+    """A real Dramatiq worker process (`keel worker`'s command) on the test database."""
+    from src.cli.serve import worker_command
+
+    command = worker_command(load_settings(worker_processes=1, worker_threads=2))
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=test_env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def run_keel(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The `keel` command line as a person runs it."""
+    return subprocess.run([sys.executable, "-m", "src.cli", *args], cwd=REPO_ROOT, env=env or dict(os.environ),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+async def graphql(client: httpx.AsyncClient, query: str, **variables) -> dict:
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    return response.json()
