@@ -53,7 +53,7 @@ def migrate_to_head(config: Settings, database: str | None = None) -> None:
 @app.command()
 def up() -> None:
     """Everything on embedded defaults: database, migrations, a worker and the API; prints the URL."""
-    from src.cli.serve import run_api, start_worker_process
+    from src.cli.serve import run_api, start_worker_process, stop_worker_process
 
     config = settings()
     started = time.monotonic()
@@ -70,8 +70,7 @@ def up() -> None:
         try:
             run_api(config, announce)
         finally:
-            worker.terminate()
-            worker.wait(timeout=30)
+            stop_worker_process(worker)
     except LocalDbError as exc:
         fail(str(exc))
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +15,8 @@ import uvicorn
 
 from src.config import Settings
 from src.localdb.errors import LocalDbError
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def check_port_free(host: str, port: int, variable: str) -> None:
@@ -31,7 +36,24 @@ def worker_command(settings: Settings) -> list[str]:
 
 
 def start_worker_process(settings: Settings) -> subprocess.Popen:
-    return subprocess.Popen(worker_command(settings), env=os.environ.copy())
+    """Workers in a session of their own, so a Ctrl-C reaches them once, through us; and they get
+    SIGTERM (Dramatiq's graceful stop) if we die without cleaning up."""
+    return subprocess.Popen(worker_command(settings), env=os.environ.copy(), start_new_session=True,
+                            preexec_fn=_terminate_with_parent)
+
+
+def stop_worker_process(worker: subprocess.Popen, timeout: float = 30) -> None:
+    worker.terminate()
+    try:
+        worker.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+
+def _terminate_with_parent() -> None:
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class _AnnouncingServer(uvicorn.Server):

@@ -56,7 +56,7 @@ class Cluster:
         return marker.read_text().strip() if marker.exists() else None
 
     def binary_version(self) -> str:
-        out = self._run(self.install.command("postgres", "--version"), "postgres --version").stdout
+        out = self._run(self._as_server_user(self.install.command("postgres", "--version")), "postgres --version").stdout
         return out.strip().split()[-1].split(".")[0]
 
     # -- lifecycle ----------------------------------------------------------------------

@@ -23,7 +23,24 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_keel_up_serves_health_and_graphiql(test_env):
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as children:
+            found |= {int(child) for child in children.read().split()}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGKILL])
+def test_keel_up_serves_health_and_graphiql_and_leaves_no_worker_behind(test_env, stop_signal):
     port = _free_port()
     env = {**test_env, "KEEL_PORT": str(port)}
     process = subprocess.Popen([sys.executable, "-m", "src.cli", "up"], cwd=REPO_ROOT, env=env,
@@ -36,9 +53,12 @@ def test_keel_up_serves_health_and_graphiql(test_env):
         assert health.status_code == 200 and health.json()["status"] == "ok"
         page = httpx.get(f"http://127.0.0.1:{port}/graphql", headers={"accept": "text/html"}, timeout=10)
         assert page.status_code == 200 and "graphiql" in page.text.lower()
+        workers = _children(process.pid)
+        assert workers, "keel up started no worker"
     finally:
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, stop_signal)  # what a Ctrl-C (or an OOM kill) does to the whole group
         process.wait(timeout=60)
+    wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=60)
 
 
 @pytest.mark.parametrize(

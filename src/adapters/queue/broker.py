@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from dramatiq.middleware.asyncio import AsyncIO
 
 QUEUE_SCHEMA = "dramatiq"
+
+
+class DaemonAsyncIO(AsyncIO):
+    """Dramatiq's AsyncIO middleware with a daemon event-loop thread. Its own thread is not a daemon, so
+    when a second SIGTERM makes Dramatiq exit at once, that thread keeps the process alive forever."""
+
+    def before_worker_boot(self, broker, worker) -> None:
+        thread = EventLoopThread(self.logger)
+        thread.daemon = True
+        thread.start(timeout=1.0)
+        set_event_loop_thread(thread)
 
 
 def make_broker(url: str) -> dramatiq.Broker:
@@ -25,5 +37,5 @@ def make_broker(url: str) -> dramatiq.Broker:
             dramatiq_postgres.init(cursor, schema=QUEUE_SCHEMA)  # idempotent, serialised by a lock
             connection.commit()
         broker = dramatiq_postgres.PostgresBroker(url=url, schema=QUEUE_SCHEMA, results=False)
-    broker.add_middleware(AsyncIO())
+    broker.add_middleware(DaemonAsyncIO())
     return broker
