@@ -70,20 +70,26 @@ async def client(settings: Settings, container: Container) -> AsyncIterator[http
         yield http
 
 
-@pytest.fixture
-def worker_process(test_env: dict[str, str]):
-    """A real Dramatiq worker process (`keel worker`'s command) on the test database."""
+def start_worker(env: dict[str, str], threads: int = 2) -> subprocess.Popen:
+    """A real Dramatiq worker process (`keel worker`'s command) with the given environment."""
     from src.cli.serve import worker_command
 
-    command = worker_command(load_settings(worker_processes=1, worker_threads=2))
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=test_env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    command = worker_command(load_settings(worker_processes=1, worker_threads=threads))
+    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    from src.cli.serve import stop_worker_process
+
+    stop_worker_process(process)
+
+
+@pytest.fixture
+def worker_process(test_env: dict[str, str]):
+    process = start_worker(test_env)
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_worker(process)
 
 
 def run_keel(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

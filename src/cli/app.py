@@ -131,6 +131,9 @@ def test(ctx: typer.Context) -> None:
         prepare_database(config, test_database_name(config), fast_commit=True)
     except LocalDbError as exc:
         fail(str(exc))
+    from src.cli.test_tools import ensure_test_tools
+
+    ensure_test_tools(say)
     bindir = os.path.dirname(sys.executable)
     say("checking layer contracts (import-linter)")
     if subprocess.run([os.path.join(bindir, "lint-imports"), "--no-cache"], cwd=REPO_ROOT).returncode != 0:

@@ -56,7 +56,10 @@ class Cluster:
         return marker.read_text().strip() if marker.exists() else None
 
     def binary_version(self) -> str:
-        out = self._run(self._as_server_user(self.install.command("postgres", "--version")), "postgres --version").stdout
+        command = self.install.command("postgres", "--version")  # allowed as root, unlike starting it
+        if self.install.chroot is not None:
+            command = self._as_server_user(command)
+        out = self._run(command, "postgres --version").stdout
         return out.strip().split()[-1].split(".")[0]
 
     # -- lifecycle ----------------------------------------------------------------------

@@ -1,21 +1,25 @@
-"""A real job round-trip: GraphQL mutation -> Postgres-backed Dramatiq queue -> worker process -> DB,
-watched live through a GraphQL subscription over graphql-transport-ws."""
+"""A real job round-trip: GraphQL mutation -> Dramatiq broker -> worker process -> DB, watched live
+through a GraphQL subscription over graphql-transport-ws. Runs on the default Postgres broker and on
+Redis (KEEL_BROKER_URL)."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import socket
+import subprocess
 import uuid
 
 import httpx
 import pytest
 from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
-from sqlalchemy import text
 
+from src.container import build_container, shutdown
 from src.core.system.probes import PROCESS_PROBE_JOB
 from src.main import create_app
 from src.ports.shared import Job
-from tests.conftest import graphql
+from tests.conftest import graphql, start_worker, stop_worker, wait_for
 
 REQUEST = "mutation { requestWorkerProbe { __typename ... on WorkerProbe { id done } } }"
 WATCH = "subscription($id: ID!) { workerProbe(id: $id) { __typename ... on WorkerProbe { id done processedBy } } }"
@@ -24,22 +28,33 @@ READ = "query($id: ID!) { workerProbe(id: $id) { ... on WorkerProbe { done proce
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def redis_url():
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (`keel test` installs it as root)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, timeout=30)
+    yield f"redis://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture(params=["postgres", "redis"])
+def broker(request, settings, test_env):
+    """(settings, env) for one broker; the env goes to the worker process."""
+    if request.param == "postgres":
+        return settings, test_env
+    url = request.getfixturevalue("redis_url")
+    return settings.model_copy(update={"broker_url": url}), {**test_env, "KEEL_BROKER_URL": url}
+
+
 def _parent_of(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as stat:
         return int(stat.read().rsplit(")", 1)[1].split()[1])
-
-
-async def _until_queue_drained(container, probe_id: str, timeout: float = 60) -> None:
-    """Acked messages leave the Postgres queue table: wait until none for this probe is left."""
-    if container.settings().broker_url:
-        pytest.skip("queue inspection needs the default Postgres broker")
-    query = text("SELECT count(*) FROM dramatiq.queue WHERE message->'kwargs'->>'probe_id' = :id")
-    async with asyncio.timeout(timeout):
-        while True:
-            async with container.engine().connect() as connection:
-                if (await connection.execute(query, {"id": probe_id})).scalar_one() == 0:
-                    return
-            await asyncio.sleep(0.1)
 
 
 async def _subscribe_until_done(app, probe_id: str, timeout: float = 90) -> list[dict]:
@@ -59,22 +74,32 @@ async def _subscribe_until_done(app, probe_id: str, timeout: float = 90) -> list
                     updates.append(message["payload"]["data"]["workerProbe"])
 
 
-async def test_a_job_enqueued_by_the_app_is_processed_by_a_worker_process(settings, container, worker_process):
-    app = create_app(settings, container)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://keel.test") as client:
-        created = (await graphql(client, REQUEST))["data"]["requestWorkerProbe"]
-        assert created["__typename"] == "WorkerProbe" and created["done"] is False
+async def test_a_job_enqueued_by_the_app_is_processed_by_a_worker_process_once(broker):
+    settings, env = broker
+    services = build_container(settings)
+    # One worker thread: jobs run strictly in queue order, so a job enqueued last finishes last.
+    worker = start_worker(env, threads=1)
+    try:
+        app = create_app(settings, services)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://keel.test") as client:
+            created = (await graphql(client, REQUEST))["data"]["requestWorkerProbe"]
+            assert created["__typename"] == "WorkerProbe" and created["done"] is False
 
-        updates = await _subscribe_until_done(app, created["id"])
-        assert updates[-1]["done"] is True and updates[-1]["id"] == created["id"]
-        worker_pid = int(updates[-1]["processedBy"].rsplit(":", 1)[1])
-        assert _parent_of(worker_pid) == worker_process.pid  # a child of the `keel worker` supervisor
+            updates = await _subscribe_until_done(app, created["id"])
+            assert updates[-1]["done"] is True and updates[-1]["id"] == created["id"]
+            worker_pid = int(updates[-1]["processedBy"].rsplit(":", 1)[1])
+            assert _parent_of(worker_pid) == worker.pid  # a child of the `keel worker` supervisor
 
-        # Redelivery (every broker re-runs in-flight messages after a crash) must change nothing.
-        container.jobs().enqueue(Job(PROCESS_PROBE_JOB, {"probe_id": created["id"]}))
-        container.jobs().enqueue(Job(PROCESS_PROBE_JOB, {"probe_id": created["id"]}))
-        await _until_queue_drained(container, created["id"])
-        probe = await container.get_worker_probe().execute(uuid.UUID(created["id"]))
-        assert probe.attempts == 1 and probe.processed_by == updates[-1]["processedBy"]
-        read = (await graphql(client, READ, id=created["id"]))["data"]["workerProbe"]
-        assert read == {"done": True, "processedBy": probe.processed_by}
+            # Redelivery (every broker re-runs in-flight messages after a crash) must change nothing.
+            for _ in range(2):
+                services.jobs().enqueue(Job(PROCESS_PROBE_JOB, {"probe_id": created["id"]}))
+            sentinel = await services.request_worker_probe().execute()
+            await _subscribe_until_done(app, str(sentinel.id))
+
+            probe = await services.get_worker_probe().execute(uuid.UUID(created["id"]))
+            assert probe.attempts == 1 and probe.processed_by == updates[-1]["processedBy"]
+            read = (await graphql(client, READ, id=created["id"]))["data"]["workerProbe"]
+            assert read == {"done": True, "processedBy": probe.processed_by}
+    finally:
+        stop_worker(worker)
+        await shutdown(services)

@@ -102,3 +102,18 @@ def test_a_configured_database_url_means_nothing_local(monkeypatch):
     monkeypatch.setenv("KEEL_DATABASE_URL", "postgresql://elsewhere/keel")
     with pytest.raises(LocalDbError, match="KEEL_DATABASE_URL is set"):
         local_cluster(load_settings())
+
+
+def test_a_crashed_server_with_a_stale_pid_file_starts_again(spare_home):
+    import os
+    import signal
+
+    from tests.conftest import wait_for
+
+    cluster = ensure_database_running(spare_home, "keel", lambda m: None)
+    postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+    os.kill(postmaster, signal.SIGKILL)
+    wait_for(lambda: not cluster.status().running, timeout=30)
+    assert (cluster.data_dir / "postmaster.pid").exists()  # left behind by the crash
+    ensure_database_running(spare_home, "keel", lambda m: None)
+    assert cluster.psql("SELECT 1").strip() == "1"

@@ -53,7 +53,7 @@ def test_every_setting_keel_reads_is_passed_to_its_containers():
 
 def test_docker_compose_validates_the_file():
     if shutil.which("docker-compose") is None:
-        pytest.skip("Debian's docker-compose is not installed (.ci/run installs it)")
+        pytest.skip("Debian's docker-compose is not installed (`keel test` installs it as root)")
     result = subprocess.run(["docker-compose", "config", "-q"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
