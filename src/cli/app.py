@@ -138,6 +138,10 @@ def test(ctx: typer.Context) -> None:
     say("checking layer contracts (import-linter)")
     if subprocess.run([os.path.join(bindir, "lint-imports"), "--no-cache"], cwd=REPO_ROOT).returncode != 0:
         fail("layer contracts are broken (see above)")
+    say("linting (ruff)")
+    if subprocess.run([os.path.join(bindir, "ruff"), "check", "--quiet", "src", "tests", "benchmarks", "migrations"],
+                      cwd=REPO_ROOT).returncode != 0:
+        fail("ruff found problems (see above; `ruff check --fix` mends most)")
     say("running the tests")
     code = subprocess.run([sys.executable, "-m", "pytest", *ctx.args], cwd=REPO_ROOT).returncode
     raise typer.Exit(code)

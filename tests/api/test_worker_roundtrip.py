@@ -59,19 +59,22 @@ def _parent_of(pid: int) -> int:
 
 async def _subscribe_until_done(app, probe_id: str, timeout: float = 90) -> list[dict]:
     transport = ASGIWebSocketTransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://keel.test") as http:
-        async with aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws:
-            await ws.send_json({"type": "connection_init"})
-            assert (await ws.receive_json())["type"] == "connection_ack"
-            await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": WATCH, "variables": {"id": probe_id}}})
-            updates = []
-            async with asyncio.timeout(timeout):
-                while True:
-                    message = await ws.receive_json()
-                    if message["type"] == "complete":
-                        return updates
-                    assert message["type"] == "next", message
-                    updates.append(message["payload"]["data"]["workerProbe"])
+    subscribe = {"query": WATCH, "variables": {"id": probe_id}}
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://keel.test") as http,
+        aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,
+    ):
+        await ws.send_json({"type": "connection_init"})
+        assert (await ws.receive_json())["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": subscribe})
+        updates = []
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await ws.receive_json()
+                if message["type"] == "complete":
+                    return updates
+                assert message["type"] == "next", message
+                updates.append(message["payload"]["data"]["workerProbe"])
 
 
 async def test_a_job_enqueued_by_the_app_is_processed_by_a_worker_process_once(broker):

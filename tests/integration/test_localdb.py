@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 
@@ -32,10 +33,8 @@ def spare_home(embedded: Settings, tmp_path):
         port = probe.getsockname()[1]
     config = load_settings(home=home, db_port=port)
     yield config
-    try:
+    with contextlib.suppress(LocalDbError):
         local_cluster(config, install=False).stop()
-    except LocalDbError:
-        pass
 
 
 def test_second_start_is_a_no_op(embedded):

@@ -69,12 +69,12 @@ def test_models_and_migrations_agree(scratch):
     command.upgrade(config, "head")
 
     async def diff():
-        engine = create_async_engine(settings.sqlalchemy_url(name), connect_args={"server_settings": SERVER_SETTINGS})
+        url = settings.sqlalchemy_url(name)
+        engine = create_async_engine(url, connect_args={"server_settings": SERVER_SETTINGS})
         async with engine.connect() as connection:
+            options = {"compare_server_default": True, "include_object": owned_by_keel}
             result = await connection.run_sync(
-                lambda sync: compare_metadata(
-                    MigrationContext.configure(sync, opts={"compare_server_default": True, "include_object": owned_by_keel}), Base.metadata
-                )
+                lambda sync: compare_metadata(MigrationContext.configure(sync, opts=options), Base.metadata)
             )
         await engine.dispose()
         return result
