@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import typer
 
@@ -27,27 +29,36 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def settings() -> Settings:
+@contextlib.contextmanager
+def reported() -> Iterator[None]:
+    """Expected failures (bad settings, the local stack) end the command with one line, no traceback."""
     try:
-        return load_settings()
-    except ConfigError as exc:
+        yield
+    except (ConfigError, LocalDbError) as exc:
         fail(str(exc))
+
+
+def settings() -> Settings:
+    with reported():
+        return load_settings()
 
 
 def prepare_database(config: Settings, database: str | None = None, *, fast_commit: bool = False) -> None:
     """Start the local cluster when Keel uses it; with KEEL_DATABASE_URL there is nothing to start."""
     if config.embedded_database:
-        ensure_database_running(config, database or config.db_name, say, fast_commit=fast_commit)
+        with reported():
+            ensure_database_running(config, database or config.db_name, say, fast_commit=fast_commit)
 
 
-def migrate_to_head(config: Settings, database: str | None = None) -> None:
-    from src.cli.migrate import upgrade
+def migrate_to(config: Settings, revision: str = "head", *, down: bool = False) -> None:
+    from src.cli.migrate import downgrade, upgrade
 
-    say("applying migrations")
+    say(f"migrating {'down' if down else 'up'} to {revision}")
     try:
-        upgrade(config, "head", database)
-    except Exception as exc:  # alembic and the driver raise many kinds; the person needs one line
-        fail(f"migration failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
+        (downgrade if down else upgrade)(config, revision)
+    except Exception as exc:  # alembic and the driver raise many kinds; a person needs one line
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"migration failed: {first_line}")
 
 
 @app.command()
@@ -55,24 +66,22 @@ def up() -> None:
     """Everything on embedded defaults: database, migrations, a worker and the API; prints the URL."""
     from src.cli.serve import run_api, start_worker_process, stop_worker_process
 
-    config = settings()
     started = time.monotonic()
+    config = settings()
+    prepare_database(config)
+    migrate_to(config)
+    say("starting a worker")
+    worker = start_worker_process(config)
+    url = f"http://{config.host}:{config.port}"
+
+    def announce() -> None:
+        say(f"ready in {time.monotonic() - started:.1f}s: open {url}/graphql  (health: {url}/healthz)")
+
     try:
-        prepare_database(config)
-        migrate_to_head(config)
-        say("starting a worker")
-        worker = start_worker_process(config)
-        url = f"http://{config.host}:{config.port}"
-
-        def announce() -> None:
-            say(f"ready in {time.monotonic() - started:.1f}s: open {url}/graphql  (health: {url}/healthz)")
-
-        try:
+        with reported():
             run_api(config, announce)
-        finally:
-            stop_worker_process(worker)
-    except LocalDbError as exc:
-        fail(str(exc))
+    finally:
+        stop_worker_process(worker)
 
 
 @app.command()
@@ -81,11 +90,9 @@ def serve() -> None:
     from src.cli.serve import run_api
 
     config = settings()
-    try:
-        prepare_database(config)
+    prepare_database(config)
+    with reported():
         run_api(config, lambda: say(f"serving on http://{config.host}:{config.port}/graphql"))
-    except LocalDbError as exc:
-        fail(str(exc))
 
 
 @app.command()
@@ -94,57 +101,40 @@ def worker() -> None:
     from src.cli.serve import worker_command
 
     config = settings()
-    try:
-        prepare_database(config)
-    except LocalDbError as exc:
-        fail(str(exc))
+    prepare_database(config)
     command = worker_command(config)
     os.execv(command[0], command)
 
 
 @app.command()
-def migrate(revision: str = typer.Option("head", help="target revision; `base` with --down empties the schema"),
-            down: bool = typer.Option(False, "--down", help="downgrade to the revision instead")) -> None:
+def migrate(
+    revision: str = typer.Option("head", help="target revision; `base` with --down empties the schema"),
+    down: bool = typer.Option(False, "--down", help="downgrade to the revision instead"),
+) -> None:
     """Apply (or with --down, revert) database migrations."""
     config = settings()
-    try:
-        prepare_database(config)
-    except LocalDbError as exc:
-        fail(str(exc))
-    if down:
-        from src.cli.migrate import downgrade
-
-        downgrade(config, revision)
-    elif revision == "head":
-        migrate_to_head(config)
-    else:
-        from src.cli.migrate import upgrade
-
-        upgrade(config, revision)
+    prepare_database(config)
+    migrate_to(config, revision, down=down)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
-    """Layer contracts, then the whole test suite (extra arguments go to pytest)."""
-    config = settings()
-    try:
-        prepare_database(config, test_database_name(config), fast_commit=True)
-    except LocalDbError as exc:
-        fail(str(exc))
+    """Layer contracts and lint, then the whole test suite (extra arguments go to pytest)."""
     from src.cli.test_tools import ensure_test_tools
 
+    config = settings()
+    prepare_database(config, test_database_name(config), fast_commit=True)
     ensure_test_tools(say)
-    bindir = os.path.dirname(sys.executable)
+    tools = os.path.dirname(sys.executable)
     say("checking layer contracts (import-linter)")
-    if subprocess.run([os.path.join(bindir, "lint-imports"), "--no-cache"], cwd=REPO_ROOT).returncode != 0:
+    if subprocess.run([os.path.join(tools, "lint-imports"), "--no-cache"], cwd=REPO_ROOT).returncode != 0:
         fail("layer contracts are broken (see above)")
     say("linting (ruff)")
-    if subprocess.run([os.path.join(bindir, "ruff"), "check", "--quiet", "src", "tests", "benchmarks", "migrations"],
-                      cwd=REPO_ROOT).returncode != 0:
+    lint = [os.path.join(tools, "ruff"), "check", "--quiet", "src", "tests", "benchmarks", "migrations"]
+    if subprocess.run(lint, cwd=REPO_ROOT).returncode != 0:
         fail("ruff found problems (see above; `ruff check --fix` mends most)")
     say("running the tests")
-    code = subprocess.run([sys.executable, "-m", "pytest", *ctx.args], cwd=REPO_ROOT).returncode
-    raise typer.Exit(code)
+    raise typer.Exit(subprocess.run([sys.executable, "-m", "pytest", *ctx.args], cwd=REPO_ROOT).returncode)
 
 
 def test_database_name(config: Settings) -> str:
@@ -155,22 +145,16 @@ def test_database_name(config: Settings) -> str:
 def db_start() -> None:
     """Install (once) and start the local cluster, and create Keel's database."""
     config = settings()
-    try:
-        prepare_database(config)
-    except LocalDbError as exc:
-        fail(str(exc))
+    prepare_database(config)
     say(f"running: {config.libpq_url()}")
 
 
 @db_app.command("stop")
 def db_stop() -> None:
     """Stop the local cluster (its data stays)."""
-    config = settings()
-    try:
-        cluster = local_cluster(config, say, install=False)
+    with reported():
+        cluster = local_cluster(settings(), say, install=False)
         say("stopped" if cluster.stop() else "was not running")
-    except LocalDbError as exc:
-        fail(str(exc))
 
 
 @db_app.command("status")
@@ -180,11 +164,9 @@ def db_status() -> None:
     if not config.embedded_database:
         say("KEEL_DATABASE_URL is set; Keel manages no local database")
         return
-    try:
+    with reported():
         cluster = local_cluster(config, say, install=False)
-    except LocalDbError as exc:
-        fail(str(exc))
-    state = cluster.status()
+        state = cluster.status()
     typer.echo(f"stack:    {cluster.install.kind} ({cluster.install.root}, {_size(cluster.install.root)})")
     typer.echo(f"data:     {state.data_dir} (PostgreSQL {state.version or '-'}, {_size(state.data_dir)})")
     typer.echo(f"running:  {'yes' if state.running else 'no'} on 127.0.0.1:{state.port}")
@@ -210,5 +192,3 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
-
-

@@ -10,7 +10,7 @@ import strawberry
 
 from src.core.system.probes import parse_probe_id
 from src.graphql.context import Info
-from src.graphql.errors import InvalidInputError, NotFoundError, UnavailableError, to_graphql_error
+from src.graphql.errors import InvalidInputError, NotFoundError, UnavailableError, answer, to_graphql_error
 from src.ports.shared import DomainError
 from src.ports.system import WorkerProbe
 
@@ -44,22 +44,15 @@ WorkerProbeResult = Annotated[
 class SystemQuery:
     @strawberry.field(description="A worker probe by id.")
     async def worker_probe(self, info: Info, id: strawberry.ID) -> WorkerProbeResult:
-        try:
-            probe = await info.context.services.get_worker_probe().execute(parse_probe_id(id))
-        except DomainError as exc:
-            return to_graphql_error(exc)
-        return WorkerProbeType.of(probe)
+        get = info.context.services.get_worker_probe()
+        return await answer(lambda: get.execute(parse_probe_id(id)), WorkerProbeType.of)
 
 
 @strawberry.type
 class SystemMutation:
     @strawberry.mutation(description="Enqueue a job that a worker must process; proves the job pipeline.")
     async def request_worker_probe(self, info: Info) -> WorkerProbeResult:
-        try:
-            probe = await info.context.services.request_worker_probe().execute()
-        except DomainError as exc:
-            return to_graphql_error(exc)
-        return WorkerProbeType.of(probe)
+        return await answer(info.context.services.request_worker_probe().execute, WorkerProbeType.of)
 
 
 @strawberry.type
