@@ -44,8 +44,30 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="port `keel serve` binds")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
     graphiql: bool = Field(True, description="serve the GraphiQL IDE at /graphql in a browser")
+    public_url: str = Field("http://127.0.0.1:8000", description="Keel's public base URL (token issuer, links)")
 
-    @field_validator("database_url", "broker_url")
+    # Identity
+    jwt_private_key: str | None = Field(
+        None, description="Ed25519 private key (PEM) for access tokens; unset = one kept in the database"
+    )
+    access_token_minutes: int = Field(15, ge=1, le=1440, description="lifetime of access tokens")
+    refresh_token_days: int = Field(30, ge=1, le=365, description="lifetime of a session (refresh token family)")
+    oauth_redirect_url: str = Field(
+        "http://127.0.0.1:3000/oauth/{provider}/callback",
+        description="where providers send the browser back (your frontend's route; {provider} is filled in)",
+    )
+    oauth_google_client_id: str | None = Field(None, description="Google OAuth client id; unset = Google off")
+    oauth_google_client_secret: str | None = Field(None, description="Google OAuth client secret")
+    oauth_google_discovery_url: str = Field(
+        "https://accounts.google.com/.well-known/openid-configuration", description="Google's OIDC discovery URL"
+    )
+    oauth_github_client_id: str | None = Field(None, description="GitHub OAuth client id; unset = GitHub off")
+    oauth_github_client_secret: str | None = Field(None, description="GitHub OAuth client secret")
+    oauth_github_web_url: str = Field("https://github.com", description="GitHub's web base URL (authorize, token)")
+    oauth_github_api_url: str = Field("https://api.github.com", description="GitHub's API base URL")
+
+    @field_validator("database_url", "broker_url", "jwt_private_key", "oauth_google_client_id",
+                     "oauth_github_client_id")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dependency_injector import containers, providers
 
+from src.adapters.auth.jwt_tokens import JwtAccessTokenCodec, generate_private_pem
+from src.adapters.auth.oauth import GitHubProvider, OAuthClientConfig, OidcProvider
+from src.adapters.auth.passwords import Argon2PasswordHasher
 from src.adapters.clock import SystemClock
 from src.adapters.postgres.engine import make_engine, make_session_factory
 from src.adapters.postgres.health import PostgresHealthProbe
+from src.adapters.postgres.outbox import OutboxEmailSender
+from src.adapters.postgres.signing_keys import PgSigningKeyStore
 from src.adapters.postgres.unit_of_work import SqlAlchemyUnitOfWork
 from src.adapters.queue.broker import make_broker
 from src.adapters.queue.job_queue import DramatiqJobQueue
 from src.config import Settings
+from src.core.identity import accounts, api_keys, audit_trail, oauth, password_reset, sessions, users
+from src.core.identity import authorize as authz
+from src.core.identity import workspaces as ws
+from src.core.identity.config import IdentityConfig
 from src.core.system.health import CheckHealth
 from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
+
+
+def identity_config(settings: Settings) -> IdentityConfig:
+    return IdentityConfig(access_ttl=timedelta(minutes=settings.access_token_minutes),
+                          refresh_ttl=timedelta(days=settings.refresh_token_days), public_url=settings.public_url)
+
+
+def oauth_providers(settings: Settings) -> dict:
+    """Only providers with a client id are on."""
+    found = {}
+    if settings.oauth_google_client_id:
+        client = OAuthClientConfig(settings.oauth_google_client_id, settings.oauth_google_client_secret or "")
+        found["google"] = OidcProvider("google", client, settings.oauth_google_discovery_url)
+    if settings.oauth_github_client_id:
+        client = OAuthClientConfig(settings.oauth_github_client_id, settings.oauth_github_client_secret or "")
+        found["github"] = GitHubProvider(client, settings.oauth_github_web_url, settings.oauth_github_api_url)
+    return found
+
+
+def jwt_codec(settings: Settings, keys: PgSigningKeyStore) -> JwtAccessTokenCodec:
+    async def private_pem() -> str:
+        return settings.jwt_private_key or await keys.load_or_create("access-token-ed25519", generate_private_pem)
+
+    return JwtAccessTokenCodec(private_pem, issuer=settings.public_url)
 
 
 class Container(containers.DeclarativeContainer):
@@ -22,10 +57,10 @@ class Container(containers.DeclarativeContainer):
     engine = providers.Singleton(
         make_engine, url=settings.provided.sqlalchemy_url.call(), pool_size=settings.provided.db_pool_size
     )
-    sessions = providers.Singleton(make_session_factory, engine)
+    session_factory = providers.Singleton(make_session_factory, engine)
     broker = providers.Singleton(make_broker, url=settings.provided.broker_connection_url)
     jobs = providers.Singleton(DramatiqJobQueue, broker)
-    uow = providers.Factory(SqlAlchemyUnitOfWork, sessions=sessions, jobs=jobs)
+    uow = providers.Factory(SqlAlchemyUnitOfWork, sessions=session_factory, jobs=jobs)
 
     # system
     check_health = providers.Factory(CheckHealth, probes=providers.List(providers.Factory(PostgresHealthProbe, engine)))
@@ -33,6 +68,45 @@ class Container(containers.DeclarativeContainer):
     process_worker_probe = providers.Factory(ProcessWorkerProbe, uow=uow.provider, clock=clock)
     get_worker_probe = providers.Factory(GetWorkerProbe, uow=uow.provider)
     watch_worker_probe = providers.Factory(WatchWorkerProbe, get=get_worker_probe)
+
+    # identity: adapters
+    identity = providers.Singleton(identity_config, settings)
+    hasher = providers.Singleton(Argon2PasswordHasher)
+    token_codec = providers.Singleton(jwt_codec, settings, providers.Singleton(PgSigningKeyStore, session_factory))
+    mailer = providers.Singleton(OutboxEmailSender, session_factory)
+    oauth_providers = providers.Singleton(oauth_providers, settings)
+    session_issuer = providers.Singleton(sessions.SessionIssuer, token_codec, clock, identity)
+    # identity: use cases
+    authenticate = providers.Factory(sessions.Authenticate, uow.provider, token_codec, clock)
+    authenticate_api_key = providers.Factory(api_keys.AuthenticateApiKey, uow.provider, clock)
+    authorize = providers.Factory(authz.Authorize, uow.provider)
+    sign_up = providers.Factory(accounts.SignUp, uow.provider, hasher, session_issuer, clock)
+    sign_in = providers.Factory(accounts.SignIn, uow.provider, hasher, session_issuer, clock, identity)
+    change_password = providers.Factory(accounts.ChangePassword, uow.provider, hasher, clock)
+    refresh_session = providers.Factory(sessions.RefreshSession, uow.provider, session_issuer, clock)
+    sign_out = providers.Factory(sessions.SignOut, uow.provider, clock)
+    request_password_reset = providers.Factory(password_reset.RequestPasswordReset, uow.provider, mailer, clock,
+                                               identity)
+    reset_password = providers.Factory(password_reset.ResetPassword, uow.provider, hasher, clock)
+    start_oauth = providers.Factory(
+        oauth.StartOAuth, uow.provider, oauth_providers, clock, identity,
+        providers.Callable(lambda s: s.oauth_redirect_url.format, settings),
+    )
+    complete_oauth = providers.Factory(oauth.CompleteOAuth, uow.provider, oauth_providers, session_issuer, clock)
+    create_workspace = providers.Factory(ws.CreateWorkspace, uow.provider, clock)
+    list_workspaces = providers.Factory(ws.ListWorkspaces, uow.provider, clock)
+    get_workspace = providers.Factory(ws.GetWorkspace, uow.provider, clock)
+    rename_workspace = providers.Factory(ws.RenameWorkspace, uow.provider, clock)
+    delete_workspace = providers.Factory(ws.DeleteWorkspace, uow.provider, clock)
+    list_members = providers.Factory(ws.ListMembers, uow.provider, clock)
+    set_member = providers.Factory(ws.SetMember, uow.provider, clock)
+    remove_member = providers.Factory(ws.RemoveMember, uow.provider, clock)
+    create_api_key = providers.Factory(api_keys.CreateApiKey, uow.provider, clock)
+    revoke_api_key = providers.Factory(api_keys.RevokeApiKey, uow.provider, clock)
+    list_api_keys = providers.Factory(api_keys.ListApiKeys, uow.provider)
+    query_audit_log = providers.Factory(audit_trail.QueryAuditLog, uow.provider)
+    set_user_role = providers.Factory(users.SetUserRole, uow.provider, clock)
+    grant_role_from_console = providers.Factory(users.GrantRoleFromConsole, uow.provider, clock)
 
 
 def build_container(settings: Settings) -> Container:

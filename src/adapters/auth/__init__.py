@@ -1,1 +1,1 @@
-"""auth adapters (filled in by the issue that needs them)."""
+"""Authentication adapters: argon2 passwords, EdDSA JWTs, OAuth providers (authlib)."""

@@ -7,6 +7,15 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from src.adapters.postgres.repositories.accounts import PgMembershipRepository, PgUserRepository, PgWorkspaceRepository
+from src.adapters.postgres.repositories.auth import (
+    PgApiKeyRepository,
+    PgAuditLog,
+    PgAuthFailureLog,
+    PgOAuthRepository,
+    PgOneTimeTokenRepository,
+    PgSessionRepository,
+)
 from src.adapters.postgres.repositories.system import PgWorkerProbeRepository
 from src.ports.shared import Job, JobQueue, StorageUnavailable
 
@@ -21,7 +30,17 @@ class SqlAlchemyUnitOfWork:
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
         self._deferred = []
-        self.probes = PgWorkerProbeRepository(self.session)
+        session = self.session
+        self.probes = PgWorkerProbeRepository(session)
+        self.users = PgUserRepository(session)
+        self.workspaces = PgWorkspaceRepository(session)
+        self.memberships = PgMembershipRepository(session)
+        self.sessions = PgSessionRepository(session)
+        self.api_keys = PgApiKeyRepository(session)
+        self.one_time_tokens = PgOneTimeTokenRepository(session)
+        self.oauth = PgOAuthRepository(session)
+        self.audit = PgAuditLog(session)
+        self.auth_failures = PgAuthFailureLog(session)
         return self
 
     async def __aexit__(self, exc_type, exc, traceback) -> None:

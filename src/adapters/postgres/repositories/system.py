@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.adapters.postgres.models.system import WorkerProbeRow
+from src.adapters.postgres.repositories.mapping import to_record, values_of
 from src.ports.system import WorkerProbe
 
 
@@ -16,7 +17,7 @@ class PgWorkerProbeRepository:
         self._session = session
 
     async def add(self, probe: WorkerProbe) -> None:
-        self._session.add(WorkerProbeRow(**_fields(probe)))
+        self._session.add(WorkerProbeRow(**values_of(probe)))
         await self._session.flush()
 
     async def get(self, probe_id: UUID, *, for_update: bool = False) -> WorkerProbe | None:
@@ -24,16 +25,8 @@ class PgWorkerProbeRepository:
         if for_update:
             query = query.with_for_update()
         row = (await self._session.execute(query)).scalar_one_or_none()
-        return None if row is None else WorkerProbe(**{key: getattr(row, key) for key in _fields_of()})
+        return None if row is None else to_record(row, WorkerProbe)
 
     async def save(self, probe: WorkerProbe) -> None:
-        await self._session.merge(WorkerProbeRow(**_fields(probe)))
+        await self._session.merge(WorkerProbeRow(**values_of(probe)))
         await self._session.flush()
-
-
-def _fields_of() -> tuple[str, ...]:
-    return ("id", "requested_at", "processed_at", "processed_by", "attempts")
-
-
-def _fields(probe: WorkerProbe) -> dict:
-    return {key: getattr(probe, key) for key in _fields_of()}

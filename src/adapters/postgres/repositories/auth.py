@@ -1,0 +1,162 @@
+"""Sessions, refresh tokens, API keys, one-time tokens, OAuth state/identities, audit, failed attempts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.adapters.postgres.models.identity import (
+    ApiKeyRow,
+    AuditEventRow,
+    AuthFailureRow,
+    OAuthIdentityRow,
+    OAuthStateRow,
+    OneTimeTokenRow,
+    RefreshTokenRow,
+    SessionRow,
+)
+from src.adapters.postgres.repositories.mapping import to_record, values_of
+from src.ports.identity import ApiKey, AuditEvent, OAuthState, OneTimeToken, Permission, RefreshToken, Session
+
+
+class _Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def _one(self, query):
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+
+class PgSessionRepository(_Repository):
+    async def add(self, session: Session) -> None:
+        self._session.add(SessionRow(**values_of(session)))
+        await self._session.flush()
+
+    async def get(self, session_id: UUID) -> Session | None:
+        row = await self._one(select(SessionRow).where(SessionRow.id == session_id))
+        return None if row is None else to_record(row, Session)
+
+    async def revoke(self, session_id: UUID, at: datetime) -> None:
+        await self._session.execute(update(SessionRow).where(SessionRow.id == session_id,
+                                                             SessionRow.revoked_at.is_(None)).values(revoked_at=at))
+
+    async def revoke_all_of_user(self, user_id: UUID, at: datetime, keep: UUID | None = None) -> int:
+        query = update(SessionRow).where(SessionRow.user_id == user_id, SessionRow.revoked_at.is_(None))
+        if keep is not None:
+            query = query.where(SessionRow.id != keep)
+        return (await self._session.execute(query.values(revoked_at=at))).rowcount
+
+    async def add_token(self, token: RefreshToken) -> None:
+        self._session.add(RefreshTokenRow(**values_of(token)))
+        await self._session.flush()
+
+    async def token_by_hash(self, token_hash: str, *, for_update: bool = False) -> RefreshToken | None:
+        query = select(RefreshTokenRow).where(RefreshTokenRow.token_hash == token_hash)
+        row = await self._one(query.with_for_update() if for_update else query)
+        return None if row is None else to_record(row, RefreshToken)
+
+    async def mark_rotated(self, token_id: UUID, at: datetime) -> None:
+        await self._session.execute(update(RefreshTokenRow).where(RefreshTokenRow.id == token_id)
+                                    .values(rotated_at=at))
+
+
+def _api_key(row: ApiKeyRow) -> ApiKey:
+    return to_record(row, ApiKey, scopes=frozenset(Permission(scope) for scope in row.scopes))
+
+
+class PgApiKeyRepository(_Repository):
+    async def add(self, key: ApiKey) -> None:
+        self._session.add(ApiKeyRow(**values_of(key, scopes=sorted(key.scopes))))
+        await self._session.flush()
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        row = await self._one(select(ApiKeyRow).where(ApiKeyRow.id == key_id))
+        return None if row is None else _api_key(row)
+
+    async def by_hash(self, key_hash: str) -> ApiKey | None:
+        row = await self._one(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
+        return None if row is None else _api_key(row)
+
+    async def of_workspace(self, workspace_id: UUID) -> list[ApiKey]:
+        query = select(ApiKeyRow).where(ApiKeyRow.workspace_id == workspace_id).order_by(ApiKeyRow.created_at)
+        return [_api_key(row) for row in (await self._session.execute(query)).scalars()]
+
+    async def save(self, key: ApiKey) -> None:
+        await self._session.merge(ApiKeyRow(**values_of(key, scopes=sorted(key.scopes))))
+        await self._session.flush()
+
+    async def touch(self, key_id: UUID, at: datetime) -> None:
+        await self._session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=at))
+
+
+class PgOneTimeTokenRepository(_Repository):
+    async def add(self, token: OneTimeToken) -> None:
+        self._session.add(OneTimeTokenRow(**values_of(token)))
+        await self._session.flush()
+
+    async def by_hash(self, token_hash: str, *, for_update: bool = False) -> OneTimeToken | None:
+        query = select(OneTimeTokenRow).where(OneTimeTokenRow.token_hash == token_hash)
+        row = await self._one(query.with_for_update() if for_update else query)
+        return None if row is None else to_record(row, OneTimeToken)
+
+    async def save(self, token: OneTimeToken) -> None:
+        await self._session.merge(OneTimeTokenRow(**values_of(token)))
+        await self._session.flush()
+
+
+class PgOAuthRepository(_Repository):
+    async def add_state(self, state: OAuthState) -> None:
+        self._session.add(OAuthStateRow(**values_of(state)))
+        await self._session.flush()
+
+    async def take_state(self, state_hash: str) -> OAuthState | None:
+        query = delete(OAuthStateRow).where(OAuthStateRow.state_hash == state_hash).returning(OAuthStateRow)
+        row = await self._one(query)
+        return None if row is None else to_record(row, OAuthState)
+
+    async def user_for(self, provider: str, subject: str) -> UUID | None:
+        return await self._one(select(OAuthIdentityRow.user_id).where(OAuthIdentityRow.provider == provider,
+                                                                       OAuthIdentityRow.subject == subject))
+
+    async def link(self, provider: str, subject: str, user_id: UUID, email: str | None) -> None:
+        await self._session.execute(
+            insert(OAuthIdentityRow)
+            .values(id=uuid.uuid4(), provider=provider, subject=subject, user_id=user_id, email=email)
+            .on_conflict_do_update(index_elements=["provider", "subject"], set_={"user_id": user_id, "email": email})
+        )
+
+
+class PgAuditLog(_Repository):
+    async def record(self, event: AuditEvent) -> None:
+        self._session.add(AuditEventRow(**values_of(event)))
+        await self._session.flush()
+
+    async def query(self, *, action: str | None, actor_id: UUID | None, before: datetime | None,
+                    limit: int) -> list[AuditEvent]:
+        query = select(AuditEventRow).order_by(AuditEventRow.at.desc(), AuditEventRow.id.desc()).limit(limit)
+        if action:
+            query = query.where(AuditEventRow.action == action)
+        if actor_id:
+            query = query.where(AuditEventRow.actor_id == actor_id)
+        if before:
+            query = query.where(AuditEventRow.at < before)
+        return [to_record(row, AuditEvent) for row in (await self._session.execute(query)).scalars()]
+
+
+class PgAuthFailureLog(_Repository):
+    async def record(self, keys: list[str], at: datetime) -> None:
+        self._session.add_all([AuthFailureRow(id=uuid.uuid4(), key=key, at=at) for key in keys])
+        await self._session.flush()
+
+    async def count_since(self, key: str, since: datetime) -> int:
+        query = select(func.count()).select_from(AuthFailureRow).where(AuthFailureRow.key == key,
+                                                                       AuthFailureRow.at >= since)
+        return (await self._session.execute(query)).scalar_one()
+
+    async def clear(self, key: str) -> None:
+        await self._session.execute(delete(AuthFailureRow).where(AuthFailureRow.key == key))

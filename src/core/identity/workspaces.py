@@ -1,0 +1,161 @@
+"""Workspaces and membership: everything a user owns lives in a workspace they belong to."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from uuid import UUID
+
+from src.core.identity.audit_trail import audit
+from src.core.identity.authorize import NO_ACCESS, require
+from src.core.identity.values import check_name, normalise_email
+from src.ports.identity import (
+    ClientInfo,
+    Forbidden,
+    IdentityUnitOfWork,
+    Membership,
+    Permission,
+    Principal,
+    User,
+    Workspace,
+    WorkspaceRole,
+)
+from src.ports.shared import Clock, InvalidInput, NotFound
+
+
+async def create_workspace_for(uow: IdentityUnitOfWork, owner: User, name: str, now: datetime) -> Workspace:
+    workspace = Workspace(uuid.uuid4(), check_name(name, limit=200), now)
+    await uow.workspaces.add(workspace)
+    await uow.memberships.add(Membership(workspace.id, owner.id, WorkspaceRole.OWNER, now))
+    return workspace
+
+
+class _WorkspaceUseCase:
+    def __init__(self, uow: Callable[[], IdentityUnitOfWork], clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def _load(self, uow: IdentityUnitOfWork, principal: Principal | None, workspace_id: UUID,
+                    permission: Permission) -> Workspace:
+        await require(uow, principal, permission, workspace_id)
+        workspace = await uow.workspaces.get(workspace_id)
+        if workspace is None:
+            raise Forbidden(NO_ACCESS)
+        return workspace
+
+
+class CreateWorkspace(_WorkspaceUseCase):
+    async def execute(self, principal: Principal | None, name: str, client: ClientInfo) -> Workspace:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await require(uow, principal, Permission.WORKSPACE_CREATE)
+            owner = await uow.users.get(principal.user_id)
+            workspace = await create_workspace_for(uow, owner, name, now)
+            await audit(uow, now, "workspace.created", owner.id, client, subject=str(workspace.id))
+            await uow.commit()
+        return workspace
+
+
+class ListWorkspaces(_WorkspaceUseCase):
+    """- A user's workspaces with their role; an API key sees only its own workspace."""
+
+    async def execute(self, principal: Principal | None) -> list[tuple[Workspace, WorkspaceRole]]:
+        async with self._uow() as uow:
+            if principal is not None and principal.api_key_id is not None:
+                await require(uow, principal, Permission.WORKSPACE_READ, principal.key_workspace_id)
+                found = await uow.workspaces.of_user(principal.user_id)
+                return [(w, role) for w, role in found if w.id == principal.key_workspace_id]
+            await require(uow, principal, Permission.ACCOUNT)
+            return await uow.workspaces.of_user(principal.user_id)
+
+
+class GetWorkspace(_WorkspaceUseCase):
+    async def execute(self, principal: Principal | None, workspace_id: UUID) -> tuple[Workspace, WorkspaceRole]:
+        async with self._uow() as uow:
+            role = await require(uow, principal, Permission.WORKSPACE_READ, workspace_id)
+            return await self._load(uow, principal, workspace_id, Permission.WORKSPACE_READ), role
+
+
+class RenameWorkspace(_WorkspaceUseCase):
+    async def execute(self, principal: Principal | None, workspace_id: UUID, name: str,
+                      client: ClientInfo) -> Workspace:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            workspace = replace(await self._load(uow, principal, workspace_id, Permission.WORKSPACE_MANAGE),
+                                name=check_name(name))
+            await uow.workspaces.save(workspace)
+            await audit(uow, now, "workspace.renamed", principal.user_id, client, subject=str(workspace_id))
+            await uow.commit()
+        return workspace
+
+
+class DeleteWorkspace(_WorkspaceUseCase):
+    """- Owners only; removes everything in it (the database cascades)."""
+
+    async def execute(self, principal: Principal | None, workspace_id: UUID, client: ClientInfo) -> None:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await self._load(uow, principal, workspace_id, Permission.WORKSPACE_MANAGE)
+            await uow.workspaces.delete(workspace_id)
+            await audit(uow, now, "workspace.deleted", principal.user_id, client, subject=str(workspace_id))
+            await uow.commit()
+
+
+class ListMembers(_WorkspaceUseCase):
+    async def execute(self, principal: Principal | None, workspace_id: UUID) -> list[tuple[Membership, User]]:
+        async with self._uow() as uow:
+            await self._load(uow, principal, workspace_id, Permission.WORKSPACE_READ)
+            return await uow.memberships.of_workspace(workspace_id)
+
+
+class SetMember(_WorkspaceUseCase):
+    """- Adds an existing user by email, or changes a member's role; audited as a role change.
+    - The last owner cannot be demoted.
+    """
+
+    async def execute(self, principal: Principal | None, workspace_id: UUID, email: str, role: WorkspaceRole,
+                      client: ClientInfo) -> Membership:
+        email = normalise_email(email)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await self._load(uow, principal, workspace_id, Permission.WORKSPACE_MANAGE)
+            user = await uow.users.by_email(email)
+            if user is None:
+                raise NotFound("no user with that email; they need to sign up first")
+            before = await uow.memberships.get(workspace_id, user.id)
+            if before and before.role == WorkspaceRole.OWNER and role != WorkspaceRole.OWNER:
+                await _keep_an_owner(uow, workspace_id)
+            membership = Membership(workspace_id, user.id, role, before.created_at if before else now)
+            if before:
+                await uow.memberships.remove(workspace_id, user.id)
+            await uow.memberships.add(membership)
+            await audit(uow, now, "workspace.member_role_changed", principal.user_id, client,
+                        subject=str(workspace_id), details={"user_id": str(user.id),
+                                                            "before": before.role if before else None, "after": role})
+            await uow.commit()
+        return membership
+
+
+class RemoveMember(_WorkspaceUseCase):
+    async def execute(self, principal: Principal | None, workspace_id: UUID, user_id: UUID,
+                      client: ClientInfo) -> None:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await self._load(uow, principal, workspace_id, Permission.WORKSPACE_MANAGE)
+            member = await uow.memberships.get(workspace_id, user_id)
+            if member is None:
+                raise NotFound("that user is not a member of this workspace")
+            if member.role == WorkspaceRole.OWNER:
+                await _keep_an_owner(uow, workspace_id)
+            await uow.memberships.remove(workspace_id, user_id)
+            await audit(uow, now, "workspace.member_removed", principal.user_id, client,
+                        subject=str(workspace_id), details={"user_id": str(user_id), "before": member.role})
+            await uow.commit()
+
+
+async def _keep_an_owner(uow: IdentityUnitOfWork, workspace_id: UUID) -> None:
+    owners = [m for m, _ in await uow.memberships.of_workspace(workspace_id) if m.role == WorkspaceRole.OWNER]
+    if len(owners) <= 1:
+        raise InvalidInput("a workspace needs at least one owner; make someone else owner first", field="role")
