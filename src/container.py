@@ -105,6 +105,7 @@ class Container(containers.DeclarativeContainer):
     revoke_api_key = providers.Factory(api_keys.RevokeApiKey, uow.provider, clock)
     list_api_keys = providers.Factory(api_keys.ListApiKeys, uow.provider)
     query_audit_log = providers.Factory(audit_trail.QueryAuditLog, uow.provider)
+    get_current_user = providers.Factory(users.GetCurrentUser, uow.provider)
     set_user_role = providers.Factory(users.SetUserRole, uow.provider, clock)
     grant_role_from_console = providers.Factory(users.GrantRoleFromConsole, uow.provider, clock)
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -108,7 +109,35 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
     raise AssertionError("condition not met in time")
 
 
-async def graphql(client: httpx.AsyncClient, query: str, **variables) -> dict:
-    response = await client.post("/graphql", json={"query": query, "variables": variables})
+async def graphql(client: httpx.AsyncClient, query: str, *, token: str | None = None,
+                  headers: dict[str, str] | None = None, **variables) -> dict:
+    sent = dict(headers or {})
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    response = await client.post("/graphql", json={"query": query, "variables": variables}, headers=sent)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+SIGN_UP = """mutation($email: String!, $password: String!) { signUp(email: $email, password: $password) {
+  __typename ... on AuthPayload { accessToken refreshToken user { id email workspaces { id name myRole } } }
+  ... on Error { code message } } }"""
+PASSWORD = "correct horse battery staple"
+
+
+async def signed_up(client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD) -> dict:
+    """A new account through the API: {accessToken, refreshToken, user {id email workspaces}}."""
+    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+    body = await graphql(client, SIGN_UP, email=email, password=password)
+    payload = body["data"]["signUp"]
+    assert payload["__typename"] == "AuthPayload", payload
+    return payload
+
+
+async def signed_up_admin(client: httpx.AsyncClient, container: Container) -> dict:
+    """An account made admin the way an operator does it (`keel users set-role`)."""
+    from src.ports.identity import Role
+
+    payload = await signed_up(client)
+    await container.grant_role_from_console().execute(payload["user"]["email"], Role.ADMIN)
+    return payload

@@ -1,11 +1,15 @@
-"""The typed context every resolver receives: the composition root's services and the request."""
+"""The typed context every resolver receives: services, the caller (resolved once per request), client info."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
+
+from src.ports.identity import ClientInfo, Principal, Unauthenticated
+
+_UNRESOLVED = object()
 
 
 @dataclass
@@ -13,7 +17,48 @@ class Context:
     services: Any  # the dependency-injector container; typed loosely so graphql never imports it
     request: Any = None
     response: Any = None
-    websocket: Any = None
+    connection_params: dict | None = None  # graphql-transport-ws connection_init payload
+    _principal: Any = field(default=_UNRESOLVED, repr=False)
+
+    @property
+    def client(self) -> ClientInfo:
+        if self.request is None:
+            return ClientInfo()
+        host = self.request.client.host if self.request.client else ""
+        return ClientInfo(ip=host, user_agent=self.request.headers.get("user-agent", "")[:300])
+
+    def _credentials(self) -> tuple[str, str] | None:
+        """("bearer", token) or ("api_key", key) from headers, or from the websocket's connection_init."""
+        headers = {k.lower(): v for k, v in (self.connection_params or {}).items() if isinstance(v, str)}
+        if self.request is not None:
+            headers.update({k.lower(): v for k, v in self.request.headers.items()})
+        if headers.get("x-api-key"):
+            return "api_key", headers["x-api-key"].strip()
+        scheme, _, value = headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return "bearer", value.strip()
+        if scheme.lower() in ("apikey", "api-key") and value.strip():
+            return "api_key", value.strip()
+        return None
+
+    async def principal(self) -> Principal | None:
+        """The caller, or None when anonymous. A bad credential is an error, never silently anonymous."""
+        if self._principal is _UNRESOLVED:
+            credentials = self._credentials()
+            if credentials is None:
+                self._principal = None
+            else:
+                kind, secret = credentials
+                try:
+                    if kind == "bearer":
+                        self._principal = await self.services.authenticate().execute(secret)
+                    else:
+                        self._principal = await self.services.authenticate_api_key().execute(secret)
+                except Unauthenticated as exc:
+                    self._principal = exc
+        if isinstance(self._principal, Unauthenticated):
+            raise self._principal
+        return self._principal
 
 
 Info = StrawberryInfo[Context, None]

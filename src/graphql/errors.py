@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import strawberry
 
+from src.ports.identity import Forbidden, TooManyAttempts
 from src.ports.shared import DomainError, InvalidInput, NotFound, StorageUnavailable
 
 
@@ -31,14 +32,37 @@ class UnavailableError(Error):
     pass
 
 
+@strawberry.type(description="Sign-in, token and credential failures: invalid_credentials, email_taken, "
+                             "invalid_token, unauthenticated.")
+class AuthError(Error):
+    pass
+
+
+@strawberry.type
+class ForbiddenError(Error):
+    pass
+
+
+@strawberry.type
+class TooManyAttemptsError(Error):
+    retry_after_seconds: int
+
+
+ALL_ERRORS = [NotFoundError, InvalidInputError, UnavailableError, AuthError, ForbiddenError, TooManyAttemptsError]
+
+
 def to_graphql_error(exc: DomainError) -> Error:
     if isinstance(exc, InvalidInput):
         return InvalidInputError(code=exc.code, message=str(exc), field=exc.field)
     if isinstance(exc, NotFound):
         return NotFoundError(code=exc.code, message=str(exc))
+    if isinstance(exc, Forbidden):
+        return ForbiddenError(code=exc.code, message=str(exc))
+    if isinstance(exc, TooManyAttempts):
+        return TooManyAttemptsError(code=exc.code, message=str(exc), retry_after_seconds=exc.retry_after_seconds)
     if isinstance(exc, StorageUnavailable):
         return UnavailableError(code=exc.code, message="a service Keel needs is unavailable; try again shortly")
-    return InvalidInputError(code=exc.code, message=str(exc))
+    return AuthError(code=exc.code, message=str(exc))
 
 
 Record = TypeVar("Record")

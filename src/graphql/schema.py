@@ -1,4 +1,4 @@
-"""The root schema: each domain's Query, Mutation and Subscription merged into one."""
+"""The root schema: each domain's Query, Mutation and Subscription merged into one, every root field guarded."""
 
 from __future__ import annotations
 
@@ -6,24 +6,32 @@ import strawberry
 from strawberry.extensions import MaskErrors
 from strawberry.tools import merge_types
 
-from src.graphql.errors import InvalidInputError, NotFoundError, UnavailableError
+from src.graphql.errors import ALL_ERRORS
+from src.graphql.identity import IdentityMutation, IdentityQuery
+from src.graphql.permissions import AccessDenied, unguarded_root_fields
 from src.graphql.system import SystemMutation, SystemQuery, SystemSubscription
 
-Query = merge_types("Query", (SystemQuery,))
-Mutation = merge_types("Mutation", (SystemMutation,))
+Query = merge_types("Query", (IdentityQuery, SystemQuery))
+Mutation = merge_types("Mutation", (IdentityMutation, SystemMutation))
 Subscription = merge_types("Subscription", (SystemSubscription,))
 
 
-def _is_expected(error) -> bool:
-    # Validation and syntax errors are the client's to see; anything raised by our code is masked.
-    return getattr(error, "original_error", None) is None
+def _should_mask(error) -> bool:
+    # Validation/syntax errors and access denials are the client's to see; anything else our code raised
+    # is masked (and logged by Strawberry with its traceback).
+    original = getattr(error, "original_error", None)
+    return original is not None and not isinstance(original, AccessDenied)
 
 
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[NotFoundError, InvalidInputError, UnavailableError],
-        extensions=[lambda: MaskErrors(should_mask_error=lambda error: not _is_expected(error))],
+        types=ALL_ERRORS,
+        extensions=[lambda: MaskErrors(should_mask_error=_should_mask)],
     )
+    missing = unguarded_root_fields(schema)
+    if missing:
+        raise RuntimeError(f"root fields without a permission guard: {', '.join(missing)}")
+    return schema

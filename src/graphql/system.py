@@ -11,6 +11,8 @@ import strawberry
 from src.core.system.probes import parse_probe_id
 from src.graphql.context import Info
 from src.graphql.errors import InvalidInputError, NotFoundError, UnavailableError, answer, to_graphql_error
+from src.graphql.permissions import require
+from src.ports.identity import Permission
 from src.ports.shared import DomainError
 from src.ports.system import WorkerProbe
 
@@ -42,7 +44,7 @@ WorkerProbeResult = Annotated[
 
 @strawberry.type
 class SystemQuery:
-    @strawberry.field(description="A worker probe by id.")
+    @strawberry.field(extensions=require(Permission.SYSTEM_OPERATE), description="A worker probe by id.")
     async def worker_probe(self, info: Info, id: strawberry.ID) -> WorkerProbeResult:
         get = info.context.services.get_worker_probe()
         return await answer(lambda: get.execute(parse_probe_id(id)), WorkerProbeType.of)
@@ -50,14 +52,16 @@ class SystemQuery:
 
 @strawberry.type
 class SystemMutation:
-    @strawberry.mutation(description="Enqueue a job that a worker must process; proves the job pipeline.")
+    @strawberry.mutation(extensions=require(Permission.SYSTEM_OPERATE),
+                         description="Enqueue a job that a worker must process; proves the job pipeline.")
     async def request_worker_probe(self, info: Info) -> WorkerProbeResult:
         return await answer(info.context.services.request_worker_probe().execute, WorkerProbeType.of)
 
 
 @strawberry.type
 class SystemSubscription:
-    @strawberry.subscription(description="The probe now and on every change, until a worker processed it.")
+    @strawberry.subscription(extensions=require(Permission.SYSTEM_OPERATE),
+                             description="The probe now and on every change, until a worker processed it.")
     async def worker_probe(self, info: Info, id: strawberry.ID) -> AsyncGenerator[WorkerProbeResult, None]:
         try:
             async for probe in info.context.services.watch_worker_probe().execute(parse_probe_id(id)):

@@ -35,6 +35,7 @@ class Permission(StrEnum):
     WORKSPACE_CREATE = "workspace:create"
     AUDIT_READ = "audit:read"
     USERS_MANAGE = "users:manage"
+    SYSTEM_OPERATE = "system:operate"  # worker probes and other operator tools
 
 
 WORKSPACE_PERMISSIONS = frozenset(

@@ -9,7 +9,7 @@ import httpx
 from src.config import Settings
 from src.container import build_container, shutdown
 from src.main import create_app
-from tests.conftest import graphql
+from tests.conftest import graphql, signed_up_admin
 
 PROBE = "query($id: ID!) { workerProbe(id: $id) { __typename ... on Error { code message } " \
         "... on InvalidInputError { field } ... on WorkerProbe { id done } } }"
@@ -26,15 +26,17 @@ async def test_root_sends_people_to_graphql(client):
     assert response.status_code in (302, 307) and response.headers["location"] == "/graphql"
 
 
-async def test_a_malformed_id_is_a_typed_error(client):
-    body = await graphql(client, PROBE, id="not-a-uuid")
+async def test_a_malformed_id_is_a_typed_error(client, container):
+    token = (await signed_up_admin(client, container))["accessToken"]
+    body = await graphql(client, PROBE, id="not-a-uuid", token=token)
     assert body["data"]["workerProbe"] == {
         "__typename": "InvalidInputError", "code": "invalid_input", "message": "probe id must be a UUID", "field": "id",
     }
 
 
-async def test_an_unknown_id_is_not_found(client):
-    body = await graphql(client, PROBE, id=str(uuid.uuid4()))
+async def test_an_unknown_id_is_not_found(client, container):
+    token = (await signed_up_admin(client, container))["accessToken"]
+    body = await graphql(client, PROBE, id=str(uuid.uuid4()), token=token)
     assert body["data"]["workerProbe"]["__typename"] == "NotFoundError"
 
 

@@ -19,7 +19,7 @@ from src.container import build_container, shutdown
 from src.core.system.probes import PROCESS_PROBE_JOB
 from src.main import create_app
 from src.ports.shared import Job
-from tests.conftest import graphql, start_worker, stop_worker, wait_for
+from tests.conftest import graphql, signed_up_admin, start_worker, stop_worker, wait_for
 
 REQUEST = "mutation { requestWorkerProbe { __typename ... on WorkerProbe { id done } } }"
 WATCH = "subscription($id: ID!) { workerProbe(id: $id) { __typename ... on WorkerProbe { id done processedBy } } }"
@@ -57,14 +57,14 @@ def _parent_of(pid: int) -> int:
         return int(stat.read().rsplit(")", 1)[1].split()[1])
 
 
-async def _subscribe_until_done(app, probe_id: str, timeout: float = 90) -> list[dict]:
+async def _subscribe_until_done(app, probe_id: str, token: str, timeout: float = 90) -> list[dict]:
     transport = ASGIWebSocketTransport(app=app)
     subscribe = {"query": WATCH, "variables": {"id": probe_id}}
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://keel.test") as http,
         aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,
     ):
-        await ws.send_json({"type": "connection_init"})
+        await ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
         assert (await ws.receive_json())["type"] == "connection_ack"
         await ws.send_json({"id": "1", "type": "subscribe", "payload": subscribe})
         updates = []
@@ -85,10 +85,11 @@ async def test_a_job_enqueued_by_the_app_is_processed_by_a_worker_process_once(b
     try:
         app = create_app(settings, services)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://keel.test") as client:
-            created = (await graphql(client, REQUEST))["data"]["requestWorkerProbe"]
+            token = (await signed_up_admin(client, services))["accessToken"]
+            created = (await graphql(client, REQUEST, token=token))["data"]["requestWorkerProbe"]
             assert created["__typename"] == "WorkerProbe" and created["done"] is False
 
-            updates = await _subscribe_until_done(app, created["id"])
+            updates = await _subscribe_until_done(app, created["id"], token)
             assert updates[-1]["done"] is True and updates[-1]["id"] == created["id"]
             worker_pid = int(updates[-1]["processedBy"].rsplit(":", 1)[1])
             assert _parent_of(worker_pid) == worker.pid  # a child of the `keel worker` supervisor
@@ -97,11 +98,11 @@ async def test_a_job_enqueued_by_the_app_is_processed_by_a_worker_process_once(b
             for _ in range(2):
                 services.jobs().enqueue(Job(PROCESS_PROBE_JOB, {"probe_id": created["id"]}))
             sentinel = await services.request_worker_probe().execute()
-            await _subscribe_until_done(app, str(sentinel.id))
+            await _subscribe_until_done(app, str(sentinel.id), token)
 
             probe = await services.get_worker_probe().execute(uuid.UUID(created["id"]))
             assert probe.attempts == 1 and probe.processed_by == updates[-1]["processedBy"]
-            read = (await graphql(client, READ, id=created["id"]))["data"]["workerProbe"]
+            read = (await graphql(client, READ, id=created["id"], token=token))["data"]["workerProbe"]
             assert read == {"done": True, "processedBy": probe.processed_by}
     finally:
         stop_worker(worker)

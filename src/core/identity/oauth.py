@@ -54,7 +54,8 @@ class StartOAuth:
             await uow.oauth.add_state(OAuthState(hash_secret(state), provider_name, verifier, nonce, redirect_uri,
                                                  self._clock.now() + self._config.oauth_state_ttl))
             await uow.commit()
-        url = await provider.authorization_url(state=state, code_verifier=verifier, nonce=nonce, redirect_uri=redirect_uri)
+        url = await provider.authorization_url(state=state, code_verifier=verifier, nonce=nonce,
+                                               redirect_uri=redirect_uri)
         return OAuthStart(url, state)
 
 

@@ -7,7 +7,8 @@ from src.ports.identity import WORKSPACE_PERMISSIONS, Permission, Principal, Rol
 ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
     Role.USER: frozenset({Permission.ACCOUNT, Permission.WORKSPACE_CREATE}),
     Role.ADMIN: frozenset(
-        {Permission.ACCOUNT, Permission.WORKSPACE_CREATE, Permission.AUDIT_READ, Permission.USERS_MANAGE}
+        {Permission.ACCOUNT, Permission.WORKSPACE_CREATE, Permission.AUDIT_READ, Permission.USERS_MANAGE,
+         Permission.SYSTEM_OPERATE}
     ),
 }
 

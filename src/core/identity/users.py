@@ -13,6 +13,19 @@ from src.ports.identity import ClientInfo, IdentityUnitOfWork, Permission, Princ
 from src.ports.shared import Clock, NotFound
 
 
+class GetCurrentUser:
+    def __init__(self, uow: Callable[[], IdentityUnitOfWork]) -> None:
+        self._uow = uow
+
+    async def execute(self, principal: Principal | None) -> User:
+        async with self._uow() as uow:
+            await require(uow, principal, Permission.ACCOUNT)
+            user = await uow.users.get(principal.user_id)
+        if user is None:
+            raise NotFound("no such user")
+        return user
+
+
 class SetUserRole:
     """- Needs users:manage; audited with the role before and after."""
 

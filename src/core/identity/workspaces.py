@@ -116,7 +116,7 @@ class SetMember(_WorkspaceUseCase):
     """
 
     async def execute(self, principal: Principal | None, workspace_id: UUID, email: str, role: WorkspaceRole,
-                      client: ClientInfo) -> Membership:
+                      client: ClientInfo) -> tuple[Membership, User]:
         email = normalise_email(email)
         now = self._clock.now()
         async with self._uow() as uow:
@@ -135,7 +135,7 @@ class SetMember(_WorkspaceUseCase):
                         subject=str(workspace_id), details={"user_id": str(user.id),
                                                             "before": before.role if before else None, "after": role})
             await uow.commit()
-        return membership
+        return membership, user
 
 
 class RemoveMember(_WorkspaceUseCase):

@@ -1,0 +1,91 @@
+"""The one mechanism that guards every GraphQL root field: a `Requires` (or `Public`) permission on each,
+checked by the core policy through the Authorize use case. A root field without one fails schema build."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from strawberry.permission import BasePermission, PermissionExtension
+
+from graphql import GraphQLError
+from src.ports.identity import Forbidden, Permission, Unauthenticated
+
+
+class AccessDenied(GraphQLError):
+    """Shown to clients as is (never masked): `extensions.code` is UNAUTHENTICATED or FORBIDDEN."""
+
+
+class Public(BasePermission):
+    message = "public"
+
+    def has_permission(self, source: Any, info, **kwargs: Any) -> bool:
+        return True
+
+
+class Requires(BasePermission):
+    message = "access denied"
+
+    def __init__(self, permission: Permission | None, workspace_arg: str | None = None) -> None:
+        """`permission=None`: any signed-in caller; the use case then checks the object it touches."""
+        self.permission = permission
+        self.workspace_arg = workspace_arg
+
+    async def has_permission(self, source: Any, info, **kwargs: Any) -> bool:
+        context = info.context
+        try:
+            principal = await context.principal()
+            workspace_id = _workspace_id(kwargs, self.workspace_arg) if self.workspace_arg else None
+            if principal is None:
+                raise Unauthenticated("sign in first")
+            if self.permission is not None:
+                await context.services.authorize().execute(principal, self.permission, workspace_id)
+        except Unauthenticated as exc:
+            raise AccessDenied(str(exc), extensions={"code": "UNAUTHENTICATED"}) from None
+        except Forbidden as exc:
+            raise AccessDenied(str(exc), extensions={"code": "FORBIDDEN"}) from None
+        return True
+
+
+def _workspace_id(arguments: dict, name: str) -> UUID:
+    value = arguments.get(name)
+    if hasattr(value, name):  # an input object carrying the id
+        value = getattr(value, name)
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise Forbidden("no such workspace, or no access to it") from None
+
+
+def guard(*permissions: BasePermission) -> list[PermissionExtension]:
+    return [PermissionExtension(permissions=list(permissions), use_directives=False)]
+
+
+def public() -> list[PermissionExtension]:
+    return guard(Public())
+
+
+def require(permission: Permission, workspace_arg: str | None = None) -> list[PermissionExtension]:
+    return guard(Requires(permission, workspace_arg))
+
+
+def signed_in() -> list[PermissionExtension]:
+    return guard(Requires(None))
+
+
+def unguarded_root_fields(schema) -> list[str]:
+    """Root fields that carry no Requires/Public: the schema refuses to start with any."""
+    missing = []
+    for root in (schema.query, schema.mutation, schema.subscription):
+        if root is None:
+            continue
+        definition = root.__strawberry_definition__
+        for field in definition.fields:
+            guarded = any(
+                isinstance(extension, PermissionExtension)
+                and any(isinstance(p, Public | Requires) for p in extension.permissions)
+                for extension in field.extensions
+            )
+            if not guarded:
+                missing.append(f"{definition.name}.{field.python_name}")
+    return missing
