@@ -43,6 +43,10 @@ def oauth_providers(settings: Settings) -> dict:
     return found
 
 
+def redirect_url_for(settings: Settings):
+    return lambda provider: settings.oauth_redirect_url.replace("{provider}", provider)
+
+
 def jwt_codec(settings: Settings, keys: PgSigningKeyStore) -> JwtAccessTokenCodec:
     async def private_pem() -> str:
         return settings.jwt_private_key or await keys.load_or_create("access-token-ed25519", generate_private_pem)
@@ -90,7 +94,7 @@ class Container(containers.DeclarativeContainer):
     reset_password = providers.Factory(password_reset.ResetPassword, uow.provider, hasher, clock)
     start_oauth = providers.Factory(
         oauth.StartOAuth, uow.provider, oauth_providers, clock, identity,
-        providers.Callable(lambda s: s.oauth_redirect_url.format, settings),
+        providers.Callable(redirect_url_for, settings),
     )
     complete_oauth = providers.Factory(oauth.CompleteOAuth, uow.provider, oauth_providers, session_issuer, clock)
     create_workspace = providers.Factory(ws.CreateWorkspace, uow.provider, clock)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import time
@@ -64,10 +65,16 @@ async def db_clean(container: Container) -> None:
             await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
 
 
+def asgi_client(app, ip: str | None = None) -> httpx.AsyncClient:
+    """An HTTP client into the ASGI app, from its own client address (throttling is per address)."""
+    address = ip or f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://keel.test", headers={"user-agent": "keel-tests"})
+
+
 @pytest.fixture
 async def client(settings: Settings, container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, container)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://keel.test") as http:
+    async with asgi_client(create_app(settings, container)) as http:
         yield http
 
 
