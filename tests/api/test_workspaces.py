@@ -1,0 +1,123 @@
+"""Workspaces: membership roles, and isolation: user A can never read or change B's workspace, whatever
+id they guess, on every field that takes one."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from tests.conftest import graphql, signed_up
+
+WORKSPACE = "query($id: ID!) { workspace(id: $id) { __typename ... on Workspace { id name myRole members { email role } } ... on Error { code } } }"  # noqa: E501
+RENAME = "mutation($id: ID!, $n: String!) { renameWorkspace(id: $id, name: $n) { __typename ... on Error { code message } } }"  # noqa: E501
+DELETE = "mutation($id: ID!) { deleteWorkspace(id: $id) { __typename ... on Error { code } } }"
+SET_MEMBER = "mutation($w: ID!, $e: String!, $r: WorkspaceRole!) { setMember(workspaceId: $w, email: $e, role: $r) { __typename ... on Member { email role } ... on Error { code message } } }"  # noqa: E501
+REMOVE_MEMBER = "mutation($w: ID!, $u: ID!) { removeMember(workspaceId: $w, userId: $u) { __typename ... on Error { code message } } }"  # noqa: E501
+CREATE = "mutation($n: String!) { createWorkspace(name: $n) { __typename ... on Workspace { id myRole } ... on Error { code } } }"  # noqa: E501
+API_KEYS = "query($w: ID!) { apiKeys(workspaceId: $w) { id } }"
+CREATE_KEY = "mutation($w: ID!) { createApiKey(workspaceId: $w, name: \"k\", scopes: [CONTENT_READ]) { __typename ... on CreatedApiKey { secret apiKey { id } } ... on Error { code } } }"  # noqa: E501
+REVOKE_KEY = "mutation($id: ID!) { revokeApiKey(id: $id) { __typename ... on ApiKey { revokedAt } ... on Error { code } } }"  # noqa: E501
+
+
+def _denied(body: dict, field: str) -> bool:
+    """Refused either by the field guard (GraphQL error FORBIDDEN) or as a typed error from the use case."""
+    if body.get("errors"):
+        return body["errors"][0]["extensions"]["code"] == "FORBIDDEN" and body["data"] is None
+    return body["data"][field]["__typename"] in ("ForbiddenError", "NotFoundError")
+
+
+async def test_user_a_cannot_touch_user_b_workspace_through_any_id(client):
+    alice, bob = await signed_up(client), await signed_up(client)
+    token = alice["accessToken"]
+    bobs_workspace = bob["user"]["workspaces"][0]["id"]
+    bobs_key = (await graphql(client, CREATE_KEY, w=bobs_workspace, token=bob["accessToken"]))["data"]["createApiKey"]
+    attempts = [
+        (WORKSPACE, {"id": bobs_workspace}, "workspace"),
+        (API_KEYS, {"w": bobs_workspace}, "apiKeys"),
+        (RENAME, {"id": bobs_workspace, "n": "mine now"}, "renameWorkspace"),
+        (DELETE, {"id": bobs_workspace}, "deleteWorkspace"),
+        (SET_MEMBER, {"w": bobs_workspace, "e": alice["user"]["email"], "r": "OWNER"}, "setMember"),
+        (REMOVE_MEMBER, {"w": bobs_workspace, "u": bob["user"]["id"]}, "removeMember"),
+        (CREATE_KEY, {"w": bobs_workspace}, "createApiKey"),
+        (REVOKE_KEY, {"id": bobs_key["apiKey"]["id"]}, "revokeApiKey"),
+        (WORKSPACE, {"id": str(uuid.uuid4())}, "workspace"),  # an id that does not exist answers the same
+    ]
+    for query, variables, field in attempts:
+        assert _denied(await graphql(client, query, token=token, **variables), field), field
+    still = (await graphql(client, WORKSPACE, id=bobs_workspace, token=bob["accessToken"]))["data"]["workspace"]
+    assert still["name"] == bob["user"]["workspaces"][0]["name"]
+    assert [m["email"] for m in still["members"]] == [bob["user"]["email"]]
+    keys = (await graphql(client, API_KEYS, w=bobs_workspace, token=bob["accessToken"]))["data"]["apiKeys"]
+    assert keys == [{"id": bobs_key["apiKey"]["id"]}]
+
+
+async def test_every_root_field_taking_an_id_is_in_the_isolation_test(client):
+    """New fields with ids must be added to the test above: introspection finds them."""
+    covered = {"workspace", "apiKeys", "renameWorkspace", "deleteWorkspace", "setMember", "removeMember",
+               "createApiKey", "revokeApiKey"}
+    not_workspace_data = {"workerProbe", "auditLog", "setUserRole"}  # operator/admin fields, not tenant data
+    query = """{ __schema { queryType { fields { name args { type { name ofType { name } } } } }
+                 mutationType { fields { name args { type { name ofType { name } } } } } } }"""
+    schema = (await graphql(client, query))["data"]["__schema"]
+    with_ids = {
+        field["name"]
+        for root in (schema["queryType"], schema["mutationType"])
+        for field in root["fields"]
+        if any("ID" in (arg["type"]["name"], (arg["type"]["ofType"] or {}).get("name")) for arg in field["args"])
+    }
+    assert with_ids - not_workspace_data == covered
+
+
+async def test_members_read_owners_manage(client):
+    owner, member = await signed_up(client), await signed_up(client)
+    workspace = owner["user"]["workspaces"][0]["id"]
+    added = await graphql(client, SET_MEMBER, w=workspace, e=member["user"]["email"], r="MEMBER",
+                          token=owner["accessToken"])
+    assert added["data"]["setMember"] == {"__typename": "Member", "email": member["user"]["email"], "role": "MEMBER"}
+    seen = (await graphql(client, WORKSPACE, id=workspace, token=member["accessToken"]))["data"]["workspace"]
+    assert seen["myRole"] == "MEMBER" and {m["role"] for m in seen["members"]} == {"OWNER", "MEMBER"}
+    assert _denied(await graphql(client, RENAME, id=workspace, n="x", token=member["accessToken"]), "renameWorkspace")
+    assert _denied(await graphql(client, CREATE_KEY, w=workspace, token=member["accessToken"]), "createApiKey")
+    renamed = await graphql(client, RENAME, id=workspace, n="Team", token=owner["accessToken"])
+    assert renamed["data"]["renameWorkspace"]["__typename"] == "Workspace"
+    gone = await graphql(client, REMOVE_MEMBER, w=workspace, u=member["user"]["id"], token=owner["accessToken"])
+    assert gone["data"]["removeMember"] == {"__typename": "Ok"}
+    assert _denied(await graphql(client, WORKSPACE, id=workspace, token=member["accessToken"]), "workspace")
+
+
+async def test_the_last_owner_stays(client):
+    owner = await signed_up(client)
+    workspace = owner["user"]["workspaces"][0]["id"]
+    demote = await graphql(client, SET_MEMBER, w=workspace, e=owner["user"]["email"], r="MEMBER",
+                           token=owner["accessToken"])
+    assert demote["data"]["setMember"]["__typename"] == "InvalidInputError"
+    leave = await graphql(client, REMOVE_MEMBER, w=workspace, u=owner["user"]["id"], token=owner["accessToken"])
+    assert leave["data"]["removeMember"]["__typename"] == "InvalidInputError"
+
+
+async def test_adding_someone_who_has_no_account_is_not_found(client):
+    owner = await signed_up(client)
+    workspace = owner["user"]["workspaces"][0]["id"]
+    body = await graphql(client, SET_MEMBER, w=workspace, e="nobody-here@example.com", r="MEMBER",
+                         token=owner["accessToken"])
+    assert body["data"]["setMember"]["__typename"] == "NotFoundError"
+
+
+async def test_deleting_a_workspace_removes_it_and_what_it_holds(client, container):
+    owner = await signed_up(client)
+    created = (await graphql(client, CREATE, n="Scratch", token=owner["accessToken"]))["data"]["createWorkspace"]
+    assert created["myRole"] == "OWNER"
+    await graphql(client, CREATE_KEY, w=created["id"], token=owner["accessToken"])
+    assert (await graphql(client, DELETE, id=created["id"], token=owner["accessToken"]))["data"]["deleteWorkspace"] \
+        == {"__typename": "Ok"}
+    async with container.engine().connect() as connection:
+        left = (await connection.execute(text("SELECT count(*) FROM api_keys WHERE workspace_id = :w"),
+                                         {"w": created["id"]})).scalar_one()
+    assert left == 0
+
+
+async def test_a_bad_workspace_name_names_the_field(client):
+    owner = await signed_up(client)
+    body = await graphql(client, RENAME, id=owner["user"]["workspaces"][0]["id"], n="   ", token=owner["accessToken"])
+    assert body["data"]["renameWorkspace"]["__typename"] == "InvalidInputError"
