@@ -17,7 +17,9 @@ from src.localdb.stack import ensure_database_running, local_cluster
 
 app = typer.Typer(help="Keel: a backend for AI products (one service, one Postgres).", no_args_is_help=True)
 db_app = typer.Typer(help="The local PostgreSQL (+pgvector, +AGE) under KEEL_HOME.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts, from the operator's console.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 
 
 def say(message: str) -> None:
@@ -178,6 +180,34 @@ def db_status() -> None:
 def db_url() -> None:
     """Print the database URL Keel uses."""
     typer.echo(settings().libpq_url())
+
+
+@users_app.command("set-role")
+def users_set_role(email: str, role: str = typer.Argument(..., help="user or admin")) -> None:
+    """Grant or withdraw the admin role (how the first admin is made); audited as the console."""
+    import asyncio
+
+    from src.container import build_container, shutdown
+    from src.ports.identity import Role
+    from src.ports.shared import DomainError
+
+    if role not in {r.value for r in Role}:
+        fail(f"role must be one of: {', '.join(r.value for r in Role)}")
+    config = settings()
+    prepare_database(config)
+
+    async def run() -> None:
+        services = build_container(config)
+        try:
+            user = await services.grant_role_from_console().execute(email, Role(role))
+            say(f"{user.email} is now {user.role}")
+        finally:
+            await shutdown(services)
+
+    try:
+        asyncio.run(run())
+    except DomainError as exc:
+        fail(str(exc))
 
 
 def _size(path) -> str:

@@ -89,3 +89,24 @@ def test_db_status_reports_the_running_cluster(test_env, settings):
     result = run_keel("db", "status", env=test_env)
     assert result.returncode == 0, result.stderr
     assert "running:  yes" in result.stdout and f"127.0.0.1:{settings.db_port}" in result.stdout
+
+
+def test_the_console_makes_the_first_admin(test_env, settings):
+    import asyncio
+    import uuid
+
+    email = f"first-admin-{uuid.uuid4().hex[:6]}@example.com"
+    result = run_keel("users", "set-role", email, "admin", env=test_env)
+    assert result.returncode == 1 and "no such user" in result.stderr
+    from src.container import build_container, shutdown
+    from src.ports.identity import ClientInfo
+
+    async def sign_up() -> None:
+        services = build_container(settings)
+        await services.sign_up().execute(email, "a long enough password", "", ClientInfo())
+        await shutdown(services)
+
+    asyncio.run(sign_up())
+    result = run_keel("users", "set-role", email, "admin", env=test_env)
+    assert result.returncode == 0 and f"{email} is now admin" in result.stderr
+    assert run_keel("users", "set-role", email, "emperor", env=test_env).returncode == 1

@@ -4,6 +4,7 @@ protocol (OIDC discovery + JWKS for Google, OAuth2 + /user/emails for GitHub), P
 from __future__ import annotations
 
 import socket
+import uuid
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -15,7 +16,8 @@ from tests.conftest import asgi_client, graphql, signed_up
 from tests.fakes.oauth_provider import CLIENT_ID, CLIENT_SECRET, FakeAccount, FakeOAuthProvider, ServedApp
 
 START = "mutation($p: String!) { startOAuth(provider: $p) { __typename ... on OAuthStartPayload { authorizationUrl state } ... on Error { code message } } }"  # noqa: E501
-COMPLETE = """mutation($p: String!, $code: String!, $state: String!) { completeOAuth(provider: $p, code: $code, state: $state) {
+COMPLETE = """mutation($p: String!, $code: String!, $state: String!) {
+  completeOAuth(provider: $p, code: $code, state: $state) {
   __typename ... on AuthPayload { accessToken user { id email emailVerified workspaces { name myRole } } }
   ... on Error { code message } } }"""
 
@@ -46,6 +48,11 @@ async def oauth_client(settings, provider):
     provider.tamper = None
 
 
+def _person(email: str, email_verified: bool = True) -> FakeAccount:
+    """Someone at the provider; subjects are unique per run since the test database outlives runs."""
+    return FakeAccount(f"sub-{uuid.uuid4().int % 10**9}", email, email_verified=email_verified)
+
+
 async def _browser_consents(authorization_url: str) -> dict[str, str]:
     """What the browser does: open the provider's page, get redirected back with code and state."""
     async with httpx.AsyncClient() as browser:
@@ -68,15 +75,16 @@ async def _sign_in_with(client, name: str) -> dict:
     query = parse_qs(urlparse(started["authorizationUrl"]).query)
     assert query["code_challenge_method"] == ["S256"] and query["state"] == [started["state"]]
     returned = await _browser_consents(started["authorizationUrl"])
-    return (await graphql(client, COMPLETE, p=name, code=returned["code"], state=returned["state"]))["data"]["completeOAuth"]
+    body = await graphql(client, COMPLETE, p=name, code=returned["code"], state=returned["state"])
+    return body["data"]["completeOAuth"]
 
 
 @pytest.mark.parametrize("name", ["google", "github"])
 async def test_a_new_person_gets_an_account_and_a_workspace(oauth_client, provider, name):
-    provider.account = FakeAccount(f"sub-{name}-1001", f"new-{name}@example.com")
+    provider.account = _person(f"new-{name}-{uuid.uuid4().hex[:6]}@example.com")
     done = await _sign_in_with(oauth_client, name)
     assert done["__typename"] == "AuthPayload", done
-    assert done["user"]["email"] == f"new-{name}@example.com" and done["user"]["emailVerified"] is True
+    assert done["user"]["email"] == provider.account.email and done["user"]["emailVerified"] is True
     assert [w["myRole"] for w in done["user"]["workspaces"]] == ["OWNER"]
     again = await _sign_in_with(oauth_client, name)  # the same provider identity signs in to the same account
     assert again["user"]["id"] == done["user"]["id"]
@@ -85,21 +93,21 @@ async def test_a_new_person_gets_an_account_and_a_workspace(oauth_client, provid
 @pytest.mark.parametrize("name", ["google", "github"])
 async def test_a_verified_email_links_to_the_existing_account(oauth_client, provider, name):
     existing = await signed_up(oauth_client)
-    provider.account = FakeAccount(f"sub-{name}-2002", existing["user"]["email"].upper())
+    provider.account = _person(existing["user"]["email"].upper())
     done = await _sign_in_with(oauth_client, name)
     assert done["user"]["id"] == existing["user"]["id"]
 
 
 async def test_an_unverified_email_never_takes_over_an_existing_account(oauth_client, provider):
     existing = await signed_up(oauth_client)
-    provider.account = FakeAccount("sub-3003", existing["user"]["email"], email_verified=False)
+    provider.account = _person(existing["user"]["email"], email_verified=False)
     done = await _sign_in_with(oauth_client, "google")
     assert done == {"__typename": "AuthError", "code": "invalid_credentials",
                     "message": "the provider has not verified this email; sign in with your password"}
 
 
 async def test_a_state_works_once_and_only_for_its_flow(oauth_client, provider):
-    provider.account = FakeAccount("sub-4004", "state@example.com")
+    provider.account = _person(f"state-{uuid.uuid4().hex[:6]}@example.com")
     started = await _start(oauth_client, "google")
     returned = await _browser_consents(started["authorizationUrl"])
     forged = await graphql(oauth_client, COMPLETE, p="google", code=returned["code"], state="forged-state")
@@ -111,7 +119,7 @@ async def test_a_state_works_once_and_only_for_its_flow(oauth_client, provider):
 
 
 async def test_a_code_from_another_flow_fails_pkce(oauth_client, provider):
-    provider.account = FakeAccount("sub-5005", "pkce@example.com")
+    provider.account = _person(f"pkce-{uuid.uuid4().hex[:6]}@example.com")
     first = await _browser_consents((await _start(oauth_client, "google"))["authorizationUrl"])
     second = await _start(oauth_client, "google")  # another flow: another verifier
     mixed = await graphql(oauth_client, COMPLETE, p="google", code=first["code"], state=second["state"])
@@ -121,7 +129,7 @@ async def test_a_code_from_another_flow_fails_pkce(oauth_client, provider):
 
 @pytest.mark.parametrize("tamper", ["aud", "nonce", "signature"])
 async def test_an_id_token_that_does_not_verify_is_refused(oauth_client, provider, tamper):
-    provider.account = FakeAccount(f"sub-6006-{tamper}", f"tamper-{tamper}@example.com")
+    provider.account = _person(f"tamper-{tamper}-{uuid.uuid4().hex[:6]}@example.com")
     provider.tamper = tamper
     done = await _sign_in_with(oauth_client, "google")
     assert done["code"] == "invalid_credentials" and "does not verify" in done["message"]

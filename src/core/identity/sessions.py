@@ -130,8 +130,8 @@ class Authenticate:
         except InvalidToken as exc:
             raise Unauthenticated(str(exc)) from None
         async with self._uow() as uow:
-            session = await uow.sessions.get(claims.session_id)
-            user = await uow.users.get(claims.user_id)
-        if session is None or session.revoked_at is not None or user is None or session.user_id != user.id:
+            found = await uow.sessions.get_with_user(claims.session_id)
+        session, user = found if found else (None, None)
+        if session is None or session.revoked_at is not None or user.id != claims.user_id:
             raise Unauthenticated("this session has ended; sign in again")
         return Principal(user_id=user.id, role=user.role, session_id=session.id)

@@ -19,9 +19,20 @@ from src.adapters.postgres.models.identity import (
     OneTimeTokenRow,
     RefreshTokenRow,
     SessionRow,
+    UserRow,
 )
 from src.adapters.postgres.repositories.mapping import to_record, values_of
-from src.ports.identity import ApiKey, AuditEvent, OAuthState, OneTimeToken, Permission, RefreshToken, Session
+from src.ports.identity import (
+    ApiKey,
+    AuditEvent,
+    OAuthState,
+    OneTimeToken,
+    Permission,
+    RefreshToken,
+    Role,
+    Session,
+    User,
+)
 
 
 class _Repository:
@@ -40,6 +51,15 @@ class PgSessionRepository(_Repository):
     async def get(self, session_id: UUID) -> Session | None:
         row = await self._one(select(SessionRow).where(SessionRow.id == session_id))
         return None if row is None else to_record(row, Session)
+
+    async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
+        query = select(SessionRow, UserRow).join(UserRow, UserRow.id == SessionRow.user_id) \
+            .where(SessionRow.id == session_id)
+        found = (await self._session.execute(query)).first()
+        if found is None:
+            return None
+        session, user = found
+        return to_record(session, Session), to_record(user, User, role=Role(user.role))
 
     async def revoke(self, session_id: UUID, at: datetime) -> None:
         await self._session.execute(update(SessionRow).where(SessionRow.id == session_id,
