@@ -98,6 +98,18 @@ async def test_a_verified_email_links_to_the_existing_account(oauth_client, prov
     assert done["user"]["id"] == existing["user"]["id"]
 
 
+async def test_the_verified_owner_takes_over_an_account_an_impostor_registered(oauth_client, provider):
+    impostor = await signed_up(oauth_client)  # registered someone else's email, never verified it
+    provider.account = _person(impostor["user"]["email"])
+    owner = await _sign_in_with(oauth_client, "google")
+    assert owner["user"]["id"] == impostor["user"]["id"] and owner["user"]["emailVerified"] is True
+    assert (await graphql(oauth_client, "{ me { id } }", token=impostor["accessToken"]))["errors"]
+    password_sign_in = await graphql(
+        oauth_client, 'mutation($e: String!) { signIn(email: $e, password: "correct horse battery staple") '
+                      '{ __typename } }', e=impostor["user"]["email"])
+    assert password_sign_in["data"]["signIn"]["__typename"] == "AuthError"
+
+
 async def test_an_unverified_email_never_takes_over_an_existing_account(oauth_client, provider):
     existing = await signed_up(oauth_client)
     provider.account = _person(existing["user"]["email"], email_verified=False)

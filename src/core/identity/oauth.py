@@ -102,8 +102,11 @@ class CompleteOAuth:
             if not profile.email_verified:
                 raise InvalidCredentials("the provider has not verified this email; sign in with your password")
             if not existing.email_verified:
-                existing = replace(existing, email_verified=True)
+                # Nobody ever proved owning this email, so whoever set its password may be an impostor who
+                # registered it first: the verified owner takes the account over, password and sessions go.
+                existing = replace(existing, email_verified=True, password_hash=None)
                 await uow.users.save(existing)
+                await uow.sessions.revoke_all_of_user(existing.id, now)
             await uow.oauth.link(profile.provider, profile.subject, existing.id, email)
             return existing, False
         name = check_name(profile.name or email.split("@")[0], limit=100)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import delete, func, select, update
@@ -131,6 +131,8 @@ class PgOneTimeTokenRepository(_Repository):
 
 class PgOAuthRepository(_Repository):
     async def add_state(self, state: OAuthState) -> None:
+        # Abandoned sign-ins leave states behind: each new one sweeps the expired ones.
+        await self._session.execute(delete(OAuthStateRow).where(OAuthStateRow.expires_at < func.now()))
         self._session.add(OAuthStateRow(**values_of(state)))
         await self._session.flush()
 
@@ -170,6 +172,9 @@ class PgAuditLog(_Repository):
 
 class PgAuthFailureLog(_Repository):
     async def record(self, keys: list[str], at: datetime) -> None:
+        # Counts older than a day never matter again: drop them for these keys as new ones arrive.
+        await self._session.execute(delete(AuthFailureRow).where(AuthFailureRow.key.in_(keys),
+                                                                 AuthFailureRow.at < at - timedelta(days=1)))
         self._session.add_all([AuthFailureRow(id=uuid.uuid4(), key=key, at=at) for key in keys])
         await self._session.flush()
 
