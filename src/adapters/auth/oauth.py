@@ -14,7 +14,7 @@ from joserfc.jwk import KeySet
 
 from src.ports.identity import InvalidCredentials, OAuthProfile
 
-TIMEOUT = httpx.Timeout(10.0)
+TIMEOUT = 10.0  # seconds; a plain number, since authlib may run on httpx or httpx2 depending on what is installed
 ID_TOKEN_ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 
 
