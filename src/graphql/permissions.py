@@ -48,11 +48,8 @@ class Requires(BasePermission):
 
 
 def _workspace_id(arguments: dict, name: str) -> UUID:
-    value = arguments.get(name)
-    if hasattr(value, name):  # an input object carrying the id
-        value = getattr(value, name)
     try:
-        return UUID(str(value))
+        return UUID(str(arguments.get(name)))
     except ValueError:
         raise Forbidden("no such workspace, or no access to it") from None
 

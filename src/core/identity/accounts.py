@@ -24,8 +24,16 @@ from src.ports.identity import (
 )
 from src.ports.shared import Clock, InvalidInput
 
-# Verified against when the account does not exist, so both paths cost one argon2 verification.
+# Verified against when the account does not exist, so both paths cost one argon2 verification (hashed
+# once per hasher, not per attempt: a hash on that path would itself make unknown accounts slower).
 _DUMMY_PASSWORD = "keel-timing-equaliser"
+_dummy_hashes: dict[int, str] = {}
+
+
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    if id(hasher) not in _dummy_hashes:
+        _dummy_hashes[id(hasher)] = hasher.hash(_DUMMY_PASSWORD)
+    return _dummy_hashes[id(hasher)]
 
 
 class SignUp:
@@ -71,7 +79,7 @@ class SignIn:
         async with self._uow() as uow:
             await check_not_throttled(uow, self._config, now, email, client)
             user = await uow.users.by_email(email)
-            stored = user.password_hash if user and user.password_hash else self._hasher.hash(_DUMMY_PASSWORD)
+            stored = user.password_hash if user and user.password_hash else _dummy_hash(self._hasher)
             if user is None or not user.password_hash or not self._hasher.verify(stored, password or ""):
                 await uow.auth_failures.record([account_key(email), address_key(client)], now)
                 await audit(uow, now, "auth.sign_in_failed", user.id if user else None, client,
