@@ -21,6 +21,17 @@ def embedded(settings: Settings) -> Settings:
     return settings
 
 
+def _free_port_outside_the_ephemeral_range() -> int:
+    """Outgoing connections take ephemeral ports (32768+) at any moment; a server port lives below."""
+    import random
+
+    while True:
+        port = random.randint(20000, 30000)
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+
+
 @pytest.fixture
 def spare_home(embedded: Settings, tmp_path):
     """A second KEEL_HOME that reuses the installed binaries (a link), with its own data and port."""
@@ -28,10 +39,7 @@ def spare_home(embedded: Settings, tmp_path):
     home = tmp_path / "keel-home"
     home.mkdir()
     (home / stack.root.name).symlink_to(stack.root)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = load_settings(home=home, db_port=port)
+    config = load_settings(home=home, db_port=_free_port_outside_the_ephemeral_range())
     yield config
     with contextlib.suppress(LocalDbError):
         local_cluster(config, install=False).stop()
