@@ -66,8 +66,28 @@ class Settings(BaseSettings):
     oauth_github_web_url: str = Field("https://github.com", description="GitHub's web base URL (authorize, token)")
     oauth_github_api_url: str = Field("https://api.github.com", description="GitHub's API base URL")
 
+    # knowledge
+    embedding_model: str = Field(
+        "local/all-MiniLM-L6-v2", pattern=r"^(local/all-MiniLM-L6-v2|openai/[A-Za-z0-9._:-]+(@\d{1,5})?)$",
+        description="embedding model: local/all-MiniLM-L6-v2 (offline) or openai/<model>[@<dimensions>]; "
+                    "changing it re-embeds every chunk in the background",
+    )
+    embedding_dimensions: int | None = Field(None, ge=1, le=16000,
+                                             description="vector size of an OpenAI-compatible model Keel does not know")
+    embedding_batch_size: int = Field(32, ge=1, le=2048, description="texts per embedding batch")
+    embedding_threads: int = Field(2, ge=1, le=256, description="CPU threads of the local embedding model")
+    embedding_max_seq_length: int = Field(256, ge=16, le=512, description="tokens the local model reads per text")
+    openai_api_key: str | None = Field(None, description="OpenAI API key (embeddings, chat); unset = not used")
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible base URL; unset = api.openai.com")
+    chunk_chars: int = Field(1000, ge=200, le=20000, description="target chunk size in characters")
+    chunk_overlap_chars: int = Field(150, ge=0, le=5000, description="characters repeated between chunks")
+    max_document_bytes: int = Field(20_000_000, ge=1000, description="largest accepted upload")
+    hnsw_ef_search: int = Field(100, ge=10, le=1000, description="HNSW search breadth (raised to k when smaller)")
+    search_fusion: Literal["zscore", "rrf"] = Field("zscore", description="hybrid search fusion method")
+    search_keyword_weight: float = Field(0.3, ge=0, le=1, description="hybrid: weight of keyword scores (zscore)")
+
     @field_validator("database_url", "broker_url", "jwt_private_key", "oauth_google_client_id",
-                     "oauth_github_client_id")
+                     "oauth_github_client_id", "openai_api_key", "openai_base_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

@@ -10,9 +10,12 @@ from src.adapters.auth.jwt_tokens import JwtAccessTokenCodec, generate_private_p
 from src.adapters.auth.oauth import GitHubProvider, OAuthClientConfig, OidcProvider
 from src.adapters.auth.passwords import Argon2PasswordHasher
 from src.adapters.clock import SystemClock
+from src.adapters.documents.pdf import PypdfReader
+from src.adapters.embeddings.registry import EmbedderRegistry, EmbeddingOptions
 from src.adapters.postgres.engine import make_engine, make_session_factory
 from src.adapters.postgres.health import PostgresHealthProbe
 from src.adapters.postgres.outbox import OutboxEmailSender
+from src.adapters.postgres.search import PgSearchSettings
 from src.adapters.postgres.signing_keys import PgSigningKeyStore
 from src.adapters.postgres.unit_of_work import SqlAlchemyUnitOfWork
 from src.adapters.queue.broker import make_broker
@@ -22,6 +25,11 @@ from src.core.identity import accounts, api_keys, audit_trail, oauth, password_r
 from src.core.identity import authorize as authz
 from src.core.identity import workspaces as ws
 from src.core.identity.config import IdentityConfig
+from src.core.knowledge import documents as docs
+from src.core.knowledge.config import KnowledgeConfig
+from src.core.knowledge.ingestion import GiveUpIngestion, IngestDocuments
+from src.core.knowledge.search import Search
+from src.core.knowledge.spaces import Reembed, SyncEmbeddingSpace
 from src.core.system.health import CheckHealth
 from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
 
@@ -41,6 +49,20 @@ def oauth_providers(settings: Settings) -> dict:
         client = OAuthClientConfig(settings.oauth_github_client_id, settings.oauth_github_client_secret or "")
         found["github"] = GitHubProvider(client, settings.oauth_github_web_url, settings.oauth_github_api_url)
     return found
+
+
+def knowledge_config(settings: Settings) -> KnowledgeConfig:
+    return KnowledgeConfig(max_document_bytes=settings.max_document_bytes, chunk_chars=settings.chunk_chars,
+                           chunk_overlap_chars=settings.chunk_overlap_chars,
+                           embed_batch_size=max(settings.embedding_batch_size, 16),
+                           fusion=settings.search_fusion, keyword_weight=settings.search_keyword_weight)
+
+
+def embedding_options(settings: Settings) -> EmbeddingOptions:
+    return EmbeddingOptions(model=settings.embedding_model, batch_size=settings.embedding_batch_size,
+                            threads=settings.embedding_threads, max_seq_length=settings.embedding_max_seq_length,
+                            openai_api_key=settings.openai_api_key, openai_base_url=settings.openai_base_url,
+                            openai_dimensions=settings.embedding_dimensions)
 
 
 def redirect_url_for(settings: Settings):
@@ -64,7 +86,9 @@ class Container(containers.DeclarativeContainer):
     session_factory = providers.Singleton(make_session_factory, engine)
     broker = providers.Singleton(make_broker, url=settings.provided.broker_connection_url)
     jobs = providers.Singleton(DramatiqJobQueue, broker)
-    uow = providers.Factory(SqlAlchemyUnitOfWork, sessions=session_factory, jobs=jobs)
+    search_settings = providers.Singleton(PgSearchSettings, ef_search=settings.provided.hnsw_ef_search)
+    uow = providers.Factory(SqlAlchemyUnitOfWork, sessions=session_factory, jobs=jobs,
+                            search_settings=search_settings)
 
     # system
     check_health = providers.Factory(CheckHealth, probes=providers.List(providers.Factory(PostgresHealthProbe, engine)))
@@ -112,6 +136,21 @@ class Container(containers.DeclarativeContainer):
     get_current_user = providers.Factory(users.GetCurrentUser, uow.provider)
     set_user_role = providers.Factory(users.SetUserRole, uow.provider, clock)
     grant_role_from_console = providers.Factory(users.GrantRoleFromConsole, uow.provider, clock)
+
+    # knowledge
+    knowledge = providers.Singleton(knowledge_config, settings)
+    embedders = providers.Singleton(EmbedderRegistry, providers.Singleton(embedding_options, settings))
+    pdf_reader = providers.Singleton(PypdfReader)
+    upload_documents = providers.Factory(docs.UploadDocuments, uow.provider, clock, knowledge)
+    get_document = providers.Factory(docs.GetDocument, uow.provider)
+    list_documents = providers.Factory(docs.ListDocuments, uow.provider)
+    delete_document = providers.Factory(docs.DeleteDocument, uow.provider)
+    watch_document = providers.Factory(docs.WatchDocument, get_document)
+    ingest_documents = providers.Factory(IngestDocuments, uow.provider, embedders, pdf_reader, clock, knowledge)
+    give_up_ingestion = providers.Factory(GiveUpIngestion, uow.provider, clock)
+    search = providers.Factory(Search, uow.provider, embedders, knowledge)
+    sync_embedding_space = providers.Factory(SyncEmbeddingSpace, uow.provider, embedders, clock)
+    reembed = providers.Factory(Reembed, uow.provider, embedders, clock)
 
 
 def build_container(settings: Settings) -> Container:

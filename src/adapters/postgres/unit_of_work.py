@@ -16,14 +16,22 @@ from src.adapters.postgres.repositories.auth import (
     PgOneTimeTokenRepository,
     PgSessionRepository,
 )
+from src.adapters.postgres.repositories.knowledge import (
+    PgChunkRepository,
+    PgDocumentRepository,
+    PgEmbeddingSpaceRepository,
+)
 from src.adapters.postgres.repositories.system import PgWorkerProbeRepository
+from src.adapters.postgres.search import PgSearchIndex, PgSearchSettings
 from src.ports.shared import Job, JobQueue, StorageUnavailable
 
 
 class SqlAlchemyUnitOfWork:
-    def __init__(self, sessions: async_sessionmaker, jobs: JobQueue) -> None:
+    def __init__(self, sessions: async_sessionmaker, jobs: JobQueue,
+                 search_settings: PgSearchSettings | None = None) -> None:
         self._sessions = sessions
         self._jobs = jobs
+        self._search_settings = search_settings or PgSearchSettings()
         self._deferred: list[Job] = []
         self.session: AsyncSession | None = None
 
@@ -41,6 +49,10 @@ class SqlAlchemyUnitOfWork:
         self.oauth = PgOAuthRepository(session)
         self.audit = PgAuditLog(session)
         self.auth_failures = PgAuthFailureLog(session)
+        self.documents = PgDocumentRepository(session)
+        self.chunks = PgChunkRepository(session)
+        self.spaces = PgEmbeddingSpaceRepository(session)
+        self.search = PgSearchIndex(session, self._search_settings)
         return self
 
     async def __aexit__(self, exc_type, exc, traceback) -> None:

@@ -1,0 +1,19 @@
+"""Knowledge settings the core needs (limits, chunk sizes, fusion weights), passed in by the container."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeConfig:
+    max_document_bytes: int = 20_000_000
+    max_batch_documents: int = 1000
+    chunk_chars: int = 1000
+    chunk_overlap_chars: int = 150
+    embed_batch_size: int = 64
+    max_query_chars: int = 2000
+    max_k: int = 100
+    candidates: int = 100  # per retriever, before fusion
+    fusion: str = "zscore"  # or "rrf" (reciprocal rank fusion)
+    keyword_weight: float = 0.3  # hybrid: weight of the keyword side after z-score normalisation

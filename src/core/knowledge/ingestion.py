@@ -1,0 +1,135 @@
+"""Ingestion: bytes → blocks → chunks → vectors, for a batch of documents, safe to retry at any point."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from uuid import UUID
+
+from src.core.knowledge.chunking import Chunk, StructuredChunker
+from src.core.knowledge.config import KnowledgeConfig
+from src.core.knowledge.formats import read_blocks
+from src.core.knowledge.spaces import fill_space, live_spaces
+from src.ports.knowledge import (
+    Document,
+    DocumentStatus,
+    Embedders,
+    KnowledgeUnitOfWork,
+    PdfReader,
+    StoredChunk,
+    UnreadableDocument,
+)
+from src.ports.shared import Clock, InvalidInput
+
+MAX_ERROR = 500
+
+
+class IngestionIncomplete(Exception):
+    """Some chunks still lack vectors (e.g. a space was added meanwhile); the job runs again."""
+
+
+def search_text_of(title: str, chunk: Chunk) -> str:
+    """What gets embedded and keyword-indexed: the chunk in its context (document title, heading path)."""
+    context = " > ".join((title, *chunk.heading_path))
+    return f"{context}\n{chunk.text}"
+
+
+class IngestDocuments:
+    """- Chunks each queued document once (a retry finds the chunks and keeps them), fails unreadable ones
+    with a readable reason, embeds the chunks still lacking vectors in every live space, then marks the
+    documents ready. Documents already ready, failed or deleted are skipped: a redelivered job is a no-op.
+    - No connection is held while parsing or embedding."""
+
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], embedders: Embedders, pdf: PdfReader,
+                 clock: Clock, config: KnowledgeConfig) -> None:
+        self._uow = uow
+        self._embedders = embedders
+        self._pdf = pdf
+        self._clock = clock
+        self._config = config
+        self._chunker = StructuredChunker(config.chunk_chars, config.chunk_overlap_chars)
+
+    async def execute(self, document_ids: list[UUID]) -> None:
+        pending = [document_id for document_id in document_ids if await self._chunk(document_id)]
+        if not pending:
+            return
+        async with self._uow() as uow:
+            spaces = await live_spaces(uow, self._embedders, self._clock)
+        for space in spaces:
+            embedder = self._embedders.for_space(space.name)
+            await fill_space(self._uow, embedder, space, pending, self._config.embed_batch_size)
+        for document_id in pending:
+            await self._finish(document_id, [space.name for space in spaces])
+
+    async def _chunk(self, document_id: UUID) -> bool:
+        """True when the document has chunks and waits for vectors."""
+        async with self._uow() as uow:
+            document = await uow.documents.get(document_id)
+            if document is None or document.status in (DocumentStatus.READY, DocumentStatus.FAILED):
+                return False
+            if document.status is DocumentStatus.PROCESSING:
+                return True  # chunked by an earlier attempt
+            body = await uow.documents.body(document_id)
+        try:
+            chunks = self._chunks_of(document, body)
+        except (UnreadableDocument, InvalidInput) as exc:
+            await self._fail(document_id, str(exc))
+            return False
+        async with self._uow() as uow:
+            current = await uow.documents.get(document_id, for_update=True)
+            if current is None or current.status is not DocumentStatus.QUEUED:
+                return current is not None and current.status is DocumentStatus.PROCESSING
+            await uow.chunks.replace(document_id, chunks)
+            await uow.documents.save(replace(current, status=DocumentStatus.PROCESSING, chunk_count=len(chunks),
+                                             embedded_count=0, error=None, updated_at=self._clock.now()))
+            await uow.commit()
+        return True
+
+    def _chunks_of(self, document: Document, body: bytes) -> list[StoredChunk]:
+        pieces = self._chunker.chunk(read_blocks(document.content_type, body, self._pdf))
+        if not pieces:
+            raise UnreadableDocument("no text found in the document")
+        return [StoredChunk(uuid.uuid4(), document.id, document.workspace_id, piece.position, piece.text,
+                            piece.heading_path, search_text_of(document.title, piece)) for piece in pieces]
+
+    async def _fail(self, document_id: UUID, reason: str) -> None:
+        async with self._uow() as uow:
+            current = await uow.documents.get(document_id, for_update=True)
+            if current is not None and current.status is DocumentStatus.QUEUED:
+                await uow.documents.save(replace(current, status=DocumentStatus.FAILED, error=reason[:MAX_ERROR],
+                                                 updated_at=self._clock.now()))
+                await uow.commit()
+
+    async def _finish(self, document_id: UUID, spaces: list[str]) -> None:
+        async with self._uow() as uow:
+            current = await uow.documents.get(document_id, for_update=True)
+            if current is None or current.status is not DocumentStatus.PROCESSING:
+                return
+            for space in spaces:
+                if await uow.chunks.count_vectors(document_id, space) < current.chunk_count:
+                    raise IngestionIncomplete(f"document {document_id} still lacks vectors in {space}")
+            await uow.documents.save(replace(current, status=DocumentStatus.READY,
+                                             embedded_count=current.chunk_count, updated_at=self._clock.now()))
+            await uow.commit()
+
+
+class GiveUpIngestion:
+    """- After the last retry: documents of the batch not yet ready fail with the reason, so none stays
+    `processing` forever. Their chunks and vectors go; a re-upload starts afresh."""
+
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def execute(self, document_ids: list[UUID], reason: str) -> None:
+        async with self._uow() as uow:
+            for document_id in document_ids:
+                current = await uow.documents.get(document_id, for_update=True)
+                if current is None or current.status in (DocumentStatus.READY, DocumentStatus.FAILED):
+                    continue
+                await uow.chunks.replace(document_id, [])
+                await uow.documents.save(replace(current, status=DocumentStatus.FAILED, chunk_count=0,
+                                                 embedded_count=0, error=f"ingestion failed: {reason}"[:MAX_ERROR],
+                                                 updated_at=self._clock.now()))
+            await uow.commit()

@@ -1,0 +1,74 @@
+"""Search in one workspace: vector, keyword, or both fused; hits carry text, document and highlights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from src.core.knowledge.config import KnowledgeConfig
+from src.core.knowledge.fusion import reciprocal_rank, single, weighted_zscore
+from src.core.knowledge.spaces import active_of
+from src.ports.knowledge import Embedders, KnowledgeUnitOfWork, SearchFilters, SearchHit, SearchMode
+from src.ports.shared import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    workspace_id: UUID
+    query: str
+    mode: SearchMode = SearchMode.HYBRID
+    k: int = 10
+    filters: SearchFilters = SearchFilters()
+
+
+class Search:
+    """- Validates the query (non-empty, bounded) and k (1..max_k).
+    - Embeds the query with the active space's model, with no connection held, then reads candidates of
+    each retriever (workspace and filters inside the SQL), fuses them and returns the top k with highlights.
+    - Before any document is ingested there is no active space: vector-side search answers nothing."""
+
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], embedders: Embedders, config: KnowledgeConfig) -> None:
+        self._uow = uow
+        self._embedders = embedders
+        self._config = config
+
+    def _check(self, request: SearchRequest) -> str:
+        query = request.query.strip()
+        if not query:
+            raise InvalidInput("the query is empty", field="query")
+        if len(query) > self._config.max_query_chars:
+            raise InvalidInput(f"the query is longer than {self._config.max_query_chars} characters", field="query")
+        if not 1 <= request.k <= self._config.max_k:
+            raise InvalidInput(f"k must be between 1 and {self._config.max_k}", field="k")
+        return query
+
+    async def execute(self, request: SearchRequest) -> list[SearchHit]:
+        query = self._check(request)
+        uses_vectors = request.mode is not SearchMode.KEYWORD
+        uses_keywords = request.mode is not SearchMode.VECTOR
+        limit = max(request.k, self._config.candidates)
+        space = vector = None
+        if uses_vectors:
+            async with self._uow() as uow:
+                space = active_of(await uow.spaces.all())
+            if space is not None:
+                vector = await self._embedders.for_space(space.name).embed_query(query)
+        async with self._uow() as uow:
+            by_vector = (await uow.search.vector_candidates(request.workspace_id, space, vector, limit,
+                                                            request.filters) if vector is not None else [])
+            by_keyword = (await uow.search.keyword_candidates(request.workspace_id, query, limit, request.filters)
+                          if uses_keywords else [])
+            ranked = self._fuse(request.mode, by_vector, by_keyword)[:request.k]
+            views = await uow.search.views(request.workspace_id, [item.chunk_id for item in ranked], query)
+        return [SearchHit(views[item.chunk_id], item.score, item.vector_score, item.keyword_score)
+                for item in ranked if item.chunk_id in views]
+
+    def _fuse(self, mode: SearchMode, by_vector, by_keyword):
+        if mode is SearchMode.VECTOR:
+            return single(by_vector, is_vector=True)
+        if mode is SearchMode.KEYWORD:
+            return single(by_keyword, is_vector=False)
+        if self._config.fusion == "rrf":
+            return reciprocal_rank(by_vector, by_keyword)
+        return weighted_zscore(by_vector, by_keyword, self._config.keyword_weight)

@@ -1,0 +1,127 @@
+"""`keel eval retrieval`: a BEIR corpus through Keel's own upload → ingestion → search path, in a throwaway
+workspace, scored with trec_eval's nDCG@10 and Recall@100."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+from dependency_injector import providers
+
+from src.core.knowledge.documents import DocumentUpload
+from src.core.knowledge.search import Search, SearchRequest
+from src.evaluation.beir import RUN_DEPTH, evaluate, fold_to_documents, read_corpus, read_qrels, read_queries
+from src.evaluation.beir import write_trec_run as write_run
+from src.ports.identity import Workspace
+from src.ports.knowledge import SearchMode
+from src.ports.shared import Job
+
+UPLOAD_BATCH = 500
+INGEST_GROUP = 128
+CHUNKS_PER_QUERY = 2 * RUN_DEPTH  # documents have one to a few chunks; fold them to ≥ 100 documents
+
+
+class CollectedJobs:
+    """Stands in for the queue: the evaluation runs the ingestion use case itself, in this process."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+
+    def enqueue(self, job: Job) -> None:
+        self.jobs.append(job)
+
+
+@dataclass(frozen=True, slots=True)
+class ModeResult:
+    mode: str
+    metrics: dict[str, float]
+    seconds_per_query: float
+    run_file: Path
+
+
+async def _create_workspace(container) -> UUID:
+    workspace = Workspace(uuid.uuid4(), f"retrieval-eval-{datetime.now(UTC):%Y%m%d-%H%M%S}", datetime.now(UTC))
+    async with container.uow() as uow:
+        await uow.workspaces.add(workspace)
+        await uow.commit()
+    return workspace.id
+
+
+async def _delete_workspace(container, workspace_id: UUID) -> None:
+    async with container.uow() as uow:
+        await uow.workspaces.delete(workspace_id)
+        await uow.commit()
+
+
+async def ingest_corpus(container, workspace_id: UUID, corpus: Path, say: Callable[[str], None]
+                        ) -> dict[UUID, list[str]]:
+    """Uploads every corpus document and ingests them; returns Keel document id -> corpus ids (identical
+    texts are one document, as the upload deduplicates them)."""
+    collected = CollectedJobs()
+    container.jobs.override(providers.Object(collected))
+    corpus_ids: dict[UUID, list[str]] = {}
+    started = time.monotonic()
+    try:
+        documents = read_corpus(corpus)
+        while batch := list(itertools.islice(documents, UPLOAD_BATCH)):
+            uploads = [DocumentUpload(title=(doc.title or doc.id)[:300], data=doc.text.encode() or b" ",
+                                      content_type="text/plain", metadata={"corpus_id": doc.id}) for doc in batch]
+            results = await container.upload_documents().execute(workspace_id, uploads, None)
+            for doc, result in zip(batch, results, strict=True):
+                corpus_ids.setdefault(result.document.id, []).append(doc.id)
+    finally:
+        container.jobs.reset_override()
+    ingest = container.ingest_documents()
+    queued = [UUID(raw) for job in collected.jobs for raw in job.kwargs["document_ids"]]
+    done = 0
+    for start in range(0, len(queued), INGEST_GROUP):
+        ids = queued[start:start + INGEST_GROUP]  # larger groups than the API's jobs: fuller embedding batches
+        await ingest.execute(ids)
+        done += len(ids)
+        if done % 500 < len(ids):
+            say(f"ingested {done}/{len(corpus_ids)} documents ({done / (time.monotonic() - started):.1f}/s)")
+    say(f"ingested {len(corpus_ids)} documents in {time.monotonic() - started:.0f}s")
+    return corpus_ids
+
+
+async def run_queries(search: Search, workspace_id: UUID, queries: dict[str, str], mode: SearchMode,
+                      chunk_to_corpus: Callable[[UUID], list[str]]) -> dict[str, list[tuple[str, float]]]:
+    run = {}
+    for qid, text in queries.items():
+        hits = await search.execute(SearchRequest(workspace_id, text, mode, k=CHUNKS_PER_QUERY))
+        pairs = [(corpus_id, hit.score) for hit in hits for corpus_id in chunk_to_corpus(hit.chunk.document_id)]
+        run[qid] = fold_to_documents(pairs)
+    return run
+
+
+async def evaluate_retrieval(container, *, corpus: Path, queries: Path, qrels: Path | None, run_out: Path,
+                             modes: list[SearchMode], say: Callable[[str], None] = print,
+                             keep_workspace: bool = False) -> list[ModeResult]:
+    judged = read_qrels(qrels) if qrels else None
+    texts = read_queries(queries)
+    config = container.knowledge()
+    search = Search(container.uow, container.embedders(), replace(config, max_k=CHUNKS_PER_QUERY))
+    workspace_id = await _create_workspace(container)
+    results = []
+    try:
+        corpus_ids = await ingest_corpus(container, workspace_id, corpus, say)
+        for mode in modes:
+            started = time.monotonic()
+            run = await run_queries(search, workspace_id, texts, mode, lambda doc_id: corpus_ids.get(doc_id, []))
+            per_query = (time.monotonic() - started) / max(len(texts), 1)
+            out = run_out if len(modes) == 1 else run_out.with_name(f"{run_out.stem}.{mode.value}{run_out.suffix}")
+            write_run(out, run, tag=f"keel-{mode.value}")
+            metrics = evaluate(run, judged) if judged else {}
+            results.append(ModeResult(mode.value, metrics, per_query, out))
+            figures = "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+            say(f"{mode.value:8s} {figures}  ({per_query * 1000:.0f} ms/query)  run: {out}")
+    finally:
+        if not keep_workspace:
+            await _delete_workspace(container, workspace_id)
+    return results

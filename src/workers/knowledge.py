@@ -1,0 +1,41 @@
+"""Knowledge actors: ingest a batch of documents; fill a new embedding space and switch to it."""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+import dramatiq
+
+from src.core.knowledge.documents import GIVE_UP_JOB, INGEST_JOB
+from src.core.knowledge.spaces import REEMBED_JOB
+from src.ports.shared import NotFound
+from src.workers.runtime import services
+
+log = logging.getLogger(__name__)
+
+
+def _ids(raw: list[str]) -> list[UUID]:
+    return [UUID(document_id) for document_id in raw]
+
+
+@dramatiq.actor(actor_name=INGEST_JOB, max_retries=8, min_backoff=1000, max_backoff=300_000, time_limit=3_600_000,
+                on_failure=GIVE_UP_JOB)
+async def ingest_documents(document_ids: list[str]) -> None:
+    await services().ingest_documents().execute(_ids(document_ids))
+
+
+@dramatiq.actor(actor_name=GIVE_UP_JOB, max_retries=5)
+async def give_up_ingestion(message: dict, exception: dict) -> None:
+    """Dramatiq calls this once the ingestion job has used its last retry."""
+    reason = f"{exception.get('type', 'error')}: {exception.get('message', '')}"
+    await services().give_up_ingestion().execute(_ids(message["kwargs"]["document_ids"]), reason)
+
+
+@dramatiq.actor(actor_name=REEMBED_JOB, max_retries=20, min_backoff=2000, max_backoff=600_000,
+                time_limit=24 * 3_600_000)
+async def reembed(space: str) -> None:
+    try:
+        await services().reembed().execute(space)
+    except NotFound:
+        log.warning("embedding space %s is gone; nothing to re-embed", space)
