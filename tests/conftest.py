@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import random
 import subprocess
@@ -122,6 +124,43 @@ async def graphql(client: httpx.AsyncClient, query: str, *, token: str | None = 
     if token:
         sent["Authorization"] = f"Bearer {token}"
     response = await client.post("/graphql", json={"query": query, "variables": variables}, headers=sent)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def subscription_updates(app, query: str, token: str, field: str, timeout: float = 90,
+                               **variables) -> list[dict]:
+    """Every `next` payload of one graphql-transport-ws subscription until the server completes it."""
+    from httpx_ws import aconnect_ws
+    from httpx_ws.transport import ASGIWebSocketTransport
+
+    async with (
+        httpx.AsyncClient(transport=ASGIWebSocketTransport(app=app), base_url="http://keel.test") as http,
+        aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,
+    ):
+        await ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        assert (await ws.receive_json())["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}})
+        updates = []
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await ws.receive_json()
+                if message["type"] == "complete":
+                    return updates
+                assert message["type"] == "next", message
+                updates.append(message["payload"]["data"][field])
+
+
+async def graphql_upload(client: httpx.AsyncClient, query: str, files: dict[str, tuple[str, bytes, str]], *,
+                         token: str, **variables) -> dict:
+    """A GraphQL multipart request (the graphql-multipart-request spec): `files` maps variable names to
+    (file name, bytes, content type)."""
+    names = list(files)
+    operations = {"query": query, "variables": {**variables, **{name: None for name in names}}}
+    mapping = {str(index): [f"variables.{name}"] for index, name in enumerate(names)}
+    parts = {str(index): files[name] for index, name in enumerate(names)}
+    response = await client.post("/graphql", data={"operations": json.dumps(operations), "map": json.dumps(mapping)},
+                                 files=parts, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -6,8 +6,8 @@ Revises: 0002
 Create Date: 2026-11-23 11:39:55.310288
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from pgvector.sqlalchemy import VECTOR
 from sqlalchemy.dialects import postgresql
 

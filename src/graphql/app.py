@@ -17,6 +17,9 @@ class KeelGraphQL(GraphQL):
             build_schema(),
             graphql_ide="graphiql" if graphiql else None,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            # Uploads: safe from CSRF here because Keel authenticates by header (bearer token or API key),
+            # never by cookie, so a cross-site form post carries no credentials.
+            multipart_uploads_enabled=True,
         )
         self.services = services
 

@@ -8,6 +8,7 @@ from typing import TypeVar
 import strawberry
 
 from src.ports.identity import Forbidden, TooManyAttempts
+from src.ports.knowledge import EmbeddingUnavailable
 from src.ports.shared import DomainError, InvalidInput, NotFound, StorageUnavailable
 
 
@@ -62,6 +63,8 @@ def to_graphql_error(exc: DomainError) -> Error:
         return TooManyAttemptsError(code=exc.code, message=str(exc), retry_after_seconds=exc.retry_after_seconds)
     if isinstance(exc, StorageUnavailable):
         return UnavailableError(code=exc.code, message="a service Keel needs is unavailable; try again shortly")
+    if isinstance(exc, EmbeddingUnavailable):
+        return UnavailableError(code=exc.code, message=str(exc))
     return AuthError(code=exc.code, message=str(exc))
 
 

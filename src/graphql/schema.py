@@ -8,12 +8,13 @@ from strawberry.tools import merge_types
 
 from src.graphql.errors import ALL_ERRORS
 from src.graphql.identity import IdentityMutation, IdentityQuery
+from src.graphql.knowledge import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from src.graphql.permissions import AccessDenied, unguarded_root_fields
 from src.graphql.system import SystemMutation, SystemQuery, SystemSubscription
 
-Query = merge_types("Query", (IdentityQuery, SystemQuery))
-Mutation = merge_types("Mutation", (IdentityMutation, SystemMutation))
-Subscription = merge_types("Subscription", (SystemSubscription,))
+Query = merge_types("Query", (IdentityQuery, KnowledgeQuery, SystemQuery))
+Mutation = merge_types("Mutation", (IdentityMutation, KnowledgeMutation, SystemMutation))
+Subscription = merge_types("Subscription", (KnowledgeSubscription, SystemSubscription))
 
 
 def _should_mask(error) -> bool:

@@ -4,7 +4,6 @@ Redis (KEEL_BROKER_URL)."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import socket
 import subprocess
@@ -12,14 +11,12 @@ import uuid
 
 import httpx
 import pytest
-from httpx_ws import aconnect_ws
-from httpx_ws.transport import ASGIWebSocketTransport
 
 from src.container import build_container, shutdown
 from src.core.system.probes import PROCESS_PROBE_JOB
 from src.main import create_app
 from src.ports.shared import Job
-from tests.conftest import graphql, signed_up_admin, start_worker, stop_worker, wait_for
+from tests.conftest import graphql, signed_up_admin, start_worker, stop_worker, subscription_updates, wait_for
 
 REQUEST = "mutation { requestWorkerProbe { __typename ... on WorkerProbe { id done } } }"
 WATCH = "subscription($id: ID!) { workerProbe(id: $id) { __typename ... on WorkerProbe { id done processedBy } } }"
@@ -58,23 +55,7 @@ def _parent_of(pid: int) -> int:
 
 
 async def _subscribe_until_done(app, probe_id: str, token: str, timeout: float = 90) -> list[dict]:
-    transport = ASGIWebSocketTransport(app=app)
-    subscribe = {"query": WATCH, "variables": {"id": probe_id}}
-    async with (
-        httpx.AsyncClient(transport=transport, base_url="http://keel.test") as http,
-        aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,
-    ):
-        await ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-        assert (await ws.receive_json())["type"] == "connection_ack"
-        await ws.send_json({"id": "1", "type": "subscribe", "payload": subscribe})
-        updates = []
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await ws.receive_json()
-                if message["type"] == "complete":
-                    return updates
-                assert message["type"] == "next", message
-                updates.append(message["payload"]["data"]["workerProbe"])
+    return await subscription_updates(app, WATCH, token, "workerProbe", timeout, id=probe_id)
 
 
 async def test_a_job_enqueued_by_the_app_is_processed_by_a_worker_process_once(broker):

@@ -1,0 +1,98 @@
+"""A local server speaking OpenAI's HTTP API for the endpoints Keel uses, so the real `openai` SDK talks to it.
+
+Embeddings are deterministic: hashed bag of words, unit length, so similar texts get similar vectors and
+search over them means something. The server can be told to fail the next calls (status, Retry-After).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import socket
+import threading
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.fakes.oauth_provider import ServedApp
+
+_WORD = re.compile(r"[a-z0-9]+")
+NATIVE_SIZES = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def hashed_embedding(text: str, dimensions: int) -> list[float]:
+    vector = [0.0] * dimensions
+    for word in _WORD.findall(text.lower()):
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[int.from_bytes(digest[:4], "big") % dimensions] += 1.0 if digest[4] % 2 else -1.0
+    norm = math.sqrt(sum(value * value for value in vector)) or 1.0
+    return [value / norm for value in vector]
+
+
+def error_body(status: int, message: str) -> dict:
+    kind = {429: "rate_limit_exceeded", 400: "invalid_request_error", 401: "invalid_request_error"}
+    return {"error": {"message": message, "type": kind.get(status, "server_error"), "param": None,
+                      "code": "rate_limit_exceeded" if status == 429 else None}}
+
+
+@dataclass
+class FakeOpenAI:
+    api_key: str = "sk-test-keel"
+    failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    calls: int = 0
+    inputs: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next(self, count: int, status: int = 500, retry_after_ms: int | None = 5) -> None:
+        headers = {"retry-after-ms": str(retry_after_ms)} if retry_after_ms is not None else {}
+        with self._lock:
+            self.failures.extend([(status, headers)] * count)
+
+    def heal(self) -> None:
+        with self._lock:
+            self.failures.clear()
+
+    def _failure(self) -> JSONResponse | None:
+        with self._lock:
+            self.calls += 1
+            if not self.failures:
+                return None
+            status, headers = self.failures.pop(0)
+        return JSONResponse(error_body(status, "the fake was told to fail"), status_code=status, headers=headers)
+
+    async def embeddings(self, request: Request) -> JSONResponse:
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return JSONResponse(error_body(401, "Incorrect API key provided"), status_code=401)
+        failure = self._failure()
+        if failure is not None:
+            return failure
+        body = await request.json()
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dimensions = body.get("dimensions") or NATIVE_SIZES.get(body["model"], 256)
+        with self._lock:
+            self.inputs += len(texts)
+        tokens = sum(len(_WORD.findall(text.lower())) for text in texts)
+        return JSONResponse({
+            "object": "list",
+            "data": [{"object": "embedding", "index": index, "embedding": hashed_embedding(text, dimensions)}
+                     for index, text in enumerate(texts)],
+            "model": body["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        })
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/v1/embeddings", self.embeddings, methods=["POST"])])
+
+    def serve(self) -> ServedApp:
+        """`with fake.serve() as served:` the SDK's base URL is `served.url + "/v1"`."""
+        return ServedApp(self.app(), free_port())
