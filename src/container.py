@@ -54,7 +54,7 @@ def oauth_providers(settings: Settings) -> dict:
 def knowledge_config(settings: Settings) -> KnowledgeConfig:
     return KnowledgeConfig(max_document_bytes=settings.max_document_bytes, chunk_chars=settings.chunk_chars,
                            chunk_overlap_chars=settings.chunk_overlap_chars,
-                           embed_batch_size=max(settings.embedding_batch_size, 16),
+                           embed_batch_size=settings.embedding_batch_size,
                            fusion=settings.search_fusion, keyword_weight=settings.search_keyword_weight)
 
 

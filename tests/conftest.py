@@ -39,6 +39,23 @@ def settings() -> Settings:
     return config
 
 
+def fresh_database(settings: Settings, suffix: str, *, migrate: bool = True) -> Settings:
+    """A database of its own, emptied first: for tests that change global state (the active embedding
+    space) or move the schema. Needs the local cluster."""
+    if not settings.embedded_database:
+        pytest.skip("needs the local cluster to create a scratch database")
+    from src.localdb.stack import local_cluster
+
+    name = f"{settings.db_name}_{suffix}"
+    cluster = local_cluster(settings, install=False)
+    cluster.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    cluster.ensure_database(name, fast_commit=True)
+    fresh = settings.model_copy(update={"db_name": name})
+    if migrate:
+        upgrade(fresh)
+    return fresh
+
+
 @pytest.fixture(scope="session")
 def test_env(settings: Settings) -> dict[str, str]:
     """Environment for child processes (workers, the CLI) that must use the test database."""

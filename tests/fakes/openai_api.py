@@ -51,11 +51,14 @@ class FakeOpenAI:
     failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     calls: int = 0
     inputs: int = 0
+    passes_before_failing: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fail_next(self, count: int, status: int = 500, retry_after_ms: int | None = 5) -> None:
+    def fail_next(self, count: int, status: int = 500, retry_after_ms: int | None = 5, *, after: int = 0) -> None:
+        """The next `count` calls fail (after `after` more successful ones)."""
         headers = {"retry-after-ms": str(retry_after_ms)} if retry_after_ms is not None else {}
         with self._lock:
+            self.passes_before_failing = after
             self.failures.extend([(status, headers)] * count)
 
     def heal(self) -> None:
@@ -65,6 +68,9 @@ class FakeOpenAI:
     def _failure(self) -> JSONResponse | None:
         with self._lock:
             self.calls += 1
+            if self.passes_before_failing > 0:
+                self.passes_before_failing -= 1
+                return None
             if not self.failures:
                 return None
             status, headers = self.failures.pop(0)

@@ -17,19 +17,14 @@ from src.adapters.postgres.models import Base
 from src.adapters.postgres.models.base import owned_by_keel
 from src.cli.migrate import alembic_config
 from src.config import Settings
-from src.localdb.stack import local_cluster
+from tests.conftest import fresh_database
 
 
 @pytest.fixture(scope="module")
 def scratch(settings: Settings):
     """A database of its own, so moving the schema up and down never disturbs other tests."""
-    if not settings.embedded_database:
-        pytest.skip("needs the local cluster to create a scratch database")
-    name = f"{settings.db_name}_migrations"
-    cluster = local_cluster(settings, install=False)
-    cluster.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    cluster.ensure_database(name)
-    return settings, name
+    fresh = fresh_database(settings, "migrations", migrate=False)
+    return settings, fresh.db_name
 
 
 def _run(coroutine):
