@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import text
 
-from tests.conftest import graphql, signed_up
+from tests.conftest import graphql, graphql_upload, signed_up
 
 WORKSPACE = "query($id: ID!) { workspace(id: $id) { __typename ... on Workspace { id name myRole members { email role } } ... on Error { code } } }"  # noqa: E501
 RENAME = "mutation($id: ID!, $n: String!) { renameWorkspace(id: $id, name: $n) { __typename ... on Error { code message } } }"  # noqa: E501
@@ -17,6 +17,12 @@ REMOVE_MEMBER = "mutation($w: ID!, $u: ID!) { removeMember(workspaceId: $w, user
 CREATE = "mutation($n: String!) { createWorkspace(name: $n) { __typename ... on Workspace { id myRole } ... on Error { code } } }"  # noqa: E501
 API_KEYS = "query($w: ID!) { apiKeys(workspaceId: $w) { id } }"
 CREATE_KEY = "mutation($w: ID!) { createApiKey(workspaceId: $w, name: \"k\", scopes: [CONTENT_READ]) { __typename ... on CreatedApiKey { secret apiKey { id } } ... on Error { code } } }"  # noqa: E501
+DOCS = "query($w: ID!) { documents(workspaceId: $w) { __typename } }"
+DOC = "query($w: ID!, $id: ID!) { document(workspaceId: $w, id: $id) { __typename } }"
+SEARCH = "query($w: ID!) { search(workspaceId: $w, query: \"secret\") { __typename } }"
+UPLOAD_MANY = "mutation($w: ID!) { uploadDocuments(workspaceId: $w, documents: [{title: \"x\", text: \"x\"}]) { __typename } }"  # noqa: E501
+UPLOAD_ONE = "mutation($w: ID!, $file: Upload!) { uploadDocument(workspaceId: $w, file: $file) { __typename } }"
+DELETE_DOC = "mutation($w: ID!, $id: ID!) { deleteDocument(workspaceId: $w, id: $id) { __typename } }"
 REVOKE_KEY = "mutation($id: ID!) { revokeApiKey(id: $id) { __typename ... on ApiKey { revokedAt } ... on Error { code } } }"  # noqa: E501
 
 
@@ -42,9 +48,17 @@ async def test_user_a_cannot_touch_user_b_workspace_through_any_id(client):
         (CREATE_KEY, {"w": bobs_workspace}, "createApiKey"),
         (REVOKE_KEY, {"id": bobs_key["apiKey"]["id"]}, "revokeApiKey"),
         (WORKSPACE, {"id": str(uuid.uuid4())}, "workspace"),  # an id that does not exist answers the same
+        (DOCS, {"w": bobs_workspace}, "documents"),
+        (DOC, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "document"),
+        (SEARCH, {"w": bobs_workspace}, "search"),
+        (UPLOAD_MANY, {"w": bobs_workspace}, "uploadDocuments"),
+        (DELETE_DOC, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "deleteDocument"),
     ]
     for query, variables, field in attempts:
         assert _denied(await graphql(client, query, token=token, **variables), field), field
+    upload = await graphql_upload(client, UPLOAD_ONE, {"file": ("a.txt", b"mine now", "text/plain")}, token=token,
+                                  w=bobs_workspace)
+    assert _denied(upload, "uploadDocument")
     still = (await graphql(client, WORKSPACE, id=bobs_workspace, token=bob["accessToken"]))["data"]["workspace"]
     assert still["name"] == bob["user"]["workspaces"][0]["name"]
     assert [m["email"] for m in still["members"]] == [bob["user"]["email"]]
@@ -55,7 +69,8 @@ async def test_user_a_cannot_touch_user_b_workspace_through_any_id(client):
 async def test_every_root_field_taking_an_id_is_in_the_isolation_test(client):
     """New fields with ids must be added to the test above: introspection finds them."""
     covered = {"workspace", "apiKeys", "renameWorkspace", "deleteWorkspace", "setMember", "removeMember",
-               "createApiKey", "revokeApiKey"}
+               "createApiKey", "revokeApiKey", "documents", "document", "search", "uploadDocument",
+               "uploadDocuments", "deleteDocument"}
     not_workspace_data = {"workerProbe", "auditLog", "setUserRole"}  # operator/admin fields, not tenant data
     query = """{ __schema { queryType { fields { name args { type { name ofType { name } } } } }
                  mutationType { fields { name args { type { name ofType { name } } } } } } }"""
