@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(20_000_000, ge=1000, description="largest accepted upload")
     hnsw_ef_search: int = Field(100, ge=10, le=1000, description="HNSW search breadth (raised to k when smaller)")
     search_fusion: Literal["zscore", "rrf"] = Field("zscore", description="hybrid search fusion method")
-    search_keyword_weight: float = Field(0.3, ge=0, le=1, description="hybrid: weight of keyword scores (zscore)")
+    search_keyword_weight: float = Field(0.5, ge=0, le=1, description="hybrid: weight of keyword scores (zscore)")
 
     @field_validator("database_url", "broker_url", "jwt_private_key", "oauth_google_client_id",
                      "oauth_github_client_id", "openai_api_key", "openai_base_url")

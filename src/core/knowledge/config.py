@@ -16,4 +16,4 @@ class KnowledgeConfig:
     max_k: int = 100
     candidates: int = 100  # per retriever, before fusion
     fusion: str = "zscore"  # or "rrf" (reciprocal rank fusion)
-    keyword_weight: float = 0.3  # hybrid: weight of the keyword side after z-score normalisation
+    keyword_weight: float = 0.5  # hybrid: weight of the keyword side after z-score normalisation
