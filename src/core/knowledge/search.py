@@ -9,7 +9,14 @@ from uuid import UUID
 from src.core.knowledge.config import KnowledgeConfig
 from src.core.knowledge.fusion import reciprocal_rank, single, weighted_zscore
 from src.core.knowledge.spaces import active_of
-from src.ports.knowledge import Embedders, KnowledgeUnitOfWork, SearchFilters, SearchHit, SearchMode
+from src.ports.knowledge import (
+    Embedders,
+    EmbeddingUnavailable,
+    KnowledgeUnitOfWork,
+    SearchFilters,
+    SearchHit,
+    SearchMode,
+)
 from src.ports.shared import InvalidInput
 
 
@@ -26,7 +33,9 @@ class Search:
     """- Validates the query (non-empty, bounded) and k (1..max_k).
     - Embeds the query with the active space's model, with no connection held, then reads candidates of
     each retriever (workspace and filters inside the SQL), fuses them and returns the top k with highlights.
-    - Before any document is ingested there is no active space: vector-side search answers nothing."""
+    - Before any document is ingested there is no active space: vector-side search answers nothing.
+    - When the embedding model is unavailable, hybrid search answers from keywords alone; vector search
+    answers EmbeddingUnavailable."""
 
     def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], embedders: Embedders, config: KnowledgeConfig) -> None:
         self._uow = uow
@@ -53,7 +62,12 @@ class Search:
             async with self._uow() as uow:
                 space = active_of(await uow.spaces.all())
             if space is not None:
-                vector = await self._embedders.for_space(space.name).embed_query(query)
+                try:
+                    vector = await self._embedders.for_space(space.name).embed_query(query)
+                except EmbeddingUnavailable:
+                    if request.mode is SearchMode.VECTOR:
+                        raise
+                    vector = None  # hybrid degrades to keyword-only rather than failing
         async with self._uow() as uow:
             by_vector = (await uow.search.vector_candidates(request.workspace_id, space, vector, limit,
                                                             request.filters) if vector is not None else [])
