@@ -16,6 +16,11 @@ from src.adapters.postgres.repositories.auth import (
     PgOneTimeTokenRepository,
     PgSessionRepository,
 )
+from src.adapters.postgres.repositories.billing import (
+    PgBillingRepository,
+    PgReconciliationLog,
+    PgStripeEventLog,
+)
 from src.adapters.postgres.repositories.knowledge import (
     PgChunkRepository,
     PgDocumentRepository,
@@ -49,6 +54,9 @@ class SqlAlchemyUnitOfWork:
         self.oauth = PgOAuthRepository(session)
         self.audit = PgAuditLog(session)
         self.auth_failures = PgAuthFailureLog(session)
+        self.billing = PgBillingRepository(session)
+        self.stripe_events = PgStripeEventLog(session)
+        self.reconciliation = PgReconciliationLog(session)
         self.documents = PgDocumentRepository(session)
         self.chunks = PgChunkRepository(session)
         self.spaces = PgEmbeddingSpaceRepository(session)

@@ -1,0 +1,162 @@
+"""Stripe events, applied once each and in the order of Stripe's own clock, not of arrival.
+
+The event id is claimed and its effect written in one transaction: a duplicate delivery finds it done and
+changes nothing; a delivery that fails leaves nothing behind but a failure note, and the next one applies it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from src.core.billing.entitlements import BillingConfig, settle
+from src.core.billing.plans import Catalogue
+from src.ports.billing import (
+    BillingUnitOfWork,
+    Customer,
+    EventStatus,
+    StripeEvent,
+    Subscription,
+    SubscriptionStatus,
+)
+from src.ports.shared import Clock
+
+SUBSCRIPTION_EVENTS = {"customer.subscription.created", "customer.subscription.updated",
+                       "customer.subscription.deleted"}
+
+
+def _workspace_id(raw: Any) -> UUID | None:
+    try:
+        return UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+def _id_of(value: Any) -> str | None:
+    """Stripe fields are ids or, when expanded, objects with an id."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value
+
+
+def subscription_from(data: dict[str, Any], as_of: int) -> Subscription:
+    items = (data.get("items") or {}).get("data") or [{}]
+    price = items[0].get("price") or {}
+    period_end = data.get("current_period_end") or items[0].get("current_period_end")
+    status = data.get("status", "incomplete")
+    return Subscription(
+        id=data["id"], customer_id=_id_of(data.get("customer")) or "",
+        workspace_id=_workspace_id((data.get("metadata") or {}).get("workspace_id")),
+        status=SubscriptionStatus(status) if status in SubscriptionStatus._value2member_map_ else
+        SubscriptionStatus.INCOMPLETE,
+        price_id=_id_of(price), plan_hint=(data.get("metadata") or {}).get("plan"),
+        current_period_end=datetime.fromtimestamp(period_end, UTC) if period_end else None,
+        cancel_at_period_end=bool(data.get("cancel_at_period_end")), as_of=as_of)
+
+
+def invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
+    """Older API versions put it on the invoice; newer ones under parent.subscription_details."""
+    direct = _id_of(invoice.get("subscription"))
+    if direct:
+        return direct
+    details = ((invoice.get("parent") or {}).get("subscription_details") or {})
+    return _id_of(details.get("subscription"))
+
+
+async def record_state(uow: BillingUnitOfWork, incoming: Subscription, *, trusted: bool = False
+                       ) -> Subscription | None:
+    """Stores `incoming` unless Keel already knows a newer state (by Stripe time) or the subscription ended
+    (canceled is final); `trusted` (Stripe's current list) overrides both. Returns the state to act on, or
+    None when `incoming` is stale."""
+    known = await uow.billing.subscription(incoming.id, for_update=True)
+    if known is not None:
+        stale = known.status is SubscriptionStatus.CANCELED or known.as_of > incoming.as_of
+        if stale and not trusted:
+            return None
+        if incoming.workspace_id is None:
+            incoming = replace(incoming, workspace_id=known.workspace_id)
+    if incoming.workspace_id is None:
+        customer = await uow.billing.customer_by_stripe_id(incoming.customer_id)
+        incoming = replace(incoming, workspace_id=customer.workspace_id if customer else None)
+    await uow.billing.save_subscription(incoming)
+    return incoming
+
+
+class HandleStripeEvent:
+    """- Applies a verified Stripe event once: "processed", "ignored" (a type Keel does not use) or
+    "duplicate". Errors propagate (the endpoint answers 5xx so Stripe retries) after the failure is noted."""
+
+    def __init__(self, uow: Callable[[], BillingUnitOfWork], catalogue: Catalogue, clock: Clock,
+                 config: BillingConfig) -> None:
+        self._uow = uow
+        self._catalogue = catalogue
+        self._clock = clock
+        self._config = config
+
+    async def execute(self, event: StripeEvent) -> str:
+        now = self._clock.now()
+        try:
+            async with self._uow() as uow:
+                if await uow.stripe_events.claim(event, now) is None:
+                    return "duplicate"
+                applied = await self._apply(uow, event, now)
+                status = EventStatus.PROCESSED if applied else EventStatus.IGNORED
+                await uow.stripe_events.finish(event.id, status, now)
+                await uow.commit()
+                return status.value
+        except Exception as exc:
+            async with self._uow() as uow:
+                await uow.stripe_events.record_failure(event, f"{type(exc).__name__}: {exc}"[:1000], now)
+                await uow.commit()
+            raise
+
+    async def _apply(self, uow: BillingUnitOfWork, event: StripeEvent, now: datetime) -> bool:
+        data, cause = event.data, f"event:{event.id}"
+        if event.type in SUBSCRIPTION_EVENTS:
+            incoming = subscription_from(data, event.created)
+            if event.type.endswith(".deleted"):
+                incoming = replace(incoming, status=SubscriptionStatus.CANCELED)
+            state = await record_state(uow, incoming)
+            if state is not None and state.workspace_id is not None:
+                await self._settle(uow, state.workspace_id, now, cause)
+            return True
+        if event.type == "checkout.session.completed":
+            workspace_id = _workspace_id(data.get("client_reference_id") or (data.get("metadata") or {}).get(
+                "workspace_id"))
+            customer_id = _id_of(data.get("customer"))
+            if workspace_id and customer_id:
+                await uow.billing.add_customer(Customer(workspace_id, customer_id, now))
+            return True
+        if event.type in ("invoice.paid", "invoice.payment_failed"):
+            return await self._invoice(uow, event, now, cause)
+        if event.type == "customer.deleted":
+            customer = await uow.billing.customer_by_stripe_id(data["id"])
+            if customer is None:
+                return True
+            for subscription in await uow.billing.subscriptions_of(customer.workspace_id):
+                if subscription.customer_id == data["id"]:
+                    await record_state(uow, replace(subscription, status=SubscriptionStatus.CANCELED,
+                                                    as_of=max(event.created, subscription.as_of)))
+            await uow.billing.remove_customer(data["id"])
+            await self._settle(uow, customer.workspace_id, now, cause)
+            return True
+        return False
+
+    async def _invoice(self, uow: BillingUnitOfWork, event: StripeEvent, now: datetime, cause: str) -> bool:
+        subscription_id = invoice_subscription_id(event.data)
+        subscription = await uow.billing.subscription(subscription_id) if subscription_id else None
+        if subscription is None or subscription.workspace_id is None:
+            return True  # not a subscription Keel knows (yet): its subscription events will settle it
+        failed = event.type == "invoice.payment_failed"
+        if failed and subscription.as_of > event.created and subscription.status is SubscriptionStatus.ACTIVE:
+            return True  # Stripe already told us, later, that the subscription is fine
+        await self._settle(uow, subscription.workspace_id, now, cause, payment_failed=failed)
+        return True
+
+    async def _settle(self, uow: BillingUnitOfWork, workspace_id: UUID, now: datetime, cause: str,
+                      payment_failed: bool | None = None) -> None:
+        await settle(uow, workspace_id, self._catalogue, now, cause, self._config.grace_period,
+                     payment_failed=payment_failed)
