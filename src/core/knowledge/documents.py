@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -15,6 +14,7 @@ from uuid import UUID
 
 from src.core.knowledge.config import KnowledgeConfig
 from src.core.knowledge.formats import SUPPORTED_TYPES, normalise_content_type
+from src.core.shared.watching import watch
 from src.ports.knowledge import Document, DocumentPage, DocumentStatus, KnowledgeUnitOfWork
 from src.ports.shared import Clock, InvalidInput, Job, NotFound
 
@@ -206,14 +206,7 @@ class WatchDocument:
 
     async def execute(self, workspace_id: UUID, document_id: UUID, timeout: float = 600.0
                       ) -> AsyncIterator[Document]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        last: Document | None = None
-        while True:
-            document = await self._get.execute(workspace_id, document_id)
-            if document != last:
-                yield document
-                last = document
-            if document.status in (DocumentStatus.READY, DocumentStatus.FAILED) or loop.time() >= deadline:
-                return
-            await asyncio.sleep(self._interval)
+        async for document in watch(lambda: self._get.execute(workspace_id, document_id),
+                                    lambda document: document.status in (DocumentStatus.READY, DocumentStatus.FAILED),
+                                    interval=self._interval, timeout=timeout):
+            yield document

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from uuid import UUID
 
+from src.core.shared.watching import watch
 from src.ports.shared import Clock, InvalidInput, Job, NotFound
 from src.ports.system import SystemUnitOfWork, WorkerProbe
 
@@ -80,14 +80,6 @@ class WatchWorkerProbe:
         self._interval = interval
 
     async def execute(self, probe_id: UUID, timeout: float = 60.0) -> AsyncIterator[WorkerProbe]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        last: WorkerProbe | None = None
-        while True:
-            probe = await self._get.execute(probe_id)
-            if probe != last:
-                yield probe
-                last = probe
-            if probe.done or loop.time() >= deadline:
-                return
-            await asyncio.sleep(self._interval)
+        async for probe in watch(lambda: self._get.execute(probe_id), lambda probe: probe.done,
+                                 interval=self._interval, timeout=timeout):
+            yield probe

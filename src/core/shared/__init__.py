@@ -1,0 +1,1 @@
+"""Mechanisms every domain may use (no domain rules here)."""
