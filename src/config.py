@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(None, description="redis://… or amqp://…; unset = Postgres broker")
     worker_processes: int = Field(1, ge=1, le=64, description="worker processes started by `keel worker`")
     worker_threads: int = Field(4, ge=1, le=256, description="threads per worker process")
+    schedule_check_seconds: float = Field(30.0, ge=0.1, le=3600,
+                                          description="how often each worker checks for due periodic jobs")
 
     # HTTP
     host: str = Field("127.0.0.1", description="address `keel serve` binds")
@@ -86,13 +88,32 @@ class Settings(BaseSettings):
     search_fusion: Literal["zscore", "rrf"] = Field("zscore", description="hybrid search fusion method")
     search_keyword_weight: float = Field(0.5, ge=0, le=1, description="hybrid: weight of keyword scores (zscore)")
 
+    # billing
+    stripe_api_key: str | None = Field(None, description="Stripe secret key; unset = checkout, portal and "
+                                                         "reconciliation answer billing_not_configured")
+    stripe_api_base: str | None = Field(None, description="Stripe API base URL; unset = https://api.stripe.com")
+    stripe_webhook_secret: str | None = Field(None, description="signing secret (whsec_…) of the webhook endpoint "
+                                                                "POST /webhooks/stripe; unset = endpoint off (503)")
+    stripe_webhook_tolerance_seconds: int = Field(300, ge=1, le=86400,
+                                                  description="oldest accepted webhook signature timestamp")
+    stripe_prices: str = Field("", pattern=r"^([a-z0-9_-]+=[A-Za-z0-9_]+(,[a-z0-9_-]+=[A-Za-z0-9_]+)*)?$",
+                               description="Stripe price of each paid plan: pro=price_…,team=price_…")
+    plans_file: Path | None = Field(None, description="JSON list of {name, limits} replacing the built-in "
+                                                      "free/pro/team plans (first = free)")
+    billing_grace_days: int = Field(7, ge=0, le=90, description="days a plan holds after a failed payment")
+    billing_return_url: str = Field("http://127.0.0.1:3000/billing",
+                                    description="where Stripe checkout and portal send the browser back")
+    billing_reconcile_hour_utc: int = Field(3, ge=-1, le=23, description="hour (UTC) of the nightly Stripe "
+                                                                         "reconciliation; -1 = off")
+
     @field_validator("database_url", "broker_url", "jwt_private_key", "oauth_google_client_id",
-                     "oauth_github_client_id", "openai_api_key", "openai_base_url")
+                     "oauth_github_client_id", "openai_api_key", "openai_base_url", "stripe_api_key",
+                     "stripe_api_base", "stripe_webhook_secret")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("embedding_dimensions", mode="before")
+    @field_validator("embedding_dimensions", "plans_file", mode="before")
     @classmethod
     def _blank_number_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -110,6 +131,11 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "amqp://", "amqps://", "postgresql://")):
             raise ValueError("must start with redis://, amqp:// or postgresql://")
         return value
+
+    def price_ids(self) -> dict[str, str]:
+        """KEEL_STRIPE_PRICES as plan → price id."""
+        pairs = (item.split("=", 1) for item in self.stripe_prices.split(",") if item)
+        return {plan: price for plan, price in pairs}
 
     @property
     def embedded_database(self) -> bool:

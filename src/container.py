@@ -20,7 +20,13 @@ from src.adapters.postgres.signing_keys import PgSigningKeyStore
 from src.adapters.postgres.unit_of_work import SqlAlchemyUnitOfWork
 from src.adapters.queue.broker import make_broker
 from src.adapters.queue.job_queue import DramatiqJobQueue
+from src.adapters.stripe.payments import StripeNotConfigured, StripePayments
 from src.config import Settings
+from src.core.billing import checkout, views
+from src.core.billing.entitlements import BillingConfig, CheckEntitlement
+from src.core.billing.plans import load_catalogue
+from src.core.billing.reconcile import RECONCILE_JOB, Reconcile, RequestReconciliation
+from src.core.billing.webhooks import HandleStripeEvent
 from src.core.identity import accounts, api_keys, audit_trail, oauth, password_reset, sessions, users
 from src.core.identity import authorize as authz
 from src.core.identity import workspaces as ws
@@ -32,6 +38,8 @@ from src.core.knowledge.search import Search
 from src.core.knowledge.spaces import Reembed, SyncEmbeddingSpace
 from src.core.system.health import CheckHealth
 from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
+from src.core.system.schedules import EnqueueDueJobs
+from src.ports.system import Schedule
 
 
 def identity_config(settings: Settings) -> IdentityConfig:
@@ -65,6 +73,28 @@ def embedding_options(settings: Settings) -> EmbeddingOptions:
                             openai_dimensions=settings.embedding_dimensions)
 
 
+def plan_catalogue(settings: Settings):
+    plans_json = settings.plans_file.read_text() if settings.plans_file else None
+    return load_catalogue(plans_json, settings.price_ids())
+
+
+def billing_config(settings: Settings) -> BillingConfig:
+    return BillingConfig(grace_period=timedelta(days=settings.billing_grace_days), public_url=settings.public_url)
+
+
+def payment_provider(settings: Settings):
+    if not settings.stripe_api_key:
+        return StripeNotConfigured()
+    return StripePayments(settings.stripe_api_key, settings.stripe_api_base)
+
+
+def schedules(settings: Settings) -> list[Schedule]:
+    found = []
+    if settings.billing_reconcile_hour_utc >= 0:
+        found.append(Schedule(RECONCILE_JOB, timedelta(days=1), timedelta(hours=settings.billing_reconcile_hour_utc)))
+    return found
+
+
 def redirect_url_for(settings: Settings):
     return lambda provider: settings.oauth_redirect_url.replace("{provider}", provider)
 
@@ -96,6 +126,7 @@ class Container(containers.DeclarativeContainer):
     process_worker_probe = providers.Factory(ProcessWorkerProbe, uow=uow.provider, clock=clock)
     get_worker_probe = providers.Factory(GetWorkerProbe, uow=uow.provider)
     watch_worker_probe = providers.Factory(WatchWorkerProbe, get=get_worker_probe)
+    enqueue_due_jobs = providers.Factory(EnqueueDueJobs, uow.provider, clock, providers.Callable(schedules, settings))
 
     # identity: adapters
     identity = providers.Singleton(identity_config, settings)
@@ -137,11 +168,16 @@ class Container(containers.DeclarativeContainer):
     set_user_role = providers.Factory(users.SetUserRole, uow.provider, clock)
     grant_role_from_console = providers.Factory(users.GrantRoleFromConsole, uow.provider, clock)
 
+    # billing: what other modules check
+    catalogue = providers.Singleton(plan_catalogue, settings)
+    billing = providers.Singleton(billing_config, settings)
+    entitlements = providers.Factory(CheckEntitlement, uow.provider, catalogue, clock)
+
     # knowledge
     knowledge = providers.Singleton(knowledge_config, settings)
     embedders = providers.Singleton(EmbedderRegistry, providers.Singleton(embedding_options, settings))
     pdf_reader = providers.Singleton(PypdfReader)
-    upload_documents = providers.Factory(docs.UploadDocuments, uow.provider, clock, knowledge)
+    upload_documents = providers.Factory(docs.UploadDocuments, uow.provider, clock, knowledge, entitlements)
     get_document = providers.Factory(docs.GetDocument, uow.provider)
     list_documents = providers.Factory(docs.ListDocuments, uow.provider)
     delete_document = providers.Factory(docs.DeleteDocument, uow.provider)
@@ -151,6 +187,19 @@ class Container(containers.DeclarativeContainer):
     search = providers.Factory(Search, uow.provider, embedders, knowledge)
     sync_embedding_space = providers.Factory(SyncEmbeddingSpace, uow.provider, embedders, clock)
     reembed = providers.Factory(Reembed, uow.provider, embedders, clock)
+
+    # billing: Stripe, webhooks, reconciliation, views
+    payments = providers.Singleton(payment_provider, settings)
+    handle_stripe_event = providers.Factory(HandleStripeEvent, uow.provider, catalogue, clock, billing)
+    start_checkout = providers.Factory(checkout.StartCheckout, uow.provider, payments, catalogue, clock,
+                                       settings.provided.billing_return_url)
+    open_billing_portal = providers.Factory(checkout.OpenPortal, uow.provider, payments, clock,
+                                            settings.provided.billing_return_url)
+    reconcile_billing = providers.Factory(Reconcile, uow.provider, payments, catalogue, clock, billing)
+    request_reconciliation = providers.Factory(RequestReconciliation, uow.provider)
+    billing_overview = providers.Factory(views.GetBillingOverview, uow.provider, catalogue, clock)
+    list_webhook_events = providers.Factory(views.ListWebhookEvents, uow.provider)
+    list_billing_repairs = providers.Factory(views.ListRepairs, uow.provider)
 
 
 def build_container(settings: Settings) -> Container:

@@ -1,4 +1,5 @@
-"""The ASGI app: GraphQL (HTTP + websockets) at /graphql, /healthz, /metrics. uvicorn runs `create_app`."""
+"""The ASGI app: GraphQL (HTTP + websockets) at /graphql, /healthz, /metrics, POST /webhooks/stripe.
+uvicorn runs `create_app`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from src.adapters.rest.health import health_endpoint
 from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
+from src.adapters.rest.stripe_webhooks import stripe_webhook_endpoint
 from src.config import Settings, load_settings
 from src.container import Container, build_container, shutdown
 from src.graphql.app import KeelGraphQL
@@ -44,6 +46,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", health_endpoint(container.check_health)),
             Route("/metrics", metrics_endpoint(registry)),
+            Route("/webhooks/stripe", stripe_webhook_endpoint(
+                settings.stripe_webhook_secret, settings.stripe_webhook_tolerance_seconds,
+                container.handle_stripe_event), methods=["POST"]),
         ],
         middleware=[Middleware(HttpMetrics, registry=registry)],
         lifespan=lifespan,

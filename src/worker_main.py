@@ -9,10 +9,13 @@ import dramatiq
 from src.config import load_settings
 from src.container import build_container
 from src.workers import runtime
+from src.workers.schedule import PeriodicJobs
 
 container = build_container(load_settings())
 logging.basicConfig(level=container.settings().log_level.upper())
-dramatiq.set_broker(container.broker())
+broker = container.broker()
+broker.add_middleware(PeriodicJobs(interval=container.settings().schedule_check_seconds))
+dramatiq.set_broker(broker)
 runtime.bind(container)
 
 from src.workers import actors  # noqa: E402,F401  (actors bind to the broker set above)

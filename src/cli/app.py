@@ -218,9 +218,11 @@ def _size(path) -> str:
 
 
 def _register_subcommands() -> None:
+    from src.cli.billing import billing_app
     from src.cli.evaluate import eval_app
 
     app.add_typer(eval_app, name="eval")
+    app.add_typer(billing_app, name="billing")
 
 
 _register_subcommands()

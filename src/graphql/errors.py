@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import strawberry
 
+from src.ports.billing import BillingNotConfigured, PaymentProviderUnavailable, QuotaExceeded
 from src.ports.identity import Forbidden, TooManyAttempts
 from src.ports.knowledge import EmbeddingUnavailable
 from src.ports.shared import DomainError, InvalidInput, NotFound, StorageUnavailable
@@ -49,7 +50,13 @@ class TooManyAttemptsError(Error):
     retry_after_seconds: int
 
 
-ALL_ERRORS = [NotFoundError, InvalidInputError, UnavailableError, AuthError, ForbiddenError, TooManyAttemptsError]
+@strawberry.type(description="A limit of the workspace's plan is reached; `limit` names it.")
+class QuotaExceededError(Error):
+    limit: str
+
+
+ALL_ERRORS = [NotFoundError, InvalidInputError, UnavailableError, AuthError, ForbiddenError, TooManyAttemptsError,
+              QuotaExceededError]
 
 
 def to_graphql_error(exc: DomainError) -> Error:
@@ -63,8 +70,10 @@ def to_graphql_error(exc: DomainError) -> Error:
         return TooManyAttemptsError(code=exc.code, message=str(exc), retry_after_seconds=exc.retry_after_seconds)
     if isinstance(exc, StorageUnavailable):
         return UnavailableError(code=exc.code, message="a service Keel needs is unavailable; try again shortly")
-    if isinstance(exc, EmbeddingUnavailable):
+    if isinstance(exc, EmbeddingUnavailable | PaymentProviderUnavailable | BillingNotConfigured):
         return UnavailableError(code=exc.code, message=str(exc))
+    if isinstance(exc, QuotaExceeded):
+        return QuotaExceededError(code=exc.code, message=str(exc), limit=exc.limit)
     return AuthError(code=exc.code, message=str(exc))
 
 

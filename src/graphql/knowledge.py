@@ -13,7 +13,14 @@ from src.core.knowledge.documents import DocumentUpload, batch_from_json, check_
 from src.core.knowledge.formats import normalise_content_type
 from src.core.knowledge.search import SearchRequest
 from src.graphql.context import Info
-from src.graphql.errors import InvalidInputError, NotFoundError, UnavailableError, answer, to_graphql_error
+from src.graphql.errors import (
+    InvalidInputError,
+    NotFoundError,
+    QuotaExceededError,
+    UnavailableError,
+    answer,
+    to_graphql_error,
+)
 from src.graphql.identity_types import parse_id, result
 from src.graphql.knowledge_types import (
     DeletedDocument,
@@ -32,7 +39,8 @@ from src.ports.identity import Permission
 from src.ports.knowledge import DocumentStatus, SearchFilters, SearchMode
 from src.ports.shared import DomainError, InvalidInput
 
-UploadResult = result("UploadDocumentsResult", UploadedDocuments, InvalidInputError, UnavailableError)
+UploadResult = result("UploadDocumentsResult", UploadedDocuments, InvalidInputError, QuotaExceededError,
+                      UnavailableError)
 DocumentResult = result("DocumentResult", DocumentType, NotFoundError, InvalidInputError, UnavailableError)
 DocumentsResult = result("DocumentsResult", DocumentConnection, InvalidInputError, UnavailableError)
 DeleteResult = result("DeleteDocumentResult", DeletedDocument, NotFoundError, InvalidInputError, UnavailableError)

@@ -6,14 +6,15 @@ import strawberry
 from strawberry.extensions import MaskErrors
 from strawberry.tools import merge_types
 
+from src.graphql.billing import BillingMutation, BillingQuery
 from src.graphql.errors import ALL_ERRORS
 from src.graphql.identity import IdentityMutation, IdentityQuery
 from src.graphql.knowledge import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from src.graphql.permissions import AccessDenied, unguarded_root_fields
 from src.graphql.system import SystemMutation, SystemQuery, SystemSubscription
 
-Query = merge_types("Query", (IdentityQuery, KnowledgeQuery, SystemQuery))
-Mutation = merge_types("Mutation", (IdentityMutation, KnowledgeMutation, SystemMutation))
+Query = merge_types("Query", (IdentityQuery, KnowledgeQuery, BillingQuery, SystemQuery))
+Mutation = merge_types("Mutation", (IdentityMutation, KnowledgeMutation, BillingMutation, SystemMutation))
 Subscription = merge_types("Subscription", (KnowledgeSubscription, SystemSubscription))
 
 

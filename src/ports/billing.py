@@ -25,6 +25,10 @@ class QuotaExceeded(DomainError):
 
     code = "quota_exceeded"
 
+    def __init__(self, message: str, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit  # "daily_tokens", "max_documents", "max_storage_bytes", …
+
 
 @dataclass(frozen=True, slots=True)
 class PlanLimits:

@@ -36,6 +36,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     USERS_MANAGE = "users:manage"
     SYSTEM_OPERATE = "system:operate"  # worker probes and other operator tools
+    BILLING_ADMIN = "billing:admin"  # any workspace's billing state, webhook log, reconciliation
 
 
 WORKSPACE_PERMISSIONS = frozenset(

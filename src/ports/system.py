@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
@@ -32,5 +32,25 @@ class WorkerProbeRepository(Protocol):
     async def save(self, probe: WorkerProbe) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A job run every `period`, at `offset` past each period boundary (UTC epoch based): daily at 03:00 is
+    period 1 day, offset 3 hours."""
+
+    job_name: str
+    period: timedelta
+    offset: timedelta = timedelta(0)
+
+
+@runtime_checkable
+class ScheduleRepository(Protocol):
+    async def claim_due(self, job_name: str, now: datetime, next_run_at: datetime) -> bool:
+        """True for exactly one caller per due run: the stored run time is <= now and is moved to
+        `next_run_at`. A schedule seen for the first time is stored as due at `next_run_at`; a stored time
+        later than `next_run_at` (the schedule moved earlier) is pulled in."""
+        ...
+
+
 class SystemUnitOfWork(UnitOfWork, Protocol):
     probes: WorkerProbeRepository
+    schedules: ScheduleRepository

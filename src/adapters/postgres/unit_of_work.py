@@ -26,7 +26,7 @@ from src.adapters.postgres.repositories.knowledge import (
     PgDocumentRepository,
     PgEmbeddingSpaceRepository,
 )
-from src.adapters.postgres.repositories.system import PgWorkerProbeRepository
+from src.adapters.postgres.repositories.system import PgScheduleRepository, PgWorkerProbeRepository
 from src.adapters.postgres.search import PgSearchIndex, PgSearchSettings
 from src.ports.shared import Job, JobQueue, StorageUnavailable
 
@@ -45,6 +45,7 @@ class SqlAlchemyUnitOfWork:
         self._deferred = []
         session = self.session
         self.probes = PgWorkerProbeRepository(session)
+        self.schedules = PgScheduleRepository(session)
         self.users = PgUserRepository(session)
         self.workspaces = PgWorkspaceRepository(session)
         self.memberships = PgMembershipRepository(session)

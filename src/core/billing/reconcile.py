@@ -13,7 +13,7 @@ from src.core.billing.entitlements import BillingConfig, settle
 from src.core.billing.plans import Catalogue
 from src.core.billing.webhooks import record_state
 from src.ports.billing import BillingUnitOfWork, PaymentProvider, Repair, Subscription, SubscriptionStatus
-from src.ports.shared import Clock
+from src.ports.shared import Clock, Job, UnitOfWork
 
 RECONCILE_JOB = "billing.reconcile"
 
@@ -85,3 +85,15 @@ class Reconcile:
                     repaired += 1
                 await uow.commit()
         return repaired
+
+
+class RequestReconciliation:
+    """- Queues a reconciliation run now (the nightly one runs anyway); runs never overlap."""
+
+    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
+        self._uow = uow
+
+    async def execute(self) -> None:
+        async with self._uow() as uow:
+            uow.defer(Job(RECONCILE_JOB))
+            await uow.commit()

@@ -8,7 +8,7 @@ ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
     Role.USER: frozenset({Permission.ACCOUNT, Permission.WORKSPACE_CREATE}),
     Role.ADMIN: frozenset(
         {Permission.ACCOUNT, Permission.WORKSPACE_CREATE, Permission.AUDIT_READ, Permission.USERS_MANAGE,
-         Permission.SYSTEM_OPERATE}
+         Permission.SYSTEM_OPERATE, Permission.BILLING_ADMIN}
     ),
 }
 

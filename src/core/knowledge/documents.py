@@ -15,6 +15,7 @@ from uuid import UUID
 from src.core.knowledge.config import KnowledgeConfig
 from src.core.knowledge.formats import SUPPORTED_TYPES, normalise_content_type
 from src.core.shared.watching import watch
+from src.ports.billing import EntitlementChecker, QuotaExceeded
 from src.ports.knowledge import Document, DocumentPage, DocumentStatus, KnowledgeUnitOfWork
 from src.ports.shared import Clock, InvalidInput, Job, NotFound
 
@@ -94,17 +95,29 @@ def _parse_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
         raise InvalidInput("the cursor is not one this API returned", field="after") from None
 
 
+def _within_quota(documents: int, size: int, max_documents: int, max_bytes: int) -> None:
+    """Raises (so the transaction stores nothing) when the upload would pass a limit of the plan."""
+    if documents > max_documents:
+        raise QuotaExceeded(f"the workspace's plan allows {max_documents} documents; delete some or "
+                            "upgrade the plan", limit="max_documents")
+    if size > max_bytes:
+        raise QuotaExceeded(f"the workspace's plan allows {max_bytes} bytes of documents; delete some or "
+                            "upgrade the plan", limit="max_storage_bytes")
+
+
 class UploadDocuments:
     """- Validates every upload first: one bad item rejects the batch and stores nothing.
     - Content already in the workspace (same bytes) is a no-op that returns the existing document.
     - New documents are stored `queued` with their bytes; ingestion jobs go out after the commit.
+    - The plan's document count and storage limits hold, also against concurrent uploads.
     """
 
     def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], clock: Clock, config: KnowledgeConfig,
-                 jobs_per_batch: int = 16) -> None:
+                 entitlements: EntitlementChecker, jobs_per_batch: int = 16) -> None:
         self._uow = uow
         self._clock = clock
         self._config = config
+        self._entitlements = entitlements
         self._jobs_per_batch = jobs_per_batch
 
     def _check(self, index: int, upload: DocumentUpload) -> DocumentUpload:
@@ -130,9 +143,11 @@ class UploadDocuments:
         if len(uploads) > self._config.max_batch_documents:
             raise InvalidInput(f"at most {self._config.max_batch_documents} documents per batch", field="documents")
         checked = [self._check(index, upload) for index, upload in enumerate(uploads)]
+        limits = (await self._entitlements.entitlement(workspace_id)).limits
         now = self._clock.now()
         results: list[Uploaded] = []
         async with self._uow() as uow:
+            held_documents, held_bytes = await uow.documents.usage(workspace_id)
             for upload in checked:
                 document = Document(
                     id=uuid.uuid4(), workspace_id=workspace_id, title=upload.title, source=upload.source,
@@ -144,7 +159,10 @@ class UploadDocuments:
                 else:
                     existing = await uow.documents.by_hash(workspace_id, document.content_hash)
                     results.append(Uploaded(existing, duplicate=True))
-            new_ids = [str(item.document.id) for item in results if not item.duplicate]
+            added = [item.document for item in results if not item.duplicate]
+            _within_quota(held_documents + len(added), held_bytes + sum(doc.byte_size for doc in added),
+                          limits.max_documents, limits.max_storage_bytes)
+            new_ids = [str(document.id) for document in added]
             for start in range(0, len(new_ids), self._jobs_per_batch):
                 uow.defer(Job(INGEST_JOB, {"document_ids": new_ids[start:start + self._jobs_per_batch]}))
             await uow.commit()

@@ -19,3 +19,13 @@ class WorkerProbeRow(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     processed_by: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class JobScheduleRow(Base):
+    """When each periodic job runs next; the UPDATE that moves it is how one worker wins a run."""
+
+    __tablename__ = "job_schedules"
+
+    job_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    next_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

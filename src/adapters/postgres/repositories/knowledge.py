@@ -28,6 +28,7 @@ from src.ports.knowledge import (
 )
 
 _SPACE_NAME = re.compile(r"^[A-Za-z0-9._:/@-]{1,120}$")
+UPLOAD_LOCK_CLASS = 0x6B6E6F77  # advisory lock class of uploads into one workspace ("know")
 _LIVE = (DocumentStatus.PROCESSING.value, DocumentStatus.READY.value)
 
 
@@ -66,6 +67,14 @@ class PgDocumentRepository:
             return False
         await self._session.execute(insert(DocumentBodyRow).values(document_id=document.id, body=body))
         return True
+
+    async def usage(self, workspace_id: UUID) -> tuple[int, int]:
+        await self._session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
+                                    {"space": UPLOAD_LOCK_CLASS, "key": str(workspace_id)})
+        count, size = (await self._session.execute(
+            select(func.count(), func.coalesce(func.sum(DocumentRow.byte_size), 0))
+            .where(DocumentRow.workspace_id == workspace_id))).one()
+        return int(count), int(size)
 
     async def by_hash(self, workspace_id: UUID, content_hash: str) -> Document | None:
         row = (await self._session.execute(select(DocumentRow).where(

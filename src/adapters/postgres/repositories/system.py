@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.adapters.postgres.models.system import WorkerProbeRow
+from src.adapters.postgres.models.system import JobScheduleRow, WorkerProbeRow
 from src.adapters.postgres.repositories.mapping import to_record, values_of
 from src.ports.system import WorkerProbe
 
@@ -30,3 +32,20 @@ class PgWorkerProbeRepository:
     async def save(self, probe: WorkerProbe) -> None:
         await self._session.merge(WorkerProbeRow(**values_of(probe)))
         await self._session.flush()
+
+
+class PgScheduleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def claim_due(self, job_name: str, now: datetime, next_run_at: datetime) -> bool:
+        row = JobScheduleRow
+        await self._session.execute(insert(row).values(job_name=job_name, next_run_at=next_run_at)
+                                    .on_conflict_do_nothing())
+        await self._session.execute(update(row).where(row.job_name == job_name, row.next_run_at > next_run_at)
+                                    .values(next_run_at=next_run_at))
+        # Concurrent claimers queue on the row lock; after the winner commits the WHERE no longer holds.
+        claimed = await self._session.execute(
+            update(row).where(row.job_name == job_name, row.next_run_at <= now)
+            .values(next_run_at=next_run_at, last_run_at=now).returning(row.job_name))
+        return claimed.first() is not None
