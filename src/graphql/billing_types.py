@@ -20,8 +20,9 @@ from src.ports.billing import (
     Subscription,
 )
 
-Long = strawberry.scalar(NewType("Long", int), serialize=int, parse_value=int,
-                         description="An integer that may exceed 32 bits (byte counts).")
+Long = NewType("Long", int)
+LONG_SCALAR = strawberry.scalar(name="Long", serialize=int, parse_value=int,
+                                description="An integer that may exceed 32 bits (byte counts).")
 
 
 @strawberry.enum(name="EntitlementStatus")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 from strawberry.extensions import MaskErrors
 from strawberry.tools import merge_types
 
 from src.graphql.billing import BillingMutation, BillingQuery
+from src.graphql.billing_types import LONG_SCALAR, Long
 from src.graphql.errors import ALL_ERRORS
 from src.graphql.identity import IdentityMutation, IdentityQuery
 from src.graphql.knowledge import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
@@ -31,6 +33,7 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=ALL_ERRORS,
+        config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         extensions=[lambda: MaskErrors(should_mask_error=_should_mask)],
     )
     missing = unguarded_root_fields(schema)

@@ -23,6 +23,9 @@ SEARCH = "query($w: ID!) { search(workspaceId: $w, query: \"secret\") { __typena
 UPLOAD_MANY = "mutation($w: ID!) { uploadDocuments(workspaceId: $w, documents: [{title: \"x\", text: \"x\"}]) { __typename } }"  # noqa: E501
 UPLOAD_ONE = "mutation($w: ID!, $file: Upload!) { uploadDocument(workspaceId: $w, file: $file) { __typename } }"
 DELETE_DOC = "mutation($w: ID!, $id: ID!) { deleteDocument(workspaceId: $w, id: $id) { __typename } }"
+ENTITLEMENT = "query($w: ID!) { entitlement(workspaceId: $w) { __typename } }"
+CHECKOUT = "mutation($w: ID!) { startCheckout(workspaceId: $w, plan: \"pro\") { __typename } }"
+PORTAL = "mutation($w: ID!) { openBillingPortal(workspaceId: $w) { __typename } }"
 REVOKE_KEY = "mutation($id: ID!) { revokeApiKey(id: $id) { __typename ... on ApiKey { revokedAt } ... on Error { code } } }"  # noqa: E501
 
 
@@ -53,6 +56,9 @@ async def test_user_a_cannot_touch_user_b_workspace_through_any_id(client):
         (SEARCH, {"w": bobs_workspace}, "search"),
         (UPLOAD_MANY, {"w": bobs_workspace}, "uploadDocuments"),
         (DELETE_DOC, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "deleteDocument"),
+        (ENTITLEMENT, {"w": bobs_workspace}, "entitlement"),
+        (CHECKOUT, {"w": bobs_workspace}, "startCheckout"),
+        (PORTAL, {"w": bobs_workspace}, "openBillingPortal"),
     ]
     for query, variables, field in attempts:
         assert _denied(await graphql(client, query, token=token, **variables), field), field
@@ -70,8 +76,9 @@ async def test_every_root_field_taking_an_id_is_in_the_isolation_test(client):
     """New fields with ids must be added to the test above: introspection finds them."""
     covered = {"workspace", "apiKeys", "renameWorkspace", "deleteWorkspace", "setMember", "removeMember",
                "createApiKey", "revokeApiKey", "documents", "document", "search", "uploadDocument",
-               "uploadDocuments", "deleteDocument"}
-    not_workspace_data = {"workerProbe", "auditLog", "setUserRole"}  # operator/admin fields, not tenant data
+               "uploadDocuments", "deleteDocument", "entitlement", "startCheckout", "openBillingPortal"}
+    # operator/admin fields (global permissions), not tenant data
+    not_workspace_data = {"workerProbe", "auditLog", "setUserRole", "billingOverview"}
     query = """{ __schema { queryType { fields { name args { type { name ofType { name } } } } }
                  mutationType { fields { name args { type { name ofType { name } } } } } } }"""
     schema = (await graphql(client, query))["data"]["__schema"]

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -52,6 +52,11 @@ def subscription_object(sub_id: str, customer: str, price: str, status: str, wor
     }
 
 
+def new_id(prefix: str) -> str:
+    """Stripe ids are unique across every run (tests share a database)."""
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
 def decode_form(body: str) -> dict:
     """Stripe's bracket encoding (a[b][0][c]=v) back into nested dicts and lists."""
     root: dict = {}
@@ -90,7 +95,6 @@ class FakeStripe:
     rate_limited: int = 0
     retry_after: str | None = "1"
     _idempotent: dict[str, tuple[str, dict, dict, int]] = field(default_factory=dict)
-    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def rate_limit_next(self, count: int, retry_after: str | None = "1") -> None:
@@ -100,7 +104,7 @@ class FakeStripe:
     def add_subscription(self, customer: str, price: str, status: str = "active", workspace_id: str | None = None,
                          plan: str | None = None, **extra: Any) -> dict:
         with self._lock:
-            sub_id = f"sub_{next(self._ids):06d}"
+            sub_id = new_id("sub")
             self.subscriptions[sub_id] = subscription_object(sub_id, customer, price, status, workspace_id, plan,
                                                              created=int(time.time()), **extra)
             return self.subscriptions[sub_id]
@@ -137,7 +141,7 @@ class FakeStripe:
 
     async def create_customer(self, request: Request) -> JSONResponse:
         def create(params):
-            customer = {"id": f"cus_{next(self._ids):06d}", "object": "customer", "name": params.get("name"),
+            customer = {"id": new_id("cus"), "object": "customer", "name": params.get("name"),
                         "metadata": params.get("metadata", {}), "created": int(time.time()), "livemode": False}
             self.customers[customer["id"]] = customer
             return customer, 200
@@ -148,7 +152,7 @@ class FakeStripe:
             if params.get("customer") not in self.customers:
                 return {"error": {"type": "invalid_request_error", "code": "resource_missing", "param": "customer",
                                   "message": f"No such customer: '{params.get('customer')}'"}}, 400
-            session_id = f"cs_test_{next(self._ids):06d}"
+            session_id = new_id("cs_test")
             session = {"id": session_id, "object": "checkout.session", "mode": params.get("mode"),
                        "customer": params["customer"], "client_reference_id": params.get("client_reference_id"),
                        "metadata": params.get("metadata", {}), "status": "open", "line_items": params["line_items"],
@@ -160,7 +164,7 @@ class FakeStripe:
 
     async def create_portal(self, request: Request) -> JSONResponse:
         def create(params):
-            session_id = f"bps_{next(self._ids):06d}"
+            session_id = new_id("bps")
             session = {"id": session_id, "object": "billing_portal.session", "customer": params.get("customer"),
                        "return_url": params.get("return_url"), "url": f"https://billing.stripe.com/p/session/{session_id}"}
             self.portal_sessions.append(session)
