@@ -308,13 +308,13 @@ async def test_a_plan_change_takes_effect_on_the_next_upload(billing):
             "10, 'ready', '{}', now(), now() FROM generate_series(1, 100) n"), {"w": workspace})
     upload = "mutation($w: ID!, $f: Upload!) { uploadDocument(workspaceId: $w, file: $f) { __typename " \
              "... on QuotaExceededError { limit message } } }"
-    refused = await graphql_upload(billing, upload, {"f": ("a.txt", b"one more", "text/plain")}, token=token, w=workspace)
+    one_more = {"f": ("a.txt", b"one more", "text/plain")}
+    refused = await graphql_upload(billing, upload, one_more, token=token, w=workspace)
     assert refused["data"]["uploadDocument"]["__typename"] == "QuotaExceededError"
     assert refused["data"]["uploadDocument"]["limit"] == "max_documents"
     await billing.container.start_checkout().execute(uuid.UUID(workspace), "pro")
     customer = billing.fake.checkout_sessions[-1]["customer"]
     pro = subscription_object(f"sub_{uuid.uuid4().hex[:12]}", customer, "price_pro", "active", workspace)
     await deliver(billing, event(evt(), "customer.subscription.created", pro, int(time.time())))
-    accepted = await graphql_upload(billing, upload, {"f": ("a.txt", b"one more", "text/plain")}, token=token,
-                                    w=workspace)
+    accepted = await graphql_upload(billing, upload, one_more, token=token, w=workspace)
     assert accepted["data"]["uploadDocument"]["__typename"] == "UploadedDocuments"

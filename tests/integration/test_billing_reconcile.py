@@ -174,9 +174,10 @@ async def test_the_nightly_reconciliation_runs_in_a_real_worker(own_db, fake_str
 
         async def scheduled() -> bool:
             async with container.engine().begin() as connection:
-                return (await connection.execute(text(
+                moved = await connection.execute(text(
                     "UPDATE job_schedules SET next_run_at = now() - interval '1 second' "
-                    "WHERE job_name = :n AND last_run_at IS NULL RETURNING 1"), {"n": RECONCILE_JOB})).first() is not None
+                    "WHERE job_name = :n AND last_run_at IS NULL RETURNING 1"), {"n": RECONCILE_JOB})
+                return moved.first() is not None
 
         async def until(predicate, timeout=60.0):
             deadline = time.monotonic() + timeout
