@@ -18,6 +18,7 @@ from src.core.knowledge.documents import DocumentUpload
 from src.core.knowledge.search import Search, SearchRequest
 from src.evaluation.beir import RUN_DEPTH, evaluate, fold_to_documents, read_corpus, read_qrels, read_queries
 from src.evaluation.beir import write_trec_run as write_run
+from src.ports.billing import Entitlement, EntitlementStatus, PlanLimits
 from src.ports.identity import Workspace
 from src.ports.knowledge import SearchMode
 from src.ports.shared import Job
@@ -59,12 +60,21 @@ async def _delete_workspace(container, workspace_id: UUID) -> None:
         await uow.commit()
 
 
+class Unmetered:
+    """The evaluation's throwaway workspace is an operator's measurement, not a customer: no plan limits."""
+
+    async def entitlement(self, workspace_id: UUID) -> Entitlement:
+        limits = PlanLimits(10**12, 10**12, 10**9, 10**15, 1, ("offline",), "offline")
+        return Entitlement(workspace_id, "evaluation", limits, EntitlementStatus.ACTIVE, None, None, datetime.now(UTC))
+
+
 async def ingest_corpus(container, workspace_id: UUID, corpus: Path, say: Callable[[str], None]
                         ) -> dict[UUID, list[str]]:
     """Uploads every corpus document and ingests them; returns Keel document id -> corpus ids (identical
     texts are one document, as the upload deduplicates them)."""
     collected = CollectedJobs()
     container.jobs.override(providers.Object(collected))
+    container.entitlements.override(providers.Object(Unmetered()))
     corpus_ids: dict[UUID, list[str]] = {}
     started = time.monotonic()
     try:
@@ -77,6 +87,7 @@ async def ingest_corpus(container, workspace_id: UUID, corpus: Path, say: Callab
                 corpus_ids.setdefault(result.document.id, []).append(doc.id)
     finally:
         container.jobs.reset_override()
+        container.entitlements.reset_override()
     ingest = container.ingest_documents()
     queued = [UUID(raw) for job in collected.jobs for raw in job.kwargs["document_ids"]]
     done = 0

@@ -13,7 +13,7 @@ from src.main import create_app
 from tests.conftest import graphql
 
 PUBLIC = {"signUp", "signIn", "refreshSession", "startOAuth", "completeOAuth", "requestPasswordReset",
-          "resetPassword"}
+          "resetPassword", "plans"}
 
 INTROSPECT = """{ __schema {
   queryType { name } mutationType { name } subscriptionType { name }
