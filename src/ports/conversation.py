@@ -1,1 +1,294 @@
-"""Ports of the conversation domain (records and Protocols); filled in by the conversation issue."""
+"""Ports of the conversation domain: conversations and messages, the chat providers (LLMs) behind one
+streaming interface, retrieval, prompt templates, token counting and the usage ledger behind budgets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
+
+from src.ports.shared import DomainError, UnitOfWork
+
+
+class ProviderError(DomainError):
+    """A chat provider failed. `retryable`: 429, 5xx, timeouts, dropped connections; `retry_after` in
+    seconds when the provider said how long to wait."""
+
+    code = "provider_error"
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
+class ProviderUnavailable(DomainError):
+    """Every model of the fallback chain failed (or its circuit is open)."""
+
+    code = "provider_unavailable"
+
+
+class MessageRole(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class MessageStatus(StrEnum):
+    STREAMING = "streaming"
+    COMPLETE = "complete"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: UUID
+    workspace_id: UUID
+    user_id: UUID
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    chunk_id: UUID
+    document_id: UUID
+    document_title: str
+    score: float
+    flagged: bool = False  # the chunk looks like it tries to give the model instructions
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: UUID
+    conversation_id: UUID
+    role: MessageRole
+    content: str
+    status: MessageStatus
+    created_at: datetime
+    model: str | None = None
+    template: str | None = None  # "name@version"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: int | None = None
+    ttft_ms: int | None = None
+    sources: tuple[Source, ...] = ()
+    error: str | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    conversations: list[Conversation]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    chunk_id: UUID
+    document_id: UUID
+    document_title: str
+    text: str
+    score: float
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    async def retrieve(self, workspace_id: UUID, query: str, k: int) -> list[Passage]: ...
+
+
+# -- chat providers --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str  # "user" or "assistant"
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str  # the provider's own model name
+    system: str
+    messages: tuple[ChatMessage, ...]
+    max_tokens: int = 1024
+    passages: tuple[Passage, ...] = ()  # what the offline provider answers from
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    usage: Usage | None  # None when the provider did not report it
+    stop_reason: str | None = None
+
+
+StreamEvent = TextDelta | Finished
+
+
+@runtime_checkable
+class ChatProvider(Protocol):
+    name: str  # "openai", "anthropic", "offline"
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Text deltas then one Finished. Raises ProviderError; closing the iterator closes the upstream
+        request."""
+        ...
+
+    async def structured(self, request: ChatRequest, name: str, schema: dict[str, Any]) -> tuple[dict, Usage]:
+        """A JSON object conforming to `schema`, through the provider's native structured output."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    model: str  # Keel's model id as plans name it: "claude-sonnet-4-5", "gpt-4o-mini", "offline"
+    provider: ChatProvider
+    provider_model: str
+    context_tokens: int
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+
+
+@runtime_checkable
+class ChatModels(Protocol):
+    def route(self, model: str) -> ModelRoute | None:
+        """None when the model's provider is not configured on this server."""
+        ...
+
+
+@runtime_checkable
+class TokenCounter(Protocol):
+    def count(self, model: str, text: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PromptTemplate:
+    name: str
+    version: int
+    system: str  # placeholders: $context, $today
+    user: str  # placeholders: $question
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+@runtime_checkable
+class PromptLibrary(Protocol):
+    def get(self, name: str, version: int | None = None) -> PromptTemplate:
+        """The template; None = its newest version. Raises NotFound."""
+        ...
+
+
+# -- budgets ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    tokens: int  # settled actual tokens + open reservations
+    cost_usd: float
+    requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    id: UUID
+    workspace_id: UUID
+    user_id: UUID
+    message_id: UUID
+    model: str
+    day: date
+    reserved_tokens: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    day: date
+    model: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+@runtime_checkable
+class UsageLedger(Protocol):
+    async def lock(self, workspace_id: UUID) -> None:
+        """Serialises budget decisions of one workspace until the transaction ends."""
+        ...
+
+    async def totals(self, workspace_id: UUID, day: date, user_id: UUID | None = None) -> UsageTotals: ...
+
+    async def reserve(self, reservation: Reservation) -> None: ...
+
+    async def settle(self, reservation_id: UUID, model: str, usage: Usage, cost_usd: float, now: datetime) -> None:
+        """Replaces the reservation by the actual usage (once; settling again changes nothing)."""
+        ...
+
+    async def report(self, workspace_id: UUID, since: date, user_id: UUID | None = None) -> list[UsageRow]: ...
+
+
+@runtime_checkable
+class ConversationRepository(Protocol):
+    async def add(self, conversation: Conversation) -> None: ...
+
+    async def get(self, conversation_id: UUID) -> Conversation | None: ...
+
+    async def save(self, conversation: Conversation) -> None: ...
+
+    async def delete(self, conversation_id: UUID) -> None: ...
+
+    async def page(self, workspace_id: UUID, user_id: UUID, limit: int,
+                   after: tuple[datetime, UUID] | None) -> list[Conversation]: ...
+
+
+@runtime_checkable
+class MessageRepository(Protocol):
+    async def add(self, message: Message) -> None: ...
+
+    async def get(self, message_id: UUID) -> Message | None: ...
+
+    async def save(self, message: Message) -> None: ...
+
+    async def history(self, conversation_id: UUID, limit: int) -> list[Message]:
+        """The newest `limit` messages, oldest first."""
+        ...
+
+
+class ConversationUnitOfWork(UnitOfWork, Protocol):
+    conversations: ConversationRepository
+    messages: MessageRepository
+    usage: UsageLedger
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """Configuration the core reads (built by the container from KEEL_CHAT_*)."""
+
+    models: tuple[str, ...] = ("claude-sonnet-4-5", "gpt-4o", "gpt-4o-mini", "offline")  # fallback order
+    max_input_chars: int = 8000
+    max_output_tokens: int = 1024
+    history_messages: int = 20
+    retrieval_k: int = 6
+    max_attempts: int = 3
+    retry_base_seconds: float = 0.5
+    retry_max_seconds: float = 20.0
+    breaker_failures: int = 5
+    breaker_cooldown_seconds: float = 30.0
+    first_token_timeout_seconds: float = 60.0
+    user_daily_tokens: int = 0  # 0 = only the workspace's plan caps apply
+    resume_grace_seconds: float = 0.0

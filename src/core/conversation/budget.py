@@ -1,0 +1,55 @@
+"""Budgets: the estimated cost is reserved before a model is called and settled on the actual usage after,
+under a per-workspace lock, so concurrent requests at the edge of a cap cannot overspend it. Past the
+plan's soft cap requests go to its cheaper model; past the hard cap they are refused."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from src.ports.billing import Entitlement, QuotaExceeded
+from src.ports.conversation import ChatSettings, ConversationUnitOfWork, Reservation, Usage
+
+OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetDecision:
+    reservation: Reservation
+    models: tuple[str, ...]  # the fallback chain allowed for this request
+    soft_capped: bool
+
+
+def cost_usd(usage: Usage, input_per_mtok: float, output_per_mtok: float) -> float:
+    return (usage.prompt_tokens * input_per_mtok + usage.completion_tokens * output_per_mtok) / 1_000_000
+
+
+def model_chain(entitlement: Entitlement, settings: ChatSettings, soft_capped: bool) -> tuple[str, ...]:
+    limits = entitlement.limits
+    allowed = [model for model in settings.models if model in limits.models]
+    chain = [limits.cheaper_model] if soft_capped else allowed
+    if OFFLINE not in chain:
+        chain.append(OFFLINE)  # answers from the passages when no model can: costs nothing
+    return tuple(dict.fromkeys(chain))
+
+
+async def reserve(uow: ConversationUnitOfWork, entitlement: Entitlement, settings: ChatSettings, user_id: UUID,
+                  message_id: UUID, estimate: int, now: datetime) -> BudgetDecision:
+    """Inside the caller's transaction: checks the caps and records the reservation."""
+    workspace_id, limits, today = entitlement.workspace_id, entitlement.limits, now.date()
+    await uow.usage.lock(workspace_id)
+    spent = (await uow.usage.totals(workspace_id, today)).tokens
+    if spent + estimate > limits.daily_tokens:
+        raise QuotaExceeded(f"the workspace's plan allows {limits.daily_tokens} tokens a day and "
+                            f"{spent} are used; try tomorrow or upgrade the plan", limit="daily_tokens")
+    if settings.user_daily_tokens:
+        mine = (await uow.usage.totals(workspace_id, today, user_id)).tokens
+        if mine + estimate > settings.user_daily_tokens:
+            raise QuotaExceeded(f"you may use {settings.user_daily_tokens} tokens a day and {mine} are used",
+                                limit="user_daily_tokens")
+    soft_capped = spent + estimate > limits.soft_cap_tokens
+    reservation = Reservation(uuid.uuid4(), workspace_id, user_id, message_id, "", today, estimate, now)
+    await uow.usage.reserve(reservation)
+    return BudgetDecision(reservation, model_chain(entitlement, settings, soft_capped), soft_capped)

@@ -1,0 +1,228 @@
+"""Answering a message: retrieval, budget reservation and the model call, streamed token by token.
+
+No database session is open while tokens flow: everything the answer needs is read first, the user's
+message and an empty `streaming` answer are written with the reservation in one short transaction, and the
+outcome (complete, cancelled with the partial text, or failed) is written with the settled usage in another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from uuid import UUID
+
+from src.core.conversation.budget import BudgetDecision, cost_usd, reserve
+from src.core.conversation.conversations import load_owned, new_conversation
+from src.core.conversation.live import Delta, LiveAnswer, LiveAnswers
+from src.core.conversation.prompting import chat_request
+from src.core.conversation.resilience import Attempt, Breakers, stream_with_fallback
+from src.core.conversation.safety import looks_like_injection, redact
+from src.ports.billing import EntitlementChecker
+from src.ports.conversation import (
+    ChatModels,
+    ChatSettings,
+    ConversationUnitOfWork,
+    Finished,
+    Message,
+    MessageRole,
+    MessageStatus,
+    ModelRoute,
+    Passage,
+    PromptLibrary,
+    Retriever,
+    Source,
+    TextDelta,
+    TokenCounter,
+    Usage,
+)
+from src.ports.shared import Clock, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+ANSWER_TEMPLATE = "rag_answer"
+CONTEXT_ALLOWANCE = 200  # tokens of template text around the passages
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    conversation_id: UUID
+    message: Message  # the assistant message, status streaming
+
+
+ChatEvent = Started | Delta | Message
+
+
+def check_question(content: str, settings: ChatSettings) -> str:
+    text = content.strip()
+    if not text:
+        raise InvalidInput("the message is empty", field="content")
+    if len(text) > settings.max_input_chars:
+        raise InvalidInput(f"the message is longer than {settings.max_input_chars} characters", field="content")
+    return text
+
+
+@dataclass
+class _Turn:
+    """What one answer needs, read before the model is called."""
+
+    workspace_id: UUID
+    question: str
+    history: list[Message]
+    passages: list[Passage]
+    answer: Message
+    decision: BudgetDecision
+
+
+class SendMessage:
+    """- Stores the user's message and streams the assistant's answer (Started, Deltas, the final Message).
+    - Retrieval starts at once, alongside reading the conversation and the entitlement.
+    - The budget is reserved before the call and settled on the usage the provider reports (estimated
+      from the text when a stream is cut short); past the soft cap the plan's cheaper model answers.
+    - Errors before the first token are retried / fall back; after it the answer fails with what it has."""
+
+    def __init__(self, uow: Callable[[], ConversationUnitOfWork], entitlements: EntitlementChecker,
+                 retriever: Retriever, models: ChatModels, prompts: PromptLibrary, counter: TokenCounter,
+                 breakers: Breakers, live: LiveAnswers, clock: Clock, settings: ChatSettings) -> None:
+        self._uow = uow
+        self._entitlements = entitlements
+        self._retriever = retriever
+        self._models = models
+        self._prompts = prompts
+        self._counter = counter
+        self._breakers = breakers
+        self._live = live
+        self._clock = clock
+        self._settings = settings
+
+    async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID | None,
+                      content: str) -> AsyncIterator[ChatEvent]:
+        question = check_question(content, self._settings)
+        retrieval = asyncio.create_task(self._retriever.retrieve(workspace_id, question, self._settings.retrieval_k))
+        try:
+            turn, conversation_id = await self._prepare(user_id, workspace_id, conversation_id, question, retrieval)
+        finally:
+            if not retrieval.done():
+                retrieval.cancel()
+        answer = self._live.start(turn.answer.id, lambda live: self._generate(turn, live))
+        yield Started(conversation_id, turn.answer)
+        async for event in self._live.follow(answer, 0):
+            yield event
+
+    async def _prepare(self, user_id, workspace_id, conversation_id, question, retrieval):
+        now = self._clock.now()
+        async with self._uow() as uow:
+            if conversation_id is None:
+                conversation = new_conversation(workspace_id, user_id, question, now)
+                history: list[Message] = []
+            else:
+                conversation = await load_owned(uow, conversation_id, user_id, workspace_id)
+                history = await uow.messages.history(conversation.id, self._settings.history_messages)
+        entitlement = await self._entitlements.entitlement(workspace_id)
+        passages = await retrieval
+        estimate = (sum(self._counter.count("", text) for text in [question, *(m.content for m in history),
+                                                                    *(p.text for p in passages)])
+                    + CONTEXT_ALLOWANCE + self._settings.max_output_tokens)
+        sources = tuple(Source(p.chunk_id, p.document_id, p.document_title, p.score, looks_like_injection(p.text))
+                        for p in passages)
+        asked = Message(uuid.uuid4(), conversation.id, MessageRole.USER, question, MessageStatus.COMPLETE, now,
+                        completed_at=now)
+        answer = Message(uuid.uuid4(), conversation.id, MessageRole.ASSISTANT, "", MessageStatus.STREAMING, now,
+                         sources=sources)
+        async with self._uow() as uow:
+            decision = await reserve(uow, entitlement, self._settings, user_id, answer.id, estimate, now)
+            if conversation_id is None:
+                await uow.conversations.add(conversation)
+            else:
+                await uow.conversations.save(replace(conversation, updated_at=now))
+            await uow.messages.add(asked)
+            await uow.messages.add(answer)
+            await uow.commit()
+        log.info("answering in conversation %s: %s", conversation.id, redact(question[:200]))
+        return _Turn(workspace_id, question, history, passages, answer, decision), conversation.id
+
+    def _routes(self, turn: _Turn) -> list[ModelRoute]:
+        return [route for model in turn.decision.models if (route := self._models.route(model)) is not None]
+
+    async def _generate(self, turn: _Turn, live: LiveAnswer) -> None:
+        template = self._prompts.get(ANSWER_TEMPLATE)
+        started, first_token_at = time.monotonic(), None
+        route: ModelRoute | None = None
+        usage: Usage | None = None
+        attempts: list[Attempt] = []
+        status, error = MessageStatus.COMPLETE, None
+
+        def request_for(candidate: ModelRoute):
+            return chat_request(candidate, template, turn.question, turn.passages, turn.history, self._counter,
+                                self._settings.max_output_tokens, self._clock.now().date())
+
+        try:
+            async for current, event in stream_with_fallback(self._routes(turn), request_for, self._breakers,
+                                                             self._settings, attempts):
+                route = current
+                if isinstance(event, TextDelta) and event.text:
+                    first_token_at = first_token_at or time.monotonic()
+                    live.append(event.text)
+                elif isinstance(event, Finished):
+                    usage = event.usage
+        except asyncio.CancelledError:
+            status, error = MessageStatus.CANCELLED, "the client went away"
+            await asyncio.shield(self._store(turn, live, route, usage, template.ref, status, error, started,
+                                             first_token_at, request_for))
+            raise
+        except Exception as exc:
+            status, error = MessageStatus.FAILED, f"{type(exc).__name__}: {exc}"[:1000]
+            log.warning("answer %s failed: %s", turn.answer.id, redact(error))
+        await self._store(turn, live, route, usage, template.ref, status, error, started, first_token_at,
+                          request_for)
+
+    async def _store(self, turn, live, route, usage, template_ref, status, error, started, first_token_at,
+                     request_for) -> None:
+        text = live.text_from(0)
+        if usage is None:  # cut short: count what was sent and what came back
+            usage = Usage(0, 0)
+            if route is not None:
+                request = request_for(route)
+                sent = request.system + "".join(m.content for m in request.messages)
+                usage = Usage(self._counter.count(route.model, sent), self._counter.count(route.model, text))
+        cost = cost_usd(usage, route.input_usd_per_mtok, route.output_usd_per_mtok) if route else 0.0
+        now = self._clock.now()
+        final = replace(turn.answer, content=text, status=status, model=route.model if route else None,
+                        template=template_ref, prompt_tokens=usage.prompt_tokens,
+                        completion_tokens=usage.completion_tokens, cost_usd=cost, error=error,
+                        latency_ms=int((time.monotonic() - started) * 1000),
+                        ttft_ms=int((first_token_at - started) * 1000) if first_token_at else None, completed_at=now)
+        async with self._uow() as uow:
+            await uow.messages.save(final)
+            await uow.usage.settle(turn.decision.reservation.id, final.model or "", usage, cost, now)
+            await uow.commit()
+        live.finish(final)
+
+
+class FollowMessage:
+    """- Streams a message from `offset`: live while this process is generating it, else its stored
+    text once. Only the conversation's owner may."""
+
+    def __init__(self, uow: Callable[[], ConversationUnitOfWork], live: LiveAnswers) -> None:
+        self._uow = uow
+        self._live = live
+
+    async def execute(self, user_id: UUID, workspace_id: UUID, message_id: UUID,
+                      offset: int = 0) -> AsyncIterator[Delta | Message]:
+        if offset < 0:
+            raise InvalidInput("offset must be 0 or more", field="offset")
+        async with self._uow() as uow:
+            message = await uow.messages.get(message_id)
+            if message is None:
+                raise NotFound("no such message")
+            await load_owned(uow, message.conversation_id, user_id, workspace_id)
+        answer = self._live.get(message_id)
+        if answer is not None:
+            async for event in self._live.follow(answer, offset):
+                yield event
+            return
+        if len(message.content) > offset:
+            yield Delta(offset, message.content[offset:])
+        yield message

@@ -1,0 +1,211 @@
+"""Conversations: create, list (cursor pages), read with messages, rename, delete; usage reports; a title
+suggested by the model through structured output. A conversation is its owner's alone."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from src.core.conversation.budget import cost_usd, model_chain, reserve
+from src.ports.billing import EntitlementChecker
+from src.ports.conversation import (
+    ChatMessage,
+    ChatModels,
+    ChatRequest,
+    ChatSettings,
+    Conversation,
+    ConversationPage,
+    ConversationUnitOfWork,
+    Message,
+    PromptLibrary,
+    ProviderError,
+    Usage,
+    UsageRow,
+)
+from src.ports.shared import Clock, InvalidInput, NotFound
+
+MAX_TITLE = 200
+MAX_PAGE = 100
+TITLE_TEMPLATE = "conversation_title"
+_NO_USAGE = Usage(0, 0)
+TITLE_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["title"],
+                "properties": {"title": {"type": "string", "description": "3 to 8 words, no quotes"}}}
+
+
+def check_title(title: str) -> str:
+    cleaned = " ".join(title.split())
+    if not cleaned or len(cleaned) > MAX_TITLE:
+        raise InvalidInput(f"a title needs 1 to {MAX_TITLE} characters", field="title")
+    return cleaned
+
+
+def new_conversation(workspace_id: UUID, user_id: UUID, first_words: str, now: datetime) -> Conversation:
+    title = " ".join(first_words.split()[:8])[:MAX_TITLE] or "New conversation"
+    return Conversation(uuid.uuid4(), workspace_id, user_id, title, now, now)
+
+
+async def load_owned(uow: ConversationUnitOfWork, conversation_id: UUID, user_id: UUID,
+                     workspace_id: UUID) -> Conversation:
+    """The conversation, if it is this user's in this workspace; otherwise NotFound (never 'forbidden':
+    that would confirm it exists)."""
+    conversation = await uow.conversations.get(conversation_id)
+    if conversation is None or conversation.user_id != user_id or conversation.workspace_id != workspace_id:
+        raise NotFound("no such conversation")
+    return conversation
+
+
+def _cursor(conversation: Conversation) -> str:
+    return base64.urlsafe_b64encode(f"{conversation.updated_at.isoformat()}|{conversation.id}".encode()).decode()
+
+
+def _parse_cursor(raw: str) -> tuple[datetime, UUID]:
+    try:
+        stamp, ident = base64.urlsafe_b64decode(raw.encode()).decode().split("|")
+        return datetime.fromisoformat(stamp), UUID(ident)
+    except ValueError:
+        raise InvalidInput("not a valid cursor", field="after") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationWithMessages:
+    conversation: Conversation
+    messages: list[Message]
+
+
+class _UseCase:
+    def __init__(self, uow: Callable[[], ConversationUnitOfWork], clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+
+class CreateConversation(_UseCase):
+    async def execute(self, user_id: UUID, workspace_id: UUID, title: str | None = None) -> Conversation:
+        now = self._clock.now()
+        conversation = new_conversation(workspace_id, user_id, check_title(title) if title else "", now)
+        async with self._uow() as uow:
+            await uow.conversations.add(conversation)
+            await uow.commit()
+        return conversation
+
+
+class ListConversations(_UseCase):
+    async def execute(self, user_id: UUID, workspace_id: UUID, first: int = 20,
+                      after: str | None = None) -> ConversationPage:
+        if not 1 <= first <= MAX_PAGE:
+            raise InvalidInput(f"first must be between 1 and {MAX_PAGE}", field="first")
+        async with self._uow() as uow:
+            rows = await uow.conversations.page(workspace_id, user_id, first + 1,
+                                                _parse_cursor(after) if after else None)
+        more = len(rows) > first
+        rows = rows[:first]
+        return ConversationPage(rows, _cursor(rows[-1]) if more and rows else None)
+
+
+class GetConversation(_UseCase):
+    async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID,
+                      last: int = 50) -> ConversationWithMessages:
+        if not 1 <= last <= 500:
+            raise InvalidInput("last must be between 1 and 500", field="last")
+        async with self._uow() as uow:
+            conversation = await load_owned(uow, conversation_id, user_id, workspace_id)
+            return ConversationWithMessages(conversation, await uow.messages.history(conversation_id, last))
+
+
+class GetMessage(_UseCase):
+    async def execute(self, user_id: UUID, workspace_id: UUID, message_id: UUID) -> Message:
+        async with self._uow() as uow:
+            message = await uow.messages.get(message_id)
+            if message is None:
+                raise NotFound("no such message")
+            await load_owned(uow, message.conversation_id, user_id, workspace_id)
+            return message
+
+
+class RenameConversation(_UseCase):
+    async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID, title: str) -> Conversation:
+        title = check_title(title)
+        async with self._uow() as uow:
+            conversation = await load_owned(uow, conversation_id, user_id, workspace_id)
+            renamed = replace(conversation, title=title, updated_at=self._clock.now())
+            await uow.conversations.save(renamed)
+            await uow.commit()
+        return renamed
+
+
+class DeleteConversation(_UseCase):
+    async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID) -> UUID:
+        async with self._uow() as uow:
+            await load_owned(uow, conversation_id, user_id, workspace_id)
+            await uow.conversations.delete(conversation_id)
+            await uow.commit()
+        return conversation_id
+
+
+class UsageReport(_UseCase):
+    """- Tokens, cost and requests per day and model over the last `days`, for the workspace or one user."""
+
+    async def execute(self, workspace_id: UUID, days: int, user_id: UUID | None) -> list[UsageRow]:
+        if not 1 <= days <= 366:
+            raise InvalidInput("days must be between 1 and 366", field="days")
+        since = self._clock.now().date() - timedelta(days=days - 1)
+        async with self._uow() as uow:
+            return await uow.usage.report(workspace_id, since, user_id)
+
+
+class SuggestTitle:
+    """- Asks the conversation's model for a short title as JSON against a schema (the providers'
+    native structured output), validates it, renames the conversation. Accounted like any call."""
+
+    def __init__(self, uow: Callable[[], ConversationUnitOfWork], entitlements: EntitlementChecker,
+                 models: ChatModels, prompts: PromptLibrary, clock: Clock, settings: ChatSettings) -> None:
+        self._uow = uow
+        self._entitlements = entitlements
+        self._models = models
+        self._prompts = prompts
+        self._clock = clock
+        self._settings = settings
+
+    async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID) -> Conversation:
+        async with self._uow() as uow:
+            conversation = await load_owned(uow, conversation_id, user_id, workspace_id)
+            history = await uow.messages.history(conversation_id, 6)
+        if not history:
+            raise InvalidInput("the conversation has no messages yet", field="conversationId")
+        entitlement = await self._entitlements.entitlement(workspace_id)
+        template = self._prompts.get(TITLE_TEMPLATE)
+        transcript = "\n".join(f"{m.role.value}: {m.content[:500]}" for m in history)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            decision = await reserve(uow, entitlement, self._settings, user_id, uuid.uuid4(), 600, now)
+            await uow.commit()
+        title, route, usage, error = None, None, None, None
+        for model in model_chain(entitlement, self._settings, decision.soft_capped):
+            route = self._models.route(model)
+            if route is None:
+                continue
+            request = ChatRequest(route.provider_model, template.system,
+                                  (ChatMessage("user", template.user.replace("$transcript", transcript)),), 100)
+            try:
+                answer, usage = await route.provider.structured(request, "conversation_title", TITLE_SCHEMA)
+            except ProviderError as exc:
+                error = exc
+                continue
+            if isinstance(answer.get("title"), str) and answer["title"].strip():
+                title = answer["title"].strip().strip('"')[:MAX_TITLE]
+                break
+        async with self._uow() as uow:
+            cost = cost_usd(usage, route.input_usd_per_mtok, route.output_usd_per_mtok) if usage and route else 0.0
+            await uow.usage.settle(decision.reservation.id, route.model if route else "", usage or _NO_USAGE,
+                                   cost, self._clock.now())
+            if title:
+                conversation = replace(conversation, title=check_title(title), updated_at=self._clock.now())
+                await uow.conversations.save(conversation)
+            await uow.commit()
+        if title is None:
+            raise InvalidInput(f"no model produced a valid title{f': {error}' if error else ''}",
+                               field="conversationId")
+        return conversation

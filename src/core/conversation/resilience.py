@@ -1,0 +1,112 @@
+"""Calling chat models without falling over: retries with exponential backoff and jitter that honour
+Retry-After, only on retryable errors and only before the first token; a circuit breaker per model; and
+the fallback chain, tried in order."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from src.ports.conversation import (
+    ChatRequest,
+    ChatSettings,
+    ModelRoute,
+    ProviderError,
+    ProviderUnavailable,
+    StreamEvent,
+)
+
+
+def backoff_seconds(attempt: int, retry_after: float | None, base: float, ceiling: float) -> float:
+    """Retry-After when the provider sent one (capped), else exponential with full jitter."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), ceiling)
+    return random.uniform(0, min(ceiling, base * 2 ** (attempt - 1)))
+
+
+@dataclass
+class CircuitBreaker:
+    """Opens after `failures` consecutive failures; after `cooldown` one probe call is let through
+    (half-open): success closes it, failure opens it again."""
+
+    failures: int
+    cooldown: float
+    clock: Callable[[], float] = time.monotonic
+    consecutive: int = 0
+    opened_at: float | None = None
+    probing: bool = False
+
+    def allows(self) -> bool:
+        if self.opened_at is None:
+            return True
+        if self.probing or self.clock() - self.opened_at < self.cooldown:
+            return False
+        self.probing = True
+        return True
+
+    def succeeded(self) -> None:
+        self.consecutive, self.opened_at, self.probing = 0, None, False
+
+    def failed(self) -> None:
+        self.consecutive += 1
+        if self.probing or self.consecutive >= self.failures:
+            self.opened_at, self.probing = self.clock(), False
+
+
+class Breakers:
+    def __init__(self, settings: ChatSettings) -> None:
+        self._settings = settings
+        self._by_model: dict[str, CircuitBreaker] = {}
+
+    def of(self, model: str) -> CircuitBreaker:
+        if model not in self._by_model:
+            self._by_model[model] = CircuitBreaker(self._settings.breaker_failures,
+                                                   self._settings.breaker_cooldown_seconds)
+        return self._by_model[model]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    model: str
+    error: str
+
+
+async def stream_with_fallback(chain: list[ModelRoute], request_for: Callable[[ModelRoute], ChatRequest],
+                               breakers: Breakers, settings: ChatSettings, attempts: list[Attempt]
+                               ) -> AsyncIterator[tuple[ModelRoute, StreamEvent]]:
+    """Streams from the first model of `chain` that produces a first event. Failures before it are retried
+    (retryable ones) or passed to the next model; failures after it propagate: tokens already reached the
+    client, so a retry would repeat them. `attempts` collects what failed, for the record."""
+    for route in chain:
+        breaker = breakers.of(route.model)
+        if not breaker.allows():
+            attempts.append(Attempt(route.model, "circuit open"))
+            continue
+        for attempt in range(1, settings.max_attempts + 1):
+            stream = route.provider.stream(request_for(route))
+            try:
+                async with asyncio.timeout(settings.first_token_timeout_seconds):
+                    first = await anext(stream)
+            except (ProviderError, TimeoutError, StopAsyncIteration) as exc:
+                await stream.aclose()
+                error = exc if isinstance(exc, ProviderError) else ProviderError(
+                    "no first token in time" if isinstance(exc, TimeoutError) else "empty stream", retryable=True)
+                attempts.append(Attempt(route.model, str(error)))
+                if error.retryable and attempt < settings.max_attempts:
+                    await asyncio.sleep(backoff_seconds(attempt, error.retry_after, settings.retry_base_seconds,
+                                                        settings.retry_max_seconds))
+                    continue
+                breaker.failed()
+                break
+            breaker.succeeded()
+            try:
+                yield route, first
+                async for event in stream:
+                    yield route, event
+            finally:
+                await stream.aclose()
+            return
+    raise ProviderUnavailable("no model could answer: " + "; ".join(f"{a.model}: {a.error}" for a in attempts))
