@@ -106,9 +106,42 @@ class Settings(BaseSettings):
     billing_reconcile_hour_utc: int = Field(3, ge=-1, le=23, description="hour (UTC) of the nightly Stripe "
                                                                          "reconciliation; -1 = off")
 
+    # conversation
+    anthropic_api_key: str | None = Field(None, description="Anthropic API key (chat); unset = Claude models off")
+    anthropic_base_url: str | None = Field(None, description="Anthropic API base URL; unset = api.anthropic.com")
+    chat_models: str = Field("claude-sonnet-4-5,gpt-4o,gpt-4o-mini,offline",
+                             pattern=r"^[A-Za-z0-9._:-]+(,[A-Za-z0-9._:-]+)*$",
+                             description="fallback chain, best first (filtered by the plan's models and by "
+                                         "which providers have keys; offline always ends it)")
+    chat_model_table: str | None = Field(None, description="JSON {model: {provider, context_tokens, input, output "
+                                                           "(USD per 1M tokens), provider_model?}} added to the "
+                                                           "built-in table")
+    chat_max_input_chars: int = Field(8000, ge=1, le=200_000, description="longest accepted chat message")
+    chat_max_output_tokens: int = Field(1024, ge=16, le=64_000, description="answer length limit per call")
+    chat_history_messages: int = Field(20, ge=0, le=500, description="messages of history read per answer "
+                                                                    "(then trimmed to the context window)")
+    chat_retrieval_k: int = Field(6, ge=0, le=50, description="passages retrieved per question")
+    chat_max_attempts: int = Field(3, ge=1, le=10, description="attempts per model before falling back")
+    chat_retry_base_seconds: float = Field(0.5, ge=0, le=60, description="first retry backoff (doubles, jittered)")
+    chat_retry_max_seconds: float = Field(20.0, ge=0, le=600, description="longest wait between retries "
+                                                                         "(also caps Retry-After)")
+    chat_breaker_failures: int = Field(5, ge=1, le=1000, description="consecutive failures that open a model's "
+                                                                      "circuit")
+    chat_breaker_cooldown_seconds: float = Field(30.0, ge=0, le=3600, description="open circuit: wait before "
+                                                                                   "a probe")
+    chat_first_token_timeout_seconds: float = Field(60.0, ge=0.1, le=600, description="give up on a model that "
+                                                                                       "sends nothing for this long")
+    chat_request_timeout_seconds: float = Field(120.0, ge=1, le=3600, description="HTTP timeout of provider calls")
+    chat_user_daily_tokens: int = Field(0, ge=0, description="per-user daily token cap; 0 = only the plan's "
+                                                              "workspace caps")
+    chat_resume_grace_seconds: float = Field(0.0, ge=0, le=600, description="after the last subscriber leaves, "
+                                                                             "how long an answer keeps generating "
+                                                                             "for a client to resume it")
+
     @field_validator("database_url", "broker_url", "jwt_private_key", "oauth_google_client_id",
                      "oauth_github_client_id", "openai_api_key", "openai_base_url", "stripe_api_key",
-                     "stripe_api_base", "stripe_webhook_secret")
+                     "stripe_api_base", "stripe_webhook_secret", "anthropic_api_key",
+                     "anthropic_base_url", "chat_model_table")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

@@ -12,6 +12,10 @@ from src.adapters.auth.passwords import Argon2PasswordHasher
 from src.adapters.clock import SystemClock
 from src.adapters.documents.pdf import PypdfReader
 from src.adapters.embeddings.registry import EmbedderRegistry, EmbeddingOptions
+from src.adapters.knowledge_bridge import KnowledgeRetriever
+from src.adapters.llm.models import ModelRegistry, ProviderKeys
+from src.adapters.llm.prompts import FilePromptLibrary
+from src.adapters.llm.tokens import TokenCounter
 from src.adapters.postgres.engine import make_engine, make_session_factory
 from src.adapters.postgres.health import PostgresHealthProbe
 from src.adapters.postgres.outbox import OutboxEmailSender
@@ -27,6 +31,10 @@ from src.core.billing.entitlements import BillingConfig, CheckEntitlement
 from src.core.billing.plans import load_catalogue
 from src.core.billing.reconcile import RECONCILE_JOB, Reconcile, RequestReconciliation
 from src.core.billing.webhooks import HandleStripeEvent
+from src.core.conversation import conversations as convs
+from src.core.conversation.chat import FollowMessage, SendMessage
+from src.core.conversation.live import LiveAnswers
+from src.core.conversation.resilience import Breakers
 from src.core.identity import accounts, api_keys, audit_trail, oauth, password_reset, sessions, users
 from src.core.identity import authorize as authz
 from src.core.identity import workspaces as ws
@@ -39,6 +47,7 @@ from src.core.knowledge.spaces import Reembed, SyncEmbeddingSpace
 from src.core.system.health import CheckHealth
 from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
 from src.core.system.schedules import EnqueueDueJobs
+from src.ports.conversation import ChatSettings
 from src.ports.system import Schedule
 
 
@@ -93,6 +102,24 @@ def schedules(settings: Settings) -> list[Schedule]:
     if settings.billing_reconcile_hour_utc >= 0:
         found.append(Schedule(RECONCILE_JOB, timedelta(days=1), timedelta(hours=settings.billing_reconcile_hour_utc)))
     return found
+
+
+def chat_settings(settings: Settings) -> ChatSettings:
+    return ChatSettings(
+        models=tuple(settings.chat_models.split(",")), max_input_chars=settings.chat_max_input_chars,
+        max_output_tokens=settings.chat_max_output_tokens, history_messages=settings.chat_history_messages,
+        retrieval_k=settings.chat_retrieval_k, max_attempts=settings.chat_max_attempts,
+        retry_base_seconds=settings.chat_retry_base_seconds, retry_max_seconds=settings.chat_retry_max_seconds,
+        breaker_failures=settings.chat_breaker_failures,
+        breaker_cooldown_seconds=settings.chat_breaker_cooldown_seconds,
+        first_token_timeout_seconds=settings.chat_first_token_timeout_seconds,
+        user_daily_tokens=settings.chat_user_daily_tokens, resume_grace_seconds=settings.chat_resume_grace_seconds)
+
+
+def chat_models(settings: Settings) -> ModelRegistry:
+    keys = ProviderKeys(settings.openai_api_key, settings.openai_base_url, settings.anthropic_api_key,
+                        settings.anthropic_base_url, settings.chat_request_timeout_seconds)
+    return ModelRegistry(keys, settings.chat_model_table)
 
 
 def redirect_url_for(settings: Settings):
@@ -187,6 +214,27 @@ class Container(containers.DeclarativeContainer):
     search = providers.Factory(Search, uow.provider, embedders, knowledge)
     sync_embedding_space = providers.Factory(SyncEmbeddingSpace, uow.provider, embedders, clock)
     reembed = providers.Factory(Reembed, uow.provider, embedders, clock)
+
+    # conversation
+    chat = providers.Singleton(chat_settings, settings)
+    chat_models = providers.Singleton(chat_models, settings)
+    prompts = providers.Singleton(FilePromptLibrary)
+    token_counter = providers.Singleton(TokenCounter)
+    breakers = providers.Singleton(Breakers, chat)
+    live_answers = providers.Singleton(LiveAnswers, settings.provided.chat_resume_grace_seconds)
+    retriever = providers.Factory(KnowledgeRetriever, search)
+    send_message = providers.Factory(SendMessage, uow.provider, entitlements, retriever, chat_models, prompts,
+                                     token_counter, breakers, live_answers, clock, chat)
+    follow_message = providers.Factory(FollowMessage, uow.provider, live_answers)
+    create_conversation = providers.Factory(convs.CreateConversation, uow.provider, clock)
+    list_conversations = providers.Factory(convs.ListConversations, uow.provider, clock)
+    get_conversation = providers.Factory(convs.GetConversation, uow.provider, clock)
+    get_message = providers.Factory(convs.GetMessage, uow.provider, clock)
+    rename_conversation = providers.Factory(convs.RenameConversation, uow.provider, clock)
+    delete_conversation = providers.Factory(convs.DeleteConversation, uow.provider, clock)
+    usage_report = providers.Factory(convs.UsageReport, uow.provider, clock)
+    suggest_title = providers.Factory(convs.SuggestTitle, uow.provider, entitlements, chat_models, prompts, clock,
+                                      chat)
 
     # billing: Stripe, webhooks, reconciliation, views
     payments = providers.Singleton(payment_provider, settings)

@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         except Exception:
             logging.getLogger(__name__).exception("could not check the embedding space")
         yield
+        await container.live_answers().stop_all()  # unfinished answers are stored as cancelled
         await shutdown(container)
 
     async def home(request):

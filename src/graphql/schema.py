@@ -9,15 +9,17 @@ from strawberry.tools import merge_types
 
 from src.graphql.billing import BillingMutation, BillingQuery
 from src.graphql.billing_types import LONG_SCALAR, Long
+from src.graphql.conversation import ConversationMutation, ConversationQuery, ConversationSubscription
 from src.graphql.errors import ALL_ERRORS
 from src.graphql.identity import IdentityMutation, IdentityQuery
 from src.graphql.knowledge import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from src.graphql.permissions import AccessDenied, unguarded_root_fields
 from src.graphql.system import SystemMutation, SystemQuery, SystemSubscription
 
-Query = merge_types("Query", (IdentityQuery, KnowledgeQuery, BillingQuery, SystemQuery))
-Mutation = merge_types("Mutation", (IdentityMutation, KnowledgeMutation, BillingMutation, SystemMutation))
-Subscription = merge_types("Subscription", (KnowledgeSubscription, SystemSubscription))
+Query = merge_types("Query", (IdentityQuery, KnowledgeQuery, ConversationQuery, BillingQuery, SystemQuery))
+Mutation = merge_types("Mutation", (IdentityMutation, KnowledgeMutation, ConversationMutation, BillingMutation,
+                                    SystemMutation))
+Subscription = merge_types("Subscription", (KnowledgeSubscription, ConversationSubscription, SystemSubscription))
 
 
 def _should_mask(error) -> bool:

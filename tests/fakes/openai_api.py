@@ -7,6 +7,7 @@ search over them means something. The server can be told to fail the next calls 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import socket
@@ -15,9 +16,10 @@ from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.chat_script import ChatScript, CutConnection, prompt_tokens
 from tests.fakes.oauth_provider import ServedApp
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -52,6 +54,7 @@ class FakeOpenAI:
     calls: int = 0
     inputs: int = 0
     passes_before_failing: int = 0
+    chat: ChatScript = field(default_factory=ChatScript)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_next(self, count: int, status: int = 500, retry_after_ms: int | None = 5, *, after: int = 0) -> None:
@@ -96,8 +99,63 @@ class FakeOpenAI:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         })
 
+    async def chat_completions(self, request: Request):
+        """Chat completions as OpenAI streams them: `data: {chunk}` SSE frames, a final chunk with
+        finish_reason, a usage chunk (stream_options.include_usage) with empty choices, `data: [DONE]`."""
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return JSONResponse(error_body(401, "Incorrect API key provided"), status_code=401)
+        body = await request.json()
+        failure = self.chat.take_failure(body)
+        await self.chat.maybe_hang()
+        if failure is not None:
+            headers = {"retry-after": failure.retry_after} if failure.retry_after else {}
+            return JSONResponse(error_body(failure.status, "the fake was told to fail"), status_code=failure.status,
+                                headers=headers)
+        prompt = prompt_tokens([m["content"] for m in body["messages"]])
+        if "response_format" in body:
+            return JSONResponse(self._structured(body, prompt))
+        return StreamingResponse(self._chunks(body, prompt), media_type="text/event-stream")
+
+    def _structured(self, body: dict, prompt: int) -> dict:
+        schema = body["response_format"]["json_schema"]["schema"]
+        content = json.dumps({key: self.chat.reply[:40] for key in schema.get("properties", {})})
+        return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 1_700_000_000, "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": content, "refusal": None}}],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": 9, "total_tokens": prompt + 9}}
+
+    async def _chunks(self, body: dict, prompt: int):
+        def frame(delta: dict, finish: str | None = None, usage: dict | None = None, choices: bool = True) -> str:
+            chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                     "model": body["model"], "system_fingerprint": "fp_fake",
+                     "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+                     if choices else [], "usage": usage}
+            return f"data: {json.dumps(chunk)}\n\n"
+
+        sent, done = 0, False
+        try:
+            yield frame({"role": "assistant", "content": "", "refusal": None})
+            for token in self.chat.tokens():
+                if self.chat.cut_after_tokens is not None and sent >= self.chat.cut_after_tokens:
+                    raise CutConnection()
+                await self.chat.pace()
+                yield frame({"content": token})
+                sent += 1
+            yield frame({}, finish="stop")
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield frame({}, usage={"prompt_tokens": prompt, "completion_tokens": sent,
+                                       "total_tokens": prompt + sent}, choices=False)
+            yield "data: [DONE]\n\n"
+            done = True
+        finally:
+            if done:
+                self.chat.finished += 1
+            else:
+                self.chat.disconnected += 1
+
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/v1/embeddings", self.embeddings, methods=["POST"])])
+        return Starlette(routes=[Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                                 Route("/v1/chat/completions", self.chat_completions, methods=["POST"])])
 
     def serve(self) -> ServedApp:
         """`with fake.serve() as served:` the SDK's base URL is `served.url + "/v1"`."""

@@ -21,6 +21,11 @@ from src.adapters.postgres.repositories.billing import (
     PgReconciliationLog,
     PgStripeEventLog,
 )
+from src.adapters.postgres.repositories.conversation import (
+    PgConversationRepository,
+    PgMessageRepository,
+    PgUsageLedger,
+)
 from src.adapters.postgres.repositories.knowledge import (
     PgChunkRepository,
     PgDocumentRepository,
@@ -58,6 +63,9 @@ class SqlAlchemyUnitOfWork:
         self.billing = PgBillingRepository(session)
         self.stripe_events = PgStripeEventLog(session)
         self.reconciliation = PgReconciliationLog(session)
+        self.conversations = PgConversationRepository(session)
+        self.messages = PgMessageRepository(session)
+        self.usage = PgUsageLedger(session)
         self.documents = PgDocumentRepository(session)
         self.chunks = PgChunkRepository(session)
         self.spaces = PgEmbeddingSpaceRepository(session)

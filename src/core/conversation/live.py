@@ -13,6 +13,12 @@ from uuid import UUID
 from src.ports.conversation import Message
 
 
+@dataclass(frozen=True, slots=True)
+class Delta:
+    offset: int  # characters of the answer before `text`
+    text: str
+
+
 @dataclass
 class LiveAnswer:
     message_id: UUID
@@ -39,11 +45,15 @@ class LiveAnswer:
     def text_from(self, offset: int) -> str:
         return "".join(self.pieces)[offset:]
 
-
-@dataclass(frozen=True, slots=True)
-class Delta:
-    offset: int  # characters of the answer before `text`
-    text: str
+    def pieces_from(self, offset: int) -> list[Delta]:
+        """The pieces (as generated: token by token) covering the text from `offset`."""
+        deltas, start = [], 0
+        for piece in self.pieces:
+            end = start + len(piece)
+            if end > offset:
+                deltas.append(Delta(max(offset, start), piece[max(offset - start, 0):]))
+            start = end
+        return deltas
 
 
 class LiveAnswers:
@@ -75,9 +85,9 @@ class LiveAnswers:
             while True:
                 waiter = answer.changed
                 if answer.size > offset:
-                    text = answer.text_from(offset)
-                    yield Delta(offset, text)
-                    offset += len(text)
+                    for delta in answer.pieces_from(offset):
+                        yield delta
+                        offset = delta.offset + len(delta.text)
                     continue
                 if answer.final is not None:
                     yield answer.final

@@ -1,11 +1,13 @@
-"""Conversation tables: conversations per workspace and user, and their messages."""
+"""Conversation tables: conversations per workspace and user, their messages, and the usage ledger
+(one row per model call: a reservation first, then the settled actual usage)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import BigInteger, Date, DateTime, Float, ForeignKey, Identity, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from src.adapters.postgres.models.base import Base, created_at_column
@@ -19,6 +21,9 @@ class ConversationRow(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200), server_default="")
     created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (Index("ix_conversations_owner_recent", "workspace_id", "user_id", "updated_at", "id"),)
 
 
 class MessageRow(Base):
@@ -32,3 +37,33 @@ class MessageRow(Base):
     content: Mapped[str] = mapped_column(Text, server_default="")
     status: Mapped[str] = mapped_column(String(16), server_default="complete")
     created_at: Mapped[datetime] = created_at_column()
+    model: Mapped[str | None] = mapped_column(String(100))
+    template: Mapped[str | None] = mapped_column(String(100))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    cost_usd: Mapped[float] = mapped_column(Float, server_default="0")
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    ttft_ms: Mapped[int | None] = mapped_column(Integer)
+    sources: Mapped[list] = mapped_column(JSONB, server_default="[]")
+    error: Mapped[str | None] = mapped_column(Text)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)  # insertion order within a second
+
+
+class UsageRecordRow(Base):
+    __tablename__ = "usage_records"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    message_id: Mapped[uuid.UUID] = mapped_column()
+    model: Mapped[str] = mapped_column(String(100), server_default="")
+    day: Mapped[date] = mapped_column(Date)
+    reserved_tokens: Mapped[int] = mapped_column(Integer)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    cost_usd: Mapped[float] = mapped_column(Float, server_default="0")
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (Index("ix_usage_records_workspace_day", "workspace_id", "day"),)

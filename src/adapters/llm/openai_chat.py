@@ -1,0 +1,70 @@
+"""ChatProvider on the official OpenAI SDK (chat completions, streamed with usage), for OpenAI and any
+compatible server (KEEL_OPENAI_BASE_URL). The SDK's own retries are off: Keel's policy decides."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import openai
+
+from src.adapters.llm.errors import provider_error
+from src.ports.conversation import ChatRequest, Finished, ProviderError, StreamEvent, TextDelta, Usage
+
+
+def _messages(request: ChatRequest) -> list[dict[str, str]]:
+    return [{"role": "system", "content": request.system},
+            *({"role": m.role, "content": m.content} for m in request.messages)]
+
+
+def _mapped(exc: Exception) -> ProviderError:
+    if isinstance(exc, openai.APIStatusError):
+        return provider_error("openai", exc.status_code, exc.message, exc.response.headers)
+    if isinstance(exc, openai.APIError | httpx.HTTPError):
+        return provider_error("openai", None, str(exc) or type(exc).__name__)
+    raise exc
+
+
+class OpenAIChat:
+    name = "openai"
+
+    def __init__(self, api_key: str, base_url: str | None = None, timeout: float = 60.0) -> None:
+        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        try:
+            stream = await self._client.chat.completions.create(
+                model=request.model, messages=_messages(request), max_tokens=request.max_tokens, stream=True,
+                stream_options={"include_usage": True})
+        except Exception as exc:
+            raise _mapped(exc) from exc
+        usage, stop = None, None
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                for choice in chunk.choices:
+                    if choice.delta and choice.delta.content:
+                        yield TextDelta(choice.delta.content)
+                    stop = choice.finish_reason or stop
+        except Exception as exc:
+            raise _mapped(exc) from exc
+        finally:
+            await stream.close()  # closes the HTTP response: upstream generation stops
+        yield Finished(usage, stop)
+
+    async def structured(self, request: ChatRequest, name: str, schema: dict[str, Any]) -> tuple[dict, Usage]:
+        try:
+            answer = await self._client.chat.completions.create(
+                model=request.model, messages=_messages(request), max_tokens=request.max_tokens,
+                response_format={"type": "json_schema", "json_schema": {"name": name, "schema": schema,
+                                                                        "strict": True}})
+        except Exception as exc:
+            raise _mapped(exc) from exc
+        usage = Usage(answer.usage.prompt_tokens, answer.usage.completion_tokens) if answer.usage else Usage(0, 0)
+        try:
+            return json.loads(answer.choices[0].message.content or ""), usage
+        except ValueError:
+            raise ProviderError("openai: the structured answer is not JSON", retryable=False) from None

@@ -1,0 +1,133 @@
+"""Conversations, messages and the usage ledger in Postgres."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import date, datetime
+from uuid import UUID
+
+from sqlalchemy import case, delete, func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.adapters.postgres.models.conversation import ConversationRow, MessageRow, UsageRecordRow
+from src.adapters.postgres.repositories.mapping import to_record, values_of
+from src.ports.conversation import (
+    Conversation,
+    Message,
+    MessageRole,
+    MessageStatus,
+    Reservation,
+    Source,
+    Usage,
+    UsageRow,
+    UsageTotals,
+)
+
+BUDGET_LOCK_CLASS = zlib.crc32(b"keel.budget") & 0x7FFFFFFF
+
+
+def _sources(raw: list[dict]) -> tuple[Source, ...]:
+    return tuple(Source(UUID(item["chunk_id"]), UUID(item["document_id"]), item["document_title"], item["score"],
+                        item.get("flagged", False)) for item in raw)
+
+
+def _message(row: MessageRow) -> Message:
+    return to_record(row, Message, role=MessageRole(row.role), status=MessageStatus(row.status),
+                     sources=_sources(row.sources))
+
+
+def _message_values(message: Message) -> dict:
+    sources = [{"chunk_id": str(s.chunk_id), "document_id": str(s.document_id), "document_title": s.document_title,
+                "score": s.score, "flagged": s.flagged} for s in message.sources]
+    return values_of(message, role=message.role.value, status=message.status.value, sources=sources)
+
+
+class PgConversationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, conversation: Conversation) -> None:
+        await self._session.execute(pg_insert(ConversationRow).values(**values_of(conversation)))
+
+    async def get(self, conversation_id: UUID) -> Conversation | None:
+        row = await self._session.get(ConversationRow, conversation_id, populate_existing=True)
+        return None if row is None else to_record(row, Conversation)
+
+    async def save(self, conversation: Conversation) -> None:
+        await self._session.execute(update(ConversationRow).where(ConversationRow.id == conversation.id)
+                                    .values(title=conversation.title, updated_at=conversation.updated_at))
+
+    async def delete(self, conversation_id: UUID) -> None:
+        await self._session.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
+
+    async def page(self, workspace_id: UUID, user_id: UUID, limit: int,
+                   after: tuple[datetime, UUID] | None) -> list[Conversation]:
+        query = (select(ConversationRow)
+                 .where(ConversationRow.workspace_id == workspace_id, ConversationRow.user_id == user_id)
+                 .order_by(ConversationRow.updated_at.desc(), ConversationRow.id.desc()).limit(limit))
+        if after is not None:
+            query = query.where(tuple_(ConversationRow.updated_at, ConversationRow.id) < tuple_(*after))
+        return [to_record(row, Conversation) for row in (await self._session.execute(query)).scalars()]
+
+
+class PgMessageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, message: Message) -> None:
+        await self._session.execute(pg_insert(MessageRow).values(**_message_values(message)))
+
+    async def get(self, message_id: UUID) -> Message | None:
+        row = await self._session.get(MessageRow, message_id, populate_existing=True)
+        return None if row is None else _message(row)
+
+    async def save(self, message: Message) -> None:
+        values = _message_values(message)
+        await self._session.execute(update(MessageRow).where(MessageRow.id == message.id).values(**values))
+
+    async def history(self, conversation_id: UUID, limit: int) -> list[Message]:
+        rows = await self._session.execute(select(MessageRow).where(MessageRow.conversation_id == conversation_id)
+                                           .order_by(MessageRow.seq.desc()).limit(limit))
+        return [_message(row) for row in reversed(rows.scalars().all())]
+
+
+class PgUsageLedger:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def lock(self, workspace_id: UUID) -> None:
+        await self._session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
+                                    {"space": BUDGET_LOCK_CLASS, "key": str(workspace_id)})
+
+    async def totals(self, workspace_id: UUID, day: date, user_id: UUID | None = None) -> UsageTotals:
+        row = UsageRecordRow
+        query = select(
+            func.coalesce(func.sum(case((row.settled_at.is_(None), row.reserved_tokens),
+                                        else_=row.prompt_tokens + row.completion_tokens)), 0),
+            func.coalesce(func.sum(row.cost_usd), 0), func.count()).where(row.workspace_id == workspace_id,
+                                                                         row.day == day)
+        if user_id is not None:
+            query = query.where(row.user_id == user_id)
+        used, cost, count = (await self._session.execute(query)).one()
+        return UsageTotals(int(used), float(cost), int(count))
+
+    async def reserve(self, reservation: Reservation) -> None:
+        await self._session.execute(pg_insert(UsageRecordRow).values(**values_of(reservation)))
+
+    async def settle(self, reservation_id: UUID, model: str, usage: Usage, cost_usd: float, now: datetime) -> None:
+        await self._session.execute(update(UsageRecordRow).where(
+            UsageRecordRow.id == reservation_id, UsageRecordRow.settled_at.is_(None)).values(
+            model=model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+            cost_usd=cost_usd, settled_at=now))
+
+    async def report(self, workspace_id: UUID, since: date, user_id: UUID | None = None) -> list[UsageRow]:
+        row = UsageRecordRow
+        query = (select(row.day, row.model, func.count(), func.sum(row.prompt_tokens), func.sum(row.completion_tokens),
+                        func.sum(row.cost_usd))
+                 .where(row.workspace_id == workspace_id, row.day >= since, row.settled_at.isnot(None))
+                 .group_by(row.day, row.model).order_by(row.day.desc(), row.model))
+        if user_id is not None:
+            query = query.where(row.user_id == user_id)
+        return [UsageRow(day, model, int(n), int(p), int(c), float(cost))
+                for day, model, n, p, c, cost in (await self._session.execute(query)).all()]

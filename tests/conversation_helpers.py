@@ -1,0 +1,67 @@
+"""Helpers for conversation tests: documents made ready in-process, plans set as billing would, a chat
+consumed through the use case or through a websocket."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from dependency_injector import providers
+from sqlalchemy import text
+
+from src.core.billing.entitlements import snapshot
+from src.core.conversation.chat import Started
+from src.core.conversation.live import Delta
+from src.core.knowledge.documents import DocumentUpload
+from src.evaluation.retrieval import CollectedJobs
+from src.ports.billing import Entitlement, EntitlementChange, EntitlementStatus
+from src.ports.conversation import Message
+
+
+async def ready_documents(container, workspace_id: uuid.UUID, documents: dict[str, str]) -> None:
+    """Uploads and ingests right here (no worker): the documents are searchable on return."""
+    collected = CollectedJobs()
+    container.jobs.override(providers.Object(collected))
+    try:
+        uploads = [DocumentUpload(title, body.encode(), "text/markdown") for title, body in documents.items()]
+        await container.upload_documents().execute(workspace_id, uploads, None)
+    finally:
+        container.jobs.reset_override()
+    ids = [uuid.UUID(raw) for job in collected.jobs for raw in job.kwargs["document_ids"]]
+    await container.ingest_documents().execute(ids)
+
+
+async def on_plan(container, workspace_id: uuid.UUID, plan_name: str) -> None:
+    """The entitlement a subscription to `plan_name` would give (what billing writes)."""
+    plan = container.catalogue().get(plan_name)
+    now = datetime.now(UTC)
+    entitlement = Entitlement(workspace_id, plan.name, plan.limits, EntitlementStatus.ACTIVE, None, None, now)
+    async with container.uow() as uow:
+        await uow.billing.save_entitlement(entitlement, EntitlementChange(
+            workspace_id, None, snapshot(entitlement), "test", now))
+        await uow.commit()
+
+
+async def used_today(container, workspace_id: uuid.UUID, user_id: uuid.UUID, tokens: int) -> None:
+    """Settled usage already on today's ledger."""
+    async with container.engine().begin() as connection:
+        await connection.execute(text(
+            "INSERT INTO usage_records (id, workspace_id, user_id, message_id, model, day, reserved_tokens, "
+            "prompt_tokens, completion_tokens, cost_usd, settled_at) VALUES (gen_random_uuid(), :w, :u, "
+            "gen_random_uuid(), 'earlier', current_date, :t, :t, 0, 0, now())"),
+            {"w": workspace_id, "u": user_id, "t": tokens})
+
+
+async def ask(container, user_id, workspace_id, question: str, conversation_id=None) -> tuple[Message, list[str]]:
+    """Runs one answer through the use case; returns the final message and the deltas seen."""
+    deltas, final = [], None
+    async for event in container.send_message().execute(user_id, workspace_id, conversation_id, question):
+        if isinstance(event, Delta):
+            deltas.append(event.text)
+        elif not isinstance(event, Started):
+            final = event
+    return final, deltas
+
+
+def ids(account: dict) -> tuple[uuid.UUID, uuid.UUID]:
+    return uuid.UUID(account["user"]["id"]), uuid.UUID(account["user"]["workspaces"][0]["id"])
