@@ -168,7 +168,8 @@ async def test_a_client_that_disconnects_cancels_upstream_and_the_partial_answer
         httpx.AsyncClient(transport=transport, base_url="http://keel.test") as http,
         aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,
     ):
-        await ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {account['accessToken']}"}})
+        auth = {"Authorization": f"Bearer {account['accessToken']}"}
+        await ws.send_json({"type": "connection_init", "payload": auth})
         assert (await ws.receive_json())["type"] == "connection_ack"
         await ws.send_json({"id": "1", "type": "subscribe", "payload": {
             "query": CHAT, "variables": {"w": str(workspace_id), "q": "Count for me"}}})
