@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     # conversation
     anthropic_api_key: str | None = Field(None, description="Anthropic API key (chat); unset = Claude models off")
     anthropic_base_url: str | None = Field(None, description="Anthropic API base URL; unset = api.anthropic.com")
-    chat_models: str = Field("claude-sonnet-4-5,gpt-4o,gpt-4o-mini,offline",
+    chat_models: str = Field("claude-sonnet-4-6,gpt-4o,gpt-4o-mini,offline",
                              pattern=r"^[A-Za-z0-9._:-]+(,[A-Za-z0-9._:-]+)*$",
                              description="fallback chain, best first (filtered by the plan's models and by "
                                          "which providers have keys; offline always ends it)")

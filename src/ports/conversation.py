@@ -156,7 +156,7 @@ class ChatProvider(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ModelRoute:
-    model: str  # Keel's model id as plans name it: "claude-sonnet-4-5", "gpt-4o-mini", "offline"
+    model: str  # Keel's model id as plans name it: "claude-sonnet-4-6", "gpt-4o-mini", "offline"
     provider: ChatProvider
     provider_model: str
     context_tokens: int
@@ -279,7 +279,7 @@ class ConversationUnitOfWork(UnitOfWork, Protocol):
 class ChatSettings:
     """Configuration the core reads (built by the container from KEEL_CHAT_*)."""
 
-    models: tuple[str, ...] = ("claude-sonnet-4-5", "gpt-4o", "gpt-4o-mini", "offline")  # fallback order
+    models: tuple[str, ...] = ("claude-sonnet-4-6", "gpt-4o", "gpt-4o-mini", "offline")  # fallback order
     max_input_chars: int = 8000
     max_output_tokens: int = 1024
     history_messages: int = 20

@@ -105,7 +105,7 @@ async def test_anthropic_answer_token_by_token_with_usage_and_cost(providers_app
     message = answer_of(events)
     tokens = anthropic_fake.chat.tokens()
     assert [e["text"] for e in events if e["kind"] == "DELTA"] == tokens
-    assert message["model"] == "claude-sonnet-4-5" and message["content"] == anthropic_fake.chat.reply
+    assert message["model"] == "claude-sonnet-4-6" and message["content"] == anthropic_fake.chat.reply
     assert message["completionTokens"] == len(tokens) and message["promptTokens"] > 0
     expected_cost = (message["promptTokens"] * 3.0 + message["completionTokens"] * 15.0) / 1_000_000
     assert message["costUsd"] == pytest.approx(expected_cost)

@@ -13,7 +13,7 @@ from src.adapters.llm.openai_chat import OpenAIChat
 from src.ports.conversation import ChatProvider, ModelRoute
 
 BUILT_IN = {
-    "claude-sonnet-4-5": {"provider": "anthropic", "context_tokens": 200_000, "input": 3.0, "output": 15.0},
+    "claude-sonnet-4-6": {"provider": "anthropic", "context_tokens": 200_000, "input": 3.0, "output": 15.0},
     "claude-haiku-4-5": {"provider": "anthropic", "context_tokens": 200_000, "input": 1.0, "output": 5.0},
     "gpt-4o": {"provider": "openai", "context_tokens": 128_000, "input": 2.5, "output": 10.0},
     "gpt-4o-mini": {"provider": "openai", "context_tokens": 128_000, "input": 0.15, "output": 0.6},

@@ -16,11 +16,11 @@ DEFAULT_PLANS = (
                             cheaper_model="offline")),
     Plan("pro", PlanLimits(daily_tokens=2_000_000, soft_cap_tokens=1_500_000, max_documents=10_000,
                            max_storage_bytes=5_000 * MB, seats=5,
-                           models=("claude-sonnet-4-5", "gpt-4o", "gpt-4o-mini", "offline"),
+                           models=("claude-sonnet-4-6", "gpt-4o", "gpt-4o-mini", "offline"),
                            cheaper_model="gpt-4o-mini")),
     Plan("team", PlanLimits(daily_tokens=10_000_000, soft_cap_tokens=8_000_000, max_documents=100_000,
                             max_storage_bytes=50_000 * MB, seats=50,
-                            models=("claude-sonnet-4-5", "gpt-4o", "gpt-4o-mini", "offline"),
+                            models=("claude-sonnet-4-6", "gpt-4o", "gpt-4o-mini", "offline"),
                             cheaper_model="gpt-4o-mini")),
 )
 

@@ -100,7 +100,7 @@ class SendMessage:
     async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID | None,
                       content: str) -> AsyncIterator[ChatEvent]:
         question = check_question(content, self._settings)
-        retrieval = asyncio.create_task(self._retriever.retrieve(workspace_id, question, self._settings.retrieval_k))
+        retrieval = asyncio.create_task(self._passages(workspace_id, question))
         try:
             turn, conversation_id = await self._prepare(user_id, workspace_id, conversation_id, question, retrieval)
         finally:
@@ -110,6 +110,11 @@ class SendMessage:
         yield Started(conversation_id, turn.answer)
         async for event in self._live.follow(answer, 0):
             yield event
+
+    async def _passages(self, workspace_id: UUID, question: str) -> list[Passage]:
+        if self._settings.retrieval_k <= 0:
+            return []
+        return await self._retriever.retrieve(workspace_id, question, self._settings.retrieval_k)
 
     async def _prepare(self, user_id, workspace_id, conversation_id, question, retrieval):
         now = self._clock.now()
