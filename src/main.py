@@ -17,6 +17,7 @@ from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
 from src.adapters.rest.stripe_webhooks import stripe_webhook_endpoint
 from src.config import Settings, load_settings
 from src.container import Container, build_container, shutdown
+from src.core.conversation.safety import install_log_redaction
 from src.graphql.app import KeelGraphQL
 
 
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     settings = settings or load_settings()
     container = container or build_container(settings)
     logging.basicConfig(level=settings.log_level.upper())
+    install_log_redaction()  # no email or card number reaches a log
     graphql = KeelGraphQL(container, graphiql=settings.graphiql)
     registry = CollectorRegistry(auto_describe=True)
 

@@ -8,11 +8,13 @@ import dramatiq
 
 from src.config import load_settings
 from src.container import build_container
+from src.core.conversation.safety import install_log_redaction
 from src.workers import runtime
 from src.workers.schedule import PeriodicJobs
 
 container = build_container(load_settings())
 logging.basicConfig(level=container.settings().log_level.upper())
+install_log_redaction()  # no email or card number reaches a log
 broker = container.broker()
 broker.add_middleware(PeriodicJobs(interval=container.settings().schedule_check_seconds))
 dramatiq.set_broker(broker)

@@ -227,3 +227,52 @@ async def test_bad_chat_input_gets_typed_errors(client):
         assert [e["kind"] for e in events] == ["ERROR"] and events[0]["error"]["code"] == code
     events = await chat(app, token, workspace, "hi", conversation=str(uuid.uuid4()))
     assert events[0]["error"]["code"] == "not_found"
+
+
+async def test_conversations_are_created_listed_paged_renamed_deleted_and_usage_is_reported(client, container):
+    account = await signed_up(client)
+    user_id, workspace_id = ids(account)
+    token, w = account["accessToken"], str(workspace_id)
+    create = "mutation($w: ID!, $t: String) { createConversation(workspaceId: $w, title: $t) { __typename " \
+             "... on Conversation { id title } ... on Error { code } } }"
+    made = [(await graphql(client, create, w=w, t=f"Topic {i}", token=token))["data"]["createConversation"]
+            for i in range(3)]
+    assert [m["title"] for m in made] == ["Topic 0", "Topic 1", "Topic 2"]
+    blank = (await graphql(client, create, w=w, t="   ", token=token))["data"]["createConversation"]
+    assert blank == {"__typename": "InvalidInputError", "code": "invalid_input"}
+    page = """query($w: ID!, $a: String) { conversations(workspaceId: $w, first: 2, after: $a) {
+      ... on ConversationConnection { items { title } nextCursor } } }"""
+    first = (await graphql(client, page, w=w, token=token))["data"]["conversations"]
+    second = (await graphql(client, page, w=w, a=first["nextCursor"], token=token))["data"]["conversations"]
+    assert [c["title"] for c in first["items"] + second["items"]] == ["Topic 2", "Topic 1", "Topic 0"]
+    assert second["nextCursor"] is None
+    rename = "mutation($w: ID!, $id: ID!) { renameConversation(workspaceId: $w, id: $id, title: \"Fjords\") " \
+             "{ ... on Conversation { title } } }"
+    assert (await graphql(client, rename, w=w, id=made[0]["id"], token=token))["data"]["renameConversation"] == {
+        "title": "Fjords"}
+    message, _ = await ask(container, user_id, workspace_id, "Hello?", uuid.UUID(made[0]["id"]))
+    read = """query($w: ID!, $id: ID!) { conversation(workspaceId: $w, id: $id) { ... on Conversation {
+      title messages { role status content } } } }"""
+    seen = (await graphql(client, read, w=w, id=made[0]["id"], token=token))["data"]["conversation"]
+    assert [(m["role"], m["status"]) for m in seen["messages"]] == [("USER", "COMPLETE"), ("ASSISTANT", "COMPLETE")]
+    usage = """query($w: ID!) { myUsage(workspaceId: $w, days: 7) { ... on UsageReportType { totalTokens
+      days { model requests promptTokens completionTokens } } } }"""
+    report = (await graphql(client, usage, w=w, token=token))["data"]["myUsage"]
+    assert report["days"] == [{"model": "offline", "requests": 1, "promptTokens": message.prompt_tokens,
+                               "completionTokens": message.completion_tokens}]
+    delete = "mutation($w: ID!, $id: ID!) { deleteConversation(workspaceId: $w, id: $id) { __typename } }"
+    assert (await graphql(client, delete, w=w, id=made[0]["id"], token=token))["data"]["deleteConversation"] == {
+        "__typename": "DeletedConversation"}
+    gone = (await graphql(client, MESSAGE, w=w, id=str(message.id), token=token))["data"]["message"]
+    assert gone == {"__typename": "NotFoundError", "code": "not_found"}
+
+
+async def test_a_workspace_member_cannot_see_another_members_conversation(client, container):
+    owner, member = await signed_up(client), await signed_up(client)
+    owner_user, workspace_id = ids(owner)
+    add = "mutation($w: ID!, $e: String!) { setMember(workspaceId: $w, email: $e, role: MEMBER) { __typename } }"
+    await graphql(client, add, w=str(workspace_id), e=member["user"]["email"], token=owner["accessToken"])
+    message, _ = await ask(container, owner_user, workspace_id, "Private question")
+    read = (await graphql(client, MESSAGE, w=str(workspace_id), id=str(message.id),
+                          token=member["accessToken"]))["data"]["message"]
+    assert read == {"__typename": "NotFoundError", "code": "not_found"}

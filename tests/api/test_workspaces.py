@@ -26,6 +26,15 @@ DELETE_DOC = "mutation($w: ID!, $id: ID!) { deleteDocument(workspaceId: $w, id: 
 ENTITLEMENT = "query($w: ID!) { entitlement(workspaceId: $w) { __typename } }"
 CHECKOUT = "mutation($w: ID!) { startCheckout(workspaceId: $w, plan: \"pro\") { __typename } }"
 PORTAL = "mutation($w: ID!) { openBillingPortal(workspaceId: $w) { __typename } }"
+CONVERSATIONS = "query($w: ID!) { conversations(workspaceId: $w) { __typename } }"
+CONVERSATION = "query($w: ID!, $id: ID!) { conversation(workspaceId: $w, id: $id) { __typename } }"
+MESSAGE = "query($w: ID!, $id: ID!) { message(workspaceId: $w, id: $id) { __typename } }"
+MY_USAGE = "query($w: ID!) { myUsage(workspaceId: $w) { __typename } }"
+WORKSPACE_USAGE = "query($w: ID!) { workspaceUsage(workspaceId: $w) { __typename } }"
+CREATE_CONVERSATION = "mutation($w: ID!) { createConversation(workspaceId: $w) { __typename } }"
+RENAME_CONVERSATION = "mutation($w: ID!, $id: ID!) { renameConversation(workspaceId: $w, id: $id, title: \"x\") { __typename } }"  # noqa: E501
+DELETE_CONVERSATION = "mutation($w: ID!, $id: ID!) { deleteConversation(workspaceId: $w, id: $id) { __typename } }"
+SUGGEST_TITLE = "mutation($w: ID!, $id: ID!) { suggestConversationTitle(workspaceId: $w, id: $id) { __typename } }"
 REVOKE_KEY = "mutation($id: ID!) { revokeApiKey(id: $id) { __typename ... on ApiKey { revokedAt } ... on Error { code } } }"  # noqa: E501
 
 
@@ -59,6 +68,15 @@ async def test_user_a_cannot_touch_user_b_workspace_through_any_id(client):
         (ENTITLEMENT, {"w": bobs_workspace}, "entitlement"),
         (CHECKOUT, {"w": bobs_workspace}, "startCheckout"),
         (PORTAL, {"w": bobs_workspace}, "openBillingPortal"),
+        (CONVERSATIONS, {"w": bobs_workspace}, "conversations"),
+        (CONVERSATION, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "conversation"),
+        (MESSAGE, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "message"),
+        (MY_USAGE, {"w": bobs_workspace}, "myUsage"),
+        (WORKSPACE_USAGE, {"w": bobs_workspace}, "workspaceUsage"),
+        (CREATE_CONVERSATION, {"w": bobs_workspace}, "createConversation"),
+        (RENAME_CONVERSATION, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "renameConversation"),
+        (DELETE_CONVERSATION, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "deleteConversation"),
+        (SUGGEST_TITLE, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "suggestConversationTitle"),
     ]
     for query, variables, field in attempts:
         assert _denied(await graphql(client, query, token=token, **variables), field), field
@@ -76,7 +94,9 @@ async def test_every_root_field_taking_an_id_is_in_the_isolation_test(client):
     """New fields with ids must be added to the test above: introspection finds them."""
     covered = {"workspace", "apiKeys", "renameWorkspace", "deleteWorkspace", "setMember", "removeMember",
                "createApiKey", "revokeApiKey", "documents", "document", "search", "uploadDocument",
-               "uploadDocuments", "deleteDocument", "entitlement", "startCheckout", "openBillingPortal"}
+               "uploadDocuments", "deleteDocument", "entitlement", "startCheckout", "openBillingPortal",
+               "conversations", "conversation", "message", "myUsage", "workspaceUsage", "createConversation",
+               "renameConversation", "deleteConversation", "suggestConversationTitle"}
     # operator/admin fields (global permissions), not tenant data
     not_workspace_data = {"workerProbe", "auditLog", "setUserRole", "billingOverview"}
     query = """{ __schema { queryType { fields { name args { type { name ofType { name } } } } }
