@@ -1,0 +1,221 @@
+"""Conversation figures (printed, never asserted).
+
+1. Overhead Keel adds to time to first token and per token: the same fake OpenAI stream read directly with
+   the SDK, and read through Keel's GraphQL subscription (websocket, in-process ASGI app, retrieval off and
+   on), p50/p95.
+2. Concurrent streams one API process sustains: `keel serve` in its own process, the fake provider in
+   another (20 tokens/s per stream), N websocket subscriptions from this process; added inter-token delay
+   p95 and the server's memory per stream.
+
+Run: ./keel test benchmarks -k conversation -s      (BENCH_STREAMS=1000 by default)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import openai
+import websockets
+from httpx_ws import aconnect_ws
+from httpx_ws.transport import ASGIWebSocketTransport
+
+from src.config import REPO_ROOT
+from src.container import build_container, shutdown
+from src.main import create_app
+from tests.conftest import signed_up, wait_for
+from tests.conversation_helpers import ids, ready_documents
+from tests.fakes.openai_api import FakeOpenAI, free_port
+
+CHAT = """subscription($w: ID!, $q: String!) { chat(workspaceId: $w, content: $q) { kind text } }"""
+TOKENS, DELAY = 40, 0.05  # 20 tokens/s
+
+
+def pct(samples: list[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100)[q - 1] * 1000
+
+
+def line(name: str, samples: list[float]) -> str:
+    return f"{name}: p50 {statistics.median(samples) * 1000:.2f} ms, p95 {pct(samples, 95):.2f} ms (n={len(samples)})"
+
+
+async def direct_stream(fake_url: str, api_key: str) -> tuple[float, list[float]]:
+    client = openai.AsyncOpenAI(api_key=api_key, base_url=fake_url, max_retries=0)
+    started = time.perf_counter()
+    stream = await client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "q"}],
+                                                  stream=True, stream_options={"include_usage": True})
+    first, stamps = None, []
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            stamps.append(time.perf_counter())
+            first = first or stamps[-1]
+    await client.close()
+    return first - started, [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+
+
+async def keel_stream(app, token: str, workspace: str) -> tuple[float, list[float]]:
+    async with (
+        httpx.AsyncClient(transport=ASGIWebSocketTransport(app=app), base_url="http://keel.test") as http,
+        aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,
+    ):
+        await ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        await ws.receive_json()
+        started = time.perf_counter()
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": CHAT, "variables": {
+            "w": workspace, "q": "How do glaciers carve fjords?"}}})
+        first, stamps = None, []
+        while True:
+            message = await ws.receive_json()
+            if message["type"] == "complete":
+                break
+            if message["payload"]["data"]["chat"]["kind"] == "DELTA":
+                stamps.append(time.perf_counter())
+                first = first or stamps[-1]
+    return first - started, [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+
+
+def test_conversation_overhead_on_ttft_and_per_token(settings):
+    fake = FakeOpenAI()
+    fake.chat.reply = " ".join(f"tok{i}" for i in range(TOKENS))
+    fake.chat.token_delay = DELAY
+
+    async def run(served_url: str) -> None:
+        direct_ttft, direct_gaps = [], []
+        for _ in range(30):
+            ttft, gaps = await direct_stream(served_url, fake.api_key)
+            direct_ttft.append(ttft)
+            direct_gaps += gaps
+        print(f"\nfake provider read directly with the SDK: {line('TTFT', direct_ttft)}; "
+              f"{line('gap', direct_gaps)}")
+        for k in (0, 6):
+            configured = settings.model_copy(update={"openai_api_key": fake.api_key, "openai_base_url": served_url,
+                                                     "chat_retrieval_k": k})
+            container = build_container(configured)
+            app = create_app(configured, container)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as client:
+                account = await signed_up(client)
+            _, workspace_id = ids(account)
+            if k:
+                await ready_documents(container, workspace_id, {
+                    f"Doc {i}": f"# Doc {i}\n\nGlaciers carve fjords, note {i}. " * 20 for i in range(30)})
+            keel_ttft, keel_gaps = [], []
+            for _ in range(30):
+                ttft, gaps = await keel_stream(app, account["accessToken"], str(workspace_id))
+                keel_ttft.append(ttft)
+                keel_gaps += gaps
+            await shutdown(container)
+            added_ttft = [a - b for a, b in zip(sorted(keel_ttft), sorted(direct_ttft), strict=True)]
+            print(f"through Keel (GraphQL websocket, retrieval k={k}): {line('TTFT', keel_ttft)}; "
+                  f"{line('gap', keel_gaps)}")
+            print(f"  added by Keel: TTFT p50 {statistics.median(added_ttft) * 1000:.2f} ms, p95 "
+                  f"{pct(keel_ttft, 95) - pct(direct_ttft, 95):.2f} ms; per token p50 "
+                  f"{(statistics.median(keel_gaps) - statistics.median(direct_gaps)) * 1000:.3f} ms, p95 "
+                  f"{pct(keel_gaps, 95) - pct(direct_gaps, 95):.3f} ms")
+
+    with fake.serve() as served:
+        asyncio.run(run(served.url + "/v1"))
+
+
+def _start(command: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def test_concurrent_streams_one_api_process_sustains(settings, test_env):
+    streams = int(os.environ.get("BENCH_STREAMS", "1000"))
+    fake_port, api_port = free_port(), free_port()
+    env = {**test_env, "KEEL_OPENAI_API_KEY": "sk-test-keel",
+           "KEEL_OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1",
+           "KEEL_CHAT_RETRIEVAL_K": "0", "KEEL_PORT": str(api_port), "KEEL_LOG_LEVEL": "warning",
+           "KEEL_CHAT_FIRST_TOKEN_TIMEOUT_SECONDS": "120", "KEEL_DB_POOL_SIZE": "10"}
+    fake = _start([sys.executable, "-m", "benchmarks.fake_provider_server", str(fake_port), str(TOKENS), str(DELAY)],
+                  env)
+    api = _start([sys.executable, "-m", "src.cli", "serve"], env)
+    base = f"http://127.0.0.1:{api_port}"
+    try:
+        wait_for(lambda: _healthy(base), timeout=120, interval=0.5)
+        result = asyncio.run(_many_streams(base, streams, api.pid))
+        print(f"\n{streams} concurrent subscriptions, one `keel serve` process, fake provider at 20 tokens/s: "
+              f"{result}")
+    finally:
+        for process in (api, fake):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _rss(pid: int) -> int:
+    """Resident memory of the server process, from /proc (bytes)."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
+
+async def _many_streams(base: str, streams: int, server_pid: int) -> str:
+    users = max(1, streams // 10)  # the free plan's daily tokens allow ~35 answers per workspace
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        accounts = []
+        for _ in range(users):
+            accounts.append(await signed_up(client, email=f"bench-{uuid.uuid4().hex[:10]}@example.com"))
+    rss_before = _rss(server_pid)
+    gaps, ttfts, completed, peak_rss = [], [], 0, 0
+    url = base.replace("http://", "ws://") + "/graphql"
+
+    async def one(index: int) -> None:
+        nonlocal completed
+        account = accounts[index % users]
+        async with websockets.connect(url, subprotocols=["graphql-transport-ws"], open_timeout=120,
+                                      max_queue=None) as ws:
+            await ws.send(json.dumps({"type": "connection_init",
+                                      "payload": {"Authorization": f"Bearer {account['accessToken']}"}}))
+            await ws.recv()
+            started = time.perf_counter()
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": CHAT, "variables": {
+                "w": account["user"]["workspaces"][0]["id"], "q": "Count"}}}))
+            last = None
+            while True:
+                message = json.loads(await ws.recv())
+                if message["type"] == "complete":
+                    break
+                if message["type"] == "next" and message["payload"]["data"]["chat"]["kind"] == "DELTA":
+                    now = time.perf_counter()
+                    if last is None:
+                        ttfts.append(now - started)
+                    else:
+                        gaps.append(now - last)
+                    last = now
+            completed += 1
+
+    async def sample_memory() -> None:
+        nonlocal peak_rss
+        while True:
+            peak_rss = max(peak_rss, _rss(server_pid))
+            await asyncio.sleep(0.2)
+
+    sampler = asyncio.create_task(sample_memory())
+    began = time.perf_counter()
+    outcomes = await asyncio.gather(*(one(index) for index in range(streams)), return_exceptions=True)
+    wall = time.perf_counter() - began
+    sampler.cancel()
+    failures = [repr(o)[:80] for o in outcomes if isinstance(o, BaseException)]
+    added = [gap - DELAY for gap in gaps]
+    per_stream = (peak_rss - rss_before) / streams / 1024
+    first_failure = f": {failures[0]}" if failures else ""
+    return (f"{completed}/{streams} completed in {wall:.1f} s ({len(failures)} failed{first_failure}); "
+            f"TTFT p50 {statistics.median(ttfts) * 1000:.0f} ms p95 {pct(ttfts, 95):.0f} ms; "
+            f"inter-token delay added over the provider's {DELAY * 1000:.0f} ms: "
+            f"p50 {statistics.median(added) * 1000:.1f} ms, p95 {pct(added, 95):.1f} ms; "
+            f"server RSS {rss_before / 2**20:.0f} MiB -> peak {peak_rss / 2**20:.0f} MiB "
+            f"(~{per_stream:.0f} KiB per stream)")
