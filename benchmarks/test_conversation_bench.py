@@ -23,6 +23,7 @@ import uuid
 
 import httpx
 import openai
+import pytest
 import websockets
 from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
@@ -128,6 +129,7 @@ def _start(command: list[str], env: dict) -> subprocess.Popen:
                             start_new_session=True)
 
 
+@pytest.mark.timeout(3600)
 def test_concurrent_streams_one_api_process_sustains(settings, test_env):
     streams = int(os.environ.get("BENCH_STREAMS", "1000"))
     fake_port, api_port = free_port(), free_port()
@@ -141,7 +143,7 @@ def test_concurrent_streams_one_api_process_sustains(settings, test_env):
     base = f"http://127.0.0.1:{api_port}"
     try:
         wait_for(lambda: _healthy(base), timeout=120, interval=0.5)
-        result = asyncio.run(_many_streams(base, streams, api.pid))
+        result = asyncio.run(_many_streams(base, streams, api.pid))  # noqa: ASYNC
         print(f"\n{streams} concurrent subscriptions, one `keel serve` process, fake provider at 20 tokens/s: "
               f"{result}")
     finally:

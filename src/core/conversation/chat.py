@@ -118,14 +118,10 @@ class SendMessage:
 
     async def _prepare(self, user_id, workspace_id, conversation_id, question, retrieval):
         now = self._clock.now()
-        async with self._uow() as uow:
-            if conversation_id is None:
-                conversation = new_conversation(workspace_id, user_id, question, now)
-                history: list[Message] = []
-            else:
-                conversation = await load_owned(uow, conversation_id, user_id, workspace_id)
-                history = await uow.messages.history(conversation.id, self._settings.history_messages)
-        entitlement = await self._entitlements.entitlement(workspace_id)
+        # The conversation, the entitlement and the passages are read at the same time.
+        (conversation, history), entitlement = await asyncio.gather(
+            self._conversation(user_id, workspace_id, conversation_id, question, now),
+            self._entitlements.entitlement(workspace_id))
         passages = await retrieval
         estimate = (sum(self._counter.count("", text) for text in [question, *(m.content for m in history),
                                                                     *(p.text for p in passages)])
@@ -147,6 +143,13 @@ class SendMessage:
             await uow.commit()
         log.info("answering in conversation %s: %s", conversation.id, redact(question[:200]))
         return _Turn(workspace_id, question, history, passages, answer, decision), conversation.id
+
+    async def _conversation(self, user_id, workspace_id, conversation_id, question, now):
+        if conversation_id is None:
+            return new_conversation(workspace_id, user_id, question, now), []
+        async with self._uow() as uow:
+            conversation = await load_owned(uow, conversation_id, user_id, workspace_id)
+            return conversation, await uow.messages.history(conversation.id, self._settings.history_messages)
 
     def _routes(self, turn: _Turn) -> list[ModelRoute]:
         return [route for model in turn.decision.models if (route := self._models.route(model)) is not None]
