@@ -276,3 +276,22 @@ async def test_a_workspace_member_cannot_see_another_members_conversation(client
     read = (await graphql(client, MESSAGE, w=str(workspace_id), id=str(message.id),
                           token=member["accessToken"]))["data"]["message"]
     assert read == {"__typename": "NotFoundError", "code": "not_found"}
+
+
+@pytest.mark.parametrize("providers_app", [{"stripe_webhook_secret": "whsec_conv",
+                                            "stripe_prices": "pro=price_pro,team=price_team"}], indirect=True)
+async def test_a_plan_bought_through_stripe_changes_the_model_of_the_next_answer(providers_app, fakes):
+    from tests.fakes.stripe_api import event, sign, subscription_object
+
+    account = await signed_up(providers_app)
+    _, workspace_id = ids(account)
+    before = answer_of(await chat(providers_app.app, account["accessToken"], str(workspace_id), "Fjords?"))
+    assert before["model"] == "gpt-4o-mini"  # free plan
+    subscription = subscription_object(f"sub_{uuid.uuid4().hex[:12]}", "cus_conv", "price_pro", "active",
+                                       str(workspace_id))
+    payload = event(f"evt_{uuid.uuid4().hex}", "customer.subscription.created", subscription, int(time.time()))
+    delivered = await providers_app.post("/webhooks/stripe", content=payload,
+                                         headers={"stripe-signature": sign(payload, "whsec_conv")})
+    assert delivered.json()["outcome"] == "processed"
+    after = answer_of(await chat(providers_app.app, account["accessToken"], str(workspace_id), "Fjords?"))
+    assert after["model"] == "claude-sonnet-4-6"
