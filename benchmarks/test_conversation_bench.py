@@ -143,7 +143,7 @@ def test_concurrent_streams_one_api_process_sustains(settings, test_env):
     base = f"http://127.0.0.1:{api_port}"
     try:
         wait_for(lambda: _healthy(base), timeout=120, interval=0.5)
-        result = asyncio.run(_many_streams(base, streams, api.pid))  # noqa: ASYNC
+        result = asyncio.run(_many_streams(base, streams, api.pid))
         print(f"\n{streams} concurrent subscriptions, one `keel serve` process, fake provider at 20 tokens/s: "
               f"{result}")
     finally:
@@ -191,6 +191,8 @@ async def _many_streams(base: str, streams: int, server_pid: int) -> str:
                 message = json.loads(await ws.recv())
                 if message["type"] == "complete":
                     break
+                if message["type"] == "error" or message["payload"].get("errors"):
+                    raise RuntimeError(f"subscription failed: {str(message)[:200]}")
                 if message["type"] == "next" and message["payload"]["data"]["chat"]["kind"] == "DELTA":
                     now = time.perf_counter()
                     if last is None:
