@@ -88,7 +88,7 @@ def plan_catalogue(settings: Settings):
 
 
 def billing_config(settings: Settings) -> BillingConfig:
-    return BillingConfig(grace_period=timedelta(days=settings.billing_grace_days), public_url=settings.public_url)
+    return BillingConfig(grace_period=timedelta(days=settings.billing_grace_days))
 
 
 def payment_provider(settings: Settings):

@@ -37,12 +37,9 @@ class FakeAnthropic:
         if self.api_key not in (request.headers.get("x-api-key"), request.headers.get("authorization", "")[7:]):
             return JSONResponse(error_body(401, "invalid x-api-key"), status_code=401)
         body = await request.json()
-        failure = self.chat.take_failure(body)
-        await self.chat.maybe_hang()
-        if failure is not None:
-            headers = {"retry-after": failure.retry_after} if failure.retry_after else {}
-            return JSONResponse(error_body(failure.status, "the fake was told to fail"), status_code=failure.status,
-                                headers=headers)
+        refused = await self.chat.refusal(body, error_body)
+        if refused is not None:
+            return refused
         texts = [body.get("system") or ""] + [m["content"] for m in body["messages"]]
         prompt = prompt_tokens(texts)
         if body.get("tools"):

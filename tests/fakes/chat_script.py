@@ -9,6 +9,8 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+from starlette.responses import JSONResponse
+
 _TOKEN = re.compile(r"\S+\s*")
 
 
@@ -38,6 +40,16 @@ class ChatScript:
         with self._lock:
             self.requests.append(body)
             return self.failures.pop(0) if self.failures else None
+
+    async def refusal(self, body: dict, error_body) -> JSONResponse | None:
+        """Records the request; hangs if told to; answers the next scripted failure in the provider's shape."""
+        failure = self.take_failure(body)
+        await self.maybe_hang()
+        if failure is None:
+            return None
+        headers = {"retry-after": failure.retry_after} if failure.retry_after else {}
+        return JSONResponse(error_body(failure.status, "the fake was told to fail"), status_code=failure.status,
+                            headers=headers)
 
     def tokens(self) -> list[str]:
         return _TOKEN.findall(self.reply)

@@ -105,12 +105,9 @@ class FakeOpenAI:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return JSONResponse(error_body(401, "Incorrect API key provided"), status_code=401)
         body = await request.json()
-        failure = self.chat.take_failure(body)
-        await self.chat.maybe_hang()
-        if failure is not None:
-            headers = {"retry-after": failure.retry_after} if failure.retry_after else {}
-            return JSONResponse(error_body(failure.status, "the fake was told to fail"), status_code=failure.status,
-                                headers=headers)
+        refused = await self.chat.refusal(body, error_body)
+        if refused is not None:
+            return refused
         prompt = prompt_tokens([m["content"] for m in body["messages"]])
         if "response_format" in body:
             return JSONResponse(self._structured(body, prompt))

@@ -7,18 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
-import httpx
 
-from src.adapters.llm.errors import provider_error
+from src.adapters.llm.errors import mapped
 from src.ports.conversation import ChatRequest, Finished, ProviderError, StreamEvent, TextDelta, Usage
 
 
 def _mapped(exc: Exception) -> ProviderError:
-    if isinstance(exc, anthropic.APIStatusError):
-        return provider_error("anthropic", exc.status_code, exc.message, exc.response.headers)
-    if isinstance(exc, anthropic.APIError | httpx.HTTPError):
-        return provider_error("anthropic", None, str(exc) or type(exc).__name__)
-    raise exc
+    return mapped("anthropic", exc, anthropic.APIStatusError, anthropic.APIError)
 
 
 class AnthropicChat:

@@ -36,6 +36,15 @@ def retry_after_seconds(headers: httpx.Headers | dict | None, now: datetime | No
     return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
+def mapped(provider: str, exc: Exception, status_error: type, api_error: type) -> ProviderError:
+    """An SDK exception as ProviderError; anything that is not an SDK or HTTP error is re-raised."""
+    if isinstance(exc, status_error):
+        return provider_error(provider, exc.status_code, exc.message, exc.response.headers)
+    if isinstance(exc, api_error | httpx.HTTPError):
+        return provider_error(provider, None, str(exc) or type(exc).__name__)
+    raise exc
+
+
 def provider_error(provider: str, status: int | None, message: str, headers=None) -> ProviderError:
     retryable = status is None or status in RETRYABLE_STATUS or status >= 500
     return ProviderError(f"{provider}: {status or 'connection'}: {message}"[:500], retryable=retryable,

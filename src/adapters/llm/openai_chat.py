@@ -7,10 +7,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import openai
 
-from src.adapters.llm.errors import provider_error
+from src.adapters.llm.errors import mapped
 from src.ports.conversation import ChatRequest, Finished, ProviderError, StreamEvent, TextDelta, Usage
 
 
@@ -20,11 +19,7 @@ def _messages(request: ChatRequest) -> list[dict[str, str]]:
 
 
 def _mapped(exc: Exception) -> ProviderError:
-    if isinstance(exc, openai.APIStatusError):
-        return provider_error("openai", exc.status_code, exc.message, exc.response.headers)
-    if isinstance(exc, openai.APIError | httpx.HTTPError):
-        return provider_error("openai", None, str(exc) or type(exc).__name__)
-    raise exc
+    return mapped("openai", exc, openai.APIStatusError, openai.APIError)
 
 
 class OpenAIChat:

@@ -29,7 +29,6 @@ LIVE = {SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStat
 @dataclass(frozen=True, slots=True)
 class BillingConfig:
     grace_period: timedelta = timedelta(days=7)
-    public_url: str = "http://127.0.0.1:8000"
 
 
 def plan_name_of(subscription: Subscription, catalogue: Catalogue) -> str | None:
