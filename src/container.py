@@ -16,7 +16,7 @@ from src.adapters.knowledge_bridge import KnowledgeRetriever
 from src.adapters.llm.models import ModelRegistry, ProviderKeys
 from src.adapters.llm.prompts import FilePromptLibrary
 from src.adapters.llm.tokens import TokenCounter
-from src.adapters.postgres.engine import make_engine, make_session_factory
+from src.adapters.postgres.engine import make_engine, make_read_session_factory, make_session_factory
 from src.adapters.postgres.health import PostgresHealthProbe
 from src.adapters.postgres.outbox import OutboxEmailSender
 from src.adapters.postgres.search import PgSearchSettings
@@ -146,6 +146,9 @@ class Container(containers.DeclarativeContainer):
     search_settings = providers.Singleton(PgSearchSettings, ef_search=settings.provided.hnsw_ef_search)
     uow = providers.Factory(SqlAlchemyUnitOfWork, sessions=session_factory, jobs=jobs,
                             search_settings=search_settings)
+    # for use cases that only read, once per request (authentication, authorization, entitlements)
+    read_uow = providers.Factory(SqlAlchemyUnitOfWork, sessions=providers.Singleton(make_read_session_factory, engine),
+                                 jobs=jobs, search_settings=search_settings)
 
     # system
     check_health = providers.Factory(CheckHealth, probes=providers.List(providers.Factory(PostgresHealthProbe, engine)))
@@ -163,9 +166,9 @@ class Container(containers.DeclarativeContainer):
     oauth_providers = providers.Singleton(oauth_providers, settings)
     session_issuer = providers.Singleton(sessions.SessionIssuer, token_codec, clock, identity)
     # identity: use cases
-    authenticate = providers.Factory(sessions.Authenticate, uow.provider, token_codec, clock)
+    authenticate = providers.Factory(sessions.Authenticate, read_uow.provider, token_codec, clock)
     authenticate_api_key = providers.Factory(api_keys.AuthenticateApiKey, uow.provider, clock)
-    authorize = providers.Factory(authz.Authorize, uow.provider)
+    authorize = providers.Factory(authz.Authorize, read_uow.provider)
     sign_up = providers.Factory(accounts.SignUp, uow.provider, hasher, session_issuer, clock)
     sign_in = providers.Factory(accounts.SignIn, uow.provider, hasher, session_issuer, clock, identity)
     change_password = providers.Factory(accounts.ChangePassword, uow.provider, hasher, clock)
@@ -198,7 +201,7 @@ class Container(containers.DeclarativeContainer):
     # billing: what other modules check
     catalogue = providers.Singleton(plan_catalogue, settings)
     billing = providers.Singleton(billing_config, settings)
-    entitlements = providers.Factory(CheckEntitlement, uow.provider, catalogue, clock)
+    entitlements = providers.Factory(CheckEntitlement, read_uow.provider, catalogue, clock)
 
     # knowledge
     knowledge = providers.Singleton(knowledge_config, settings)

@@ -258,7 +258,9 @@ class ConversationRepository(Protocol):
 
 @runtime_checkable
 class MessageRepository(Protocol):
-    async def add(self, message: Message) -> None: ...
+    async def add(self, *messages: Message) -> None:
+        """In the order given (which is their order in the conversation)."""
+        ...
 
     async def get(self, message_id: UUID) -> Message | None: ...
 

@@ -138,8 +138,7 @@ class SendMessage:
                 await uow.conversations.add(conversation)
             else:
                 await uow.conversations.save(replace(conversation, updated_at=now))
-            await uow.messages.add(asked)
-            await uow.messages.add(answer)
+            await uow.messages.add(asked, answer)
             await uow.commit()
         log.info("answering in conversation %s: %s", conversation.id, redact(question[:200]))
         return _Turn(workspace_id, question, history, passages, answer, decision), conversation.id

@@ -75,8 +75,9 @@ class PgMessageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, message: Message) -> None:
-        await self._session.execute(pg_insert(MessageRow).values(**_message_values(message)))
+    async def add(self, *messages: Message) -> None:
+        """One statement; messages get their order (`seq`) in the order given."""
+        await self._session.execute(pg_insert(MessageRow).values([_message_values(m) for m in messages]))
 
     async def get(self, message_id: UUID) -> Message | None:
         row = await self._session.get(MessageRow, message_id, populate_existing=True)
