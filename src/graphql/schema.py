@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -36,7 +36,9 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         types=ALL_ERRORS,
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
-        extensions=[lambda: MaskErrors(should_mask_error=_should_mask)],
+        # clients send the same few documents over and over: parse and validate each once
+        extensions=[lambda: MaskErrors(should_mask_error=_should_mask), ParserCache(maxsize=1000),
+                    ValidationCache(maxsize=1000)],
     )
     missing = unguarded_root_fields(schema)
     if missing:
