@@ -235,10 +235,10 @@ async def _many_streams(base: str, streams: int, server_pid: int) -> str:
     outcomes = await asyncio.gather(*(one(index) for index in range(streams)), return_exceptions=True)
     wall = time.perf_counter() - began
     sampler.cancel()
-    failures = [repr(o)[:80] for o in outcomes if isinstance(o, BaseException)]
+    failures = [str(o)[:300] for o in outcomes if isinstance(o, BaseException)]
     added = [gap - DELAY for gap in gaps]
     per_stream = (peak_rss - rss_before) / streams / 1024
-    first_failure = f": {failures[0]}" if failures else ""
+    first_failure = f"; first: {failures[0]}" if failures else ""
     return (f"{completed}/{streams} completed in {wall:.1f} s ({len(failures)} failed{first_failure}); "
             f"TTFT p50 {statistics.median(ttfts) * 1000:.0f} ms p95 {pct(ttfts, 95):.0f} ms; "
             f"inter-token delay added over the provider's {DELAY * 1000:.0f} ms: "

@@ -101,6 +101,7 @@ async def test_anthropic_answer_token_by_token_with_usage_and_cost(providers_app
     account = await signed_up(providers_app)
     user_id, workspace_id = ids(account)
     await on_plan(providers_app.container, workspace_id, "pro")
+    anthropic_fake.chat.token_delay = 0.02  # a follower that keeps up gets one delta per token
     events = await chat(providers_app.app, account["accessToken"], str(workspace_id), "How do fjords form?")
     message = answer_of(events)
     tokens = anthropic_fake.chat.tokens()

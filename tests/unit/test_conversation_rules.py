@@ -1,8 +1,10 @@
 """Pure rules of the conversation module: Retry-After parsing, backoff, the circuit breaker, model chains
-under caps, history trimming, redaction and the injection heuristic, the offline extractive answer."""
+under caps, history trimming, redaction and the injection heuristic, the offline extractive answer, live
+answers' deltas."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -11,6 +13,7 @@ from src.adapters.llm.errors import provider_error, retry_after_seconds
 from src.adapters.llm.offline import LABEL, extract
 from src.core.billing.plans import DEFAULT_PLANS
 from src.core.conversation.budget import model_chain
+from src.core.conversation.live import Delta, LiveAnswers
 from src.core.conversation.prompting import fit_history
 from src.core.conversation.resilience import CircuitBreaker, backoff_seconds
 from src.core.conversation.safety import looks_like_injection, redact
@@ -114,3 +117,24 @@ def test_log_records_are_redacted_by_the_installed_filter(caplog):
     caplog.handler.addFilter(RedactingFilter())
     logging.getLogger("keel.test").warning("question from %s: card %s", "ann@example.com", "4242424242424242")
     assert caplog.records[-1].getMessage() == "question from [email]: card [card]"
+
+
+async def test_a_follower_that_falls_behind_gets_the_backlog_as_one_delta_from_its_offset():
+    live, release = LiveAnswers(), asyncio.Event()
+
+    async def generate(answer):
+        for piece in ("Fjords ", "are ", "carved "):
+            answer.append(piece)
+        await release.wait()
+        answer.append("by ice.")
+        answer.finish(Message(answer.message_id, uuid.uuid4(), MessageRole.ASSISTANT, "Fjords are carved by ice.",
+                              MessageStatus.COMPLETE, datetime.now(UTC)))
+
+    answer = live.start(uuid.uuid4(), generate)
+    await asyncio.sleep(0)
+    follower, seen = live.follow(answer, 9), []  # from inside "are "
+    seen.append(await anext(follower))
+    release.set()
+    seen += [event async for event in follower]
+    assert seen[0] == Delta(9, "e carved ")  # three pieces were waiting: one event
+    assert seen[1] == Delta(18, "by ice.") and seen[2].content == "Fjords are carved by ice."

@@ -45,15 +45,14 @@ class LiveAnswer:
     def text_from(self, offset: int) -> str:
         return "".join(self.pieces)[offset:]
 
-    def pieces_from(self, offset: int) -> list[Delta]:
-        """The pieces (as generated: token by token) covering the text from `offset`."""
-        deltas, start = [], 0
-        for piece in self.pieces:
-            end = start + len(piece)
-            if end > offset:
-                deltas.append(Delta(max(offset, start), piece[max(offset - start, 0):]))
-            start = end
-        return deltas
+    def piece_at(self, offset: int) -> tuple[int, int]:
+        """(index of the piece holding character `offset`, characters of that piece before it)."""
+        start = 0
+        for index, piece in enumerate(self.pieces):
+            if start + len(piece) > offset:
+                return index, offset - start
+            start += len(piece)
+        return len(self.pieces), 0
 
 
 class LiveAnswers:
@@ -79,15 +78,21 @@ class LiveAnswers:
         return answer
 
     async def follow(self, answer: LiveAnswer, offset: int) -> AsyncIterator[Delta | Message]:
-        """Deltas from `offset`, then the final message. Leaving early may cancel the generation."""
+        """Deltas from `offset`, then the final message. Leaving early may cancel the generation.
+        A follower that falls behind gets what piled up as one delta: under load there are fewer, larger
+        events instead of a growing backlog; a keeping-up follower gets one delta per token."""
         answer.subscribers += 1
+        index, skip = answer.piece_at(offset)
         try:
             while True:
                 waiter = answer.changed
-                if answer.size > offset:
-                    for delta in answer.pieces_from(offset):
-                        yield delta
-                        offset = delta.offset + len(delta.text)
+                if index < len(answer.pieces):
+                    pending = answer.pieces[index:]
+                    index += len(pending)
+                    text = "".join(pending)[skip:]
+                    skip = 0
+                    yield Delta(offset, text)
+                    offset += len(text)
                     continue
                 if answer.final is not None:
                     yield answer.final
