@@ -150,8 +150,9 @@ def _keel_serve(env: dict) -> Iterator[tuple[str, int]]:
 
 
 def _start(command: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    """BENCH_SERVER_LOG=FILE keeps the processes' output (e.g. the traceback behind a failed stream)."""
+    log = open(os.environ["BENCH_SERVER_LOG"], "ab") if os.environ.get("BENCH_SERVER_LOG") else subprocess.DEVNULL  # noqa: SIM115 (the child process owns it)
+    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
 
 
 @pytest.mark.timeout(3600)
@@ -181,6 +182,13 @@ def _healthy(base: str, path: str = "/healthz") -> bool:
         return False
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss(pid: int) -> int:
     """Resident memory of the server process, from /proc (bytes)."""
     with open(f"/proc/{pid}/status") as status:
@@ -193,7 +201,7 @@ async def _many_streams(base: str, streams: int, server_pid: int) -> str:
         accounts = []
         for _ in range(users):
             accounts.append(await signed_up(client, email=f"bench-{uuid.uuid4().hex[:10]}@example.com"))
-    rss_before = _rss(server_pid)
+    rss_before, cpu_before = _rss(server_pid), _cpu_seconds(server_pid)
     gaps, ttfts, completed, peak_rss = [], [], 0, 0
     url = base.replace("http://", "ws://") + "/graphql"
 
@@ -234,6 +242,7 @@ async def _many_streams(base: str, streams: int, server_pid: int) -> str:
     began = time.perf_counter()
     outcomes = await asyncio.gather(*(one(index) for index in range(streams)), return_exceptions=True)
     wall = time.perf_counter() - began
+    cpu = _cpu_seconds(server_pid) - cpu_before
     sampler.cancel()
     failures = [str(o)[:300] for o in outcomes if isinstance(o, BaseException)]
     added = [gap - DELAY for gap in gaps]
@@ -244,4 +253,5 @@ async def _many_streams(base: str, streams: int, server_pid: int) -> str:
             f"inter-token delay added over the provider's {DELAY * 1000:.0f} ms: "
             f"p50 {statistics.median(added) * 1000:.1f} ms, p95 {pct(added, 95):.1f} ms; "
             f"server RSS {rss_before / 2**20:.0f} MiB -> peak {peak_rss / 2**20:.0f} MiB "
-            f"(~{per_stream:.0f} KiB per stream)")
+            f"(~{per_stream:.0f} KiB per stream); server CPU {cpu:.1f} s for {completed * TOKENS} tokens "
+            f"(~{cpu / max(completed * TOKENS, 1) * 1e6:.0f} µs per token, set-up and storage included)")

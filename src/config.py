@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     search_fusion: Literal["zscore", "rrf"] = Field("zscore", description="hybrid search fusion method")
     search_keyword_weight: float = Field(0.5, ge=0, le=1, description="hybrid: weight of keyword scores (zscore)")
 
+    # knowledge graph
+    graph_store: Literal["age", "tables"] = Field(
+        "age", description="where the knowledge graph lives: Apache AGE, or plain tables (Postgres without AGE)")
+    graph_build: bool = Field(True, description="extract entities and relations after ingestion")
+    graph_hops: int = Field(1, ge=0, le=3, description="graph search: relation hops from the top hits' entities")
+    graph_fan_out: int = Field(10, ge=1, le=100, description="graph search: neighbours and chunks per entity")
+    graph_seeds: int = Field(5, ge=1, le=50, description="graph search: top hits whose entities start it")
+    graph_weight: float = Field(0.5, ge=0, le=2, description="graph search: weight of the graph's ranking")
+    graph_max_entities_per_chunk: int = Field(12, ge=1, le=100, description="offline extractor: entities per chunk")
+
     # billing
     stripe_api_key: str | None = Field(None, description="Stripe secret key; unset = checkout, portal and "
                                                          "reconciliation answer billing_not_configured")
@@ -121,6 +131,8 @@ class Settings(BaseSettings):
     chat_history_messages: int = Field(20, ge=0, le=500, description="messages of history read per answer "
                                                                     "(then trimmed to the context window)")
     chat_retrieval_k: int = Field(6, ge=0, le=50, description="passages retrieved per question")
+    chat_retrieval_mode: Literal["hybrid", "graph", "vector", "keyword"] = Field(
+        "hybrid", description="how the passages behind an answer are searched")
     chat_max_attempts: int = Field(3, ge=1, le=10, description="attempts per model before falling back")
     chat_retry_base_seconds: float = Field(0.5, ge=0, le=60, description="first retry backoff (doubles, jittered)")
     chat_retry_max_seconds: float = Field(20.0, ge=0, le=600, description="longest wait between retries "

@@ -12,6 +12,7 @@ from src.adapters.auth.passwords import Argon2PasswordHasher
 from src.adapters.clock import SystemClock
 from src.adapters.documents.pdf import PypdfReader
 from src.adapters.embeddings.registry import EmbedderRegistry, EmbeddingOptions
+from src.adapters.extraction.offline import OfflineExtractor
 from src.adapters.knowledge_bridge import KnowledgeRetriever
 from src.adapters.llm.models import ModelRegistry, ProviderKeys
 from src.adapters.llm.prompts import FilePromptLibrary
@@ -41,6 +42,8 @@ from src.core.identity import workspaces as ws
 from src.core.identity.config import IdentityConfig
 from src.core.knowledge import documents as docs
 from src.core.knowledge.config import KnowledgeConfig
+from src.core.knowledge.graph import BuildDocumentGraph
+from src.core.knowledge.graph_queries import ExploreEntity, FindPath, RecentEntities, SearchEntities
 from src.core.knowledge.ingestion import GiveUpIngestion, IngestDocuments
 from src.core.knowledge.search import Search
 from src.core.knowledge.spaces import Reembed, SyncEmbeddingSpace
@@ -48,6 +51,7 @@ from src.core.system.health import CheckHealth
 from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
 from src.core.system.schedules import EnqueueDueJobs
 from src.ports.conversation import ChatSettings
+from src.ports.knowledge import SearchMode
 from src.ports.system import Schedule
 
 
@@ -72,7 +76,9 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
     return KnowledgeConfig(max_document_bytes=settings.max_document_bytes, chunk_chars=settings.chunk_chars,
                            chunk_overlap_chars=settings.chunk_overlap_chars,
                            embed_batch_size=settings.embedding_batch_size,
-                           fusion=settings.search_fusion, keyword_weight=settings.search_keyword_weight)
+                           fusion=settings.search_fusion, keyword_weight=settings.search_keyword_weight,
+                           graph=settings.graph_build, graph_seeds=settings.graph_seeds, graph_hops=settings.graph_hops,
+                           graph_fan_out=settings.graph_fan_out, graph_weight=settings.graph_weight)
 
 
 def embedding_options(settings: Settings) -> EmbeddingOptions:
@@ -145,7 +151,7 @@ class Container(containers.DeclarativeContainer):
     jobs = providers.Singleton(DramatiqJobQueue, broker)
     search_settings = providers.Singleton(PgSearchSettings, ef_search=settings.provided.hnsw_ef_search)
     uow = providers.Factory(SqlAlchemyUnitOfWork, sessions=session_factory, jobs=jobs,
-                            search_settings=search_settings)
+                            search_settings=search_settings, graph_store=settings.provided.graph_store)
     # for use cases that only read, once per request (authentication, authorization, entitlements)
     read_uow = providers.Factory(SqlAlchemyUnitOfWork, sessions=providers.Singleton(make_read_session_factory, engine),
                                  jobs=jobs, search_settings=search_settings)
@@ -217,6 +223,13 @@ class Container(containers.DeclarativeContainer):
     search = providers.Factory(Search, uow.provider, embedders, knowledge)
     sync_embedding_space = providers.Factory(SyncEmbeddingSpace, uow.provider, embedders, clock)
     reembed = providers.Factory(Reembed, uow.provider, embedders, clock)
+    # knowledge graph
+    entity_extractor = providers.Singleton(OfflineExtractor, settings.provided.graph_max_entities_per_chunk)
+    build_document_graph = providers.Factory(BuildDocumentGraph, uow.provider, entity_extractor)
+    search_entities = providers.Factory(SearchEntities, uow.provider)
+    explore_entity = providers.Factory(ExploreEntity, uow.provider)
+    find_path = providers.Factory(FindPath, uow.provider)
+    recent_entities = providers.Factory(RecentEntities, uow.provider, clock)
 
     # conversation
     chat = providers.Singleton(chat_settings, settings)
@@ -225,7 +238,8 @@ class Container(containers.DeclarativeContainer):
     token_counter = providers.Singleton(TokenCounter)
     breakers = providers.Singleton(Breakers, chat)
     live_answers = providers.Singleton(LiveAnswers, settings.provided.chat_resume_grace_seconds)
-    retriever = providers.Factory(KnowledgeRetriever, search)
+    retriever = providers.Factory(KnowledgeRetriever, search,
+                                  providers.Callable(SearchMode, settings.provided.chat_retrieval_mode))
     send_message = providers.Factory(SendMessage, uow.provider, entitlements, retriever, chat_models, prompts,
                                      token_counter, breakers, live_answers, clock, chat)
     follow_message = providers.Factory(FollowMessage, uow.provider, live_answers)

@@ -13,22 +13,43 @@ from src.core.billing.entitlements import snapshot
 from src.core.conversation.chat import Started
 from src.core.conversation.live import Delta
 from src.core.knowledge.documents import DocumentUpload
+from src.core.knowledge.ingestion import GRAPH_JOB
 from src.evaluation.retrieval import CollectedJobs
 from src.ports.billing import Entitlement, EntitlementChange, EntitlementStatus
 from src.ports.conversation import Message
+from src.ports.identity import Membership, User, Workspace, WorkspaceRole
 
 
-async def ready_documents(container, workspace_id: uuid.UUID, documents: dict[str, str]) -> None:
-    """Uploads and ingests right here (no worker): the documents are searchable on return."""
+async def ready_documents(container, workspace_id: uuid.UUID, documents: dict[str, str],
+                          uploaded_by: uuid.UUID | None = None) -> list[uuid.UUID]:
+    """Uploads, ingests and builds the knowledge graph right here (no worker): the documents are searchable
+    on return. Their ids, in the order given."""
     collected = CollectedJobs()
     container.jobs.override(providers.Object(collected))
     try:
         uploads = [DocumentUpload(title, body.encode(), "text/markdown") for title, body in documents.items()]
-        await container.upload_documents().execute(workspace_id, uploads, None)
+        await container.upload_documents().execute(workspace_id, uploads, uploaded_by)
+        ids = [uuid.UUID(raw) for job in collected.jobs for raw in job.kwargs["document_ids"]]
+        await container.ingest_documents().execute(ids)
+        graph_jobs = [job for job in collected.jobs if job.name == GRAPH_JOB]
+        for job in graph_jobs:
+            await container.build_document_graph().execute([uuid.UUID(raw) for raw in job.kwargs["document_ids"]])
     finally:
         container.jobs.reset_override()
-    ids = [uuid.UUID(raw) for job in collected.jobs for raw in job.kwargs["document_ids"]]
-    await container.ingest_documents().execute(ids)
+    return ids
+
+
+async def account(container) -> tuple[uuid.UUID, uuid.UUID]:
+    """A user owning a new workspace, written directly: (user id, workspace id)."""
+    now = datetime.now(UTC)
+    user = User(uuid.uuid4(), f"c-{uuid.uuid4().hex[:8]}@example.com", now)
+    workspace = Workspace(uuid.uuid4(), "chat", now)
+    async with container.uow() as uow:
+        await uow.users.add(user)
+        await uow.workspaces.add(workspace)
+        await uow.memberships.add(Membership(workspace.id, user.id, WorkspaceRole.OWNER, now))
+        await uow.commit()
+    return user.id, workspace.id
 
 
 async def on_plan(container, workspace_id: uuid.UUID, plan_name: str) -> None:

@@ -25,6 +25,7 @@ class SearchModeEnum(Enum):
     VECTOR = "vector"
     KEYWORD = "keyword"
     HYBRID = "hybrid"
+    GRAPH = "graph"
 
 
 @strawberry.type(name="Document")

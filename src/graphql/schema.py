@@ -11,12 +11,14 @@ from src.graphql.billing import BillingMutation, BillingQuery
 from src.graphql.billing_types import LONG_SCALAR, Long
 from src.graphql.conversation import ConversationMutation, ConversationQuery, ConversationSubscription
 from src.graphql.errors import ALL_ERRORS
+from src.graphql.graph import GraphQuery
 from src.graphql.identity import IdentityMutation, IdentityQuery
 from src.graphql.knowledge import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from src.graphql.permissions import AccessDenied, unguarded_root_fields
 from src.graphql.system import SystemMutation, SystemQuery, SystemSubscription
 
-Query = merge_types("Query", (IdentityQuery, KnowledgeQuery, ConversationQuery, BillingQuery, SystemQuery))
+Query = merge_types("Query", (IdentityQuery, KnowledgeQuery, GraphQuery, ConversationQuery, BillingQuery,
+                             SystemQuery))
 Mutation = merge_types("Mutation", (IdentityMutation, KnowledgeMutation, ConversationMutation, BillingMutation,
                                     SystemMutation))
 Subscription = merge_types("Subscription", (KnowledgeSubscription, ConversationSubscription, SystemSubscription))

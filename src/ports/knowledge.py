@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
+from src.ports.graph import GraphStore
 from src.ports.shared import DomainError, UnitOfWork
 
 
@@ -34,6 +35,7 @@ class SearchMode(StrEnum):
     VECTOR = "vector"
     KEYWORD = "keyword"
     HYBRID = "hybrid"
+    GRAPH = "graph"  # hybrid, then expanded through the knowledge graph and re-ranked
 
 
 class SpaceStatus(StrEnum):
@@ -194,6 +196,10 @@ class ChunkRepository(Protocol):
 
     async def count_vectors(self, document_id: UUID, space: str) -> int: ...
 
+    async def of_document(self, document_id: UUID) -> list[StoredChunk]:
+        """In document order."""
+        ...
+
     async def drop_vectors(self, space: str) -> None: ...
 
 
@@ -226,3 +232,4 @@ class KnowledgeUnitOfWork(UnitOfWork, Protocol):
     chunks: ChunkRepository
     spaces: EmbeddingSpaceRepository
     search: SearchIndex
+    graph: GraphStore

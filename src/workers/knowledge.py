@@ -1,4 +1,5 @@
-"""Knowledge actors: ingest a batch of documents; fill a new embedding space and switch to it."""
+"""Knowledge actors: ingest a batch of documents; build their part of the knowledge graph; fill a new
+embedding space and switch to it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from uuid import UUID
 import dramatiq
 
 from src.core.knowledge.documents import GIVE_UP_JOB, INGEST_JOB
+from src.core.knowledge.ingestion import GRAPH_JOB
 from src.core.knowledge.spaces import REEMBED_JOB
 from src.ports.shared import NotFound
 from src.workers.runtime import services
@@ -23,6 +25,12 @@ def _ids(raw: list[str]) -> list[UUID]:
                 on_failure=GIVE_UP_JOB)
 async def ingest_documents(document_ids: list[str]) -> None:
     await services().ingest_documents().execute(_ids(document_ids))
+
+
+@dramatiq.actor(actor_name=GRAPH_JOB, max_retries=8, min_backoff=1000, max_backoff=300_000, time_limit=3_600_000)
+async def build_graph(document_ids: list[str]) -> None:
+    """Runs again safely: each document's part of the graph is replaced, not added to."""
+    await services().build_document_graph().execute(_ids(document_ids))
 
 
 @dramatiq.actor(actor_name=GIVE_UP_JOB, max_retries=5)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -16,8 +14,7 @@ from src.container import build_container, shutdown
 from src.core.conversation.chat import Started
 from src.core.conversation.live import Delta
 from src.ports.billing import QuotaExceeded
-from src.ports.identity import Membership, User, Workspace, WorkspaceRole
-from tests.conversation_helpers import ask, on_plan, ready_documents, used_today
+from tests.conversation_helpers import account, ask, on_plan, ready_documents, used_today
 from tests.fakes.anthropic_api import FakeAnthropic
 from tests.fakes.openai_api import FakeOpenAI
 
@@ -49,18 +46,6 @@ async def configure(settings, fakes):
     for container in containers:
         await container.live_answers().stop_all()
         await shutdown(container)
-
-
-async def account(container) -> tuple[uuid.UUID, uuid.UUID]:
-    now = datetime.now(UTC)
-    user = User(uuid.uuid4(), f"c-{uuid.uuid4().hex[:8]}@example.com", now)
-    workspace = Workspace(uuid.uuid4(), "chat", now)
-    async with container.uow() as uow:
-        await uow.users.add(user)
-        await uow.workspaces.add(workspace)
-        await uow.memberships.add(Membership(workspace.id, user.id, WorkspaceRole.OWNER, now))
-        await uow.commit()
-    return user.id, workspace.id
 
 
 async def test_twenty_concurrent_requests_at_the_edge_of_the_hard_cap_cannot_overspend(configure, fakes, tmp_path):

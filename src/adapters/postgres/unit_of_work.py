@@ -7,6 +7,8 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from src.adapters.postgres.graph_age import AgeGraphStore
+from src.adapters.postgres.graph_tables import TableGraphStore
 from src.adapters.postgres.repositories.accounts import PgMembershipRepository, PgUserRepository, PgWorkspaceRepository
 from src.adapters.postgres.repositories.auth import (
     PgApiKeyRepository,
@@ -38,8 +40,9 @@ from src.ports.shared import Job, JobQueue, StorageUnavailable
 
 class SqlAlchemyUnitOfWork:
     def __init__(self, sessions: async_sessionmaker, jobs: JobQueue,
-                 search_settings: PgSearchSettings | None = None) -> None:
+                 search_settings: PgSearchSettings | None = None, graph_store: str = "age") -> None:
         self._sessions = sessions
+        self._graph_store = AgeGraphStore if graph_store == "age" else TableGraphStore
         self._jobs = jobs
         self._search_settings = search_settings or PgSearchSettings()
         self._deferred: list[Job] = []
@@ -70,6 +73,7 @@ class SqlAlchemyUnitOfWork:
         self.chunks = PgChunkRepository(session)
         self.spaces = PgEmbeddingSpaceRepository(session)
         self.search = PgSearchIndex(session, self._search_settings)
+        self.graph = self._graph_store(session)
         return self
 
     async def __aexit__(self, exc_type, exc, traceback) -> None:

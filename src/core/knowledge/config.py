@@ -17,3 +17,8 @@ class KnowledgeConfig:
     candidates: int = 100  # per retriever, before fusion
     fusion: str = "zscore"  # or "rrf" (reciprocal rank fusion)
     keyword_weight: float = 0.5  # hybrid: weight of the keyword side after z-score normalisation
+    graph: bool = True  # build the knowledge graph after ingestion
+    graph_seeds: int = 5  # graph search: top hybrid hits whose entities start the expansion
+    graph_hops: int = 1  # relation hops from those entities
+    graph_fan_out: int = 10  # neighbours per entity and chunks per entity followed
+    graph_weight: float = 0.5  # the graph ranking's weight against the hybrid one

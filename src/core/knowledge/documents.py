@@ -197,7 +197,8 @@ class ListDocuments:
 
 
 class DeleteDocument:
-    """- Removes the document, its bytes, chunks and vectors in one transaction."""
+    """- Removes the document, its bytes, chunks and vectors, and its part of the knowledge graph, in one
+    transaction."""
 
     def __init__(self, uow: Callable[[], KnowledgeUnitOfWork]) -> None:
         self._uow = uow
@@ -207,6 +208,7 @@ class DeleteDocument:
             document = await uow.documents.get(document_id, for_update=True)
             if document is None or document.workspace_id != workspace_id:
                 raise NotFound("no such document in this workspace")
+            await uow.graph.remove_document(workspace_id, document_id)
             await uow.documents.delete(document_id)
             await uow.commit()
         return document

@@ -68,3 +68,18 @@ def single(candidates: list[Candidate], *, is_vector: bool) -> list[Fused]:
     ordered = sorted(candidates, key=lambda candidate: candidate.score, reverse=True)
     return [Fused(c.chunk_id, c.score, c.score if is_vector else None, None if is_vector else c.score)
             for c in ordered]
+
+
+def with_graph(ranked: list[Fused], graph_scores: dict[UUID, float], graph_weight: float,
+               k: int = RRF_K) -> list[Fused]:
+    """Re-ranks a fused ranking with the graph's: reciprocal ranks, the graph's weighted. A chunk only the
+    graph found enters below the chunks both found; one only search found keeps its place otherwise."""
+    scores = {item.chunk_id: 1.0 / (k + rank) for rank, item in enumerate(ranked, start=1)}
+    graph_ranked = sorted(graph_scores, key=lambda chunk_id: graph_scores[chunk_id], reverse=True)
+    for rank, chunk_id in enumerate(graph_ranked, start=1):
+        scores[chunk_id] = scores.get(chunk_id, 0.0) + graph_weight / (k + rank)
+    known = {item.chunk_id: item for item in ranked}
+    fused = [Fused(chunk_id, score, known[chunk_id].vector_score if chunk_id in known else None,
+                   known[chunk_id].keyword_score if chunk_id in known else None)
+             for chunk_id, score in scores.items()]
+    return sorted(fused, key=lambda item: item.score, reverse=True)

@@ -20,9 +20,10 @@ from src.ports.knowledge import (
     StoredChunk,
     UnreadableDocument,
 )
-from src.ports.shared import Clock, InvalidInput
+from src.ports.shared import Clock, InvalidInput, Job
 
 MAX_ERROR = 500
+GRAPH_JOB = "knowledge.build_graph"
 
 
 class IngestionIncomplete(Exception):
@@ -38,7 +39,8 @@ def search_text_of(title: str, chunk: Chunk) -> str:
 class IngestDocuments:
     """- Chunks each queued document once (a retry finds the chunks and keeps them), fails unreadable ones
     with a readable reason, embeds the chunks still lacking vectors in every live space, then marks the
-    documents ready. Documents already ready, failed or deleted are skipped: a redelivered job is a no-op.
+    documents ready and queues their knowledge-graph extraction. Documents already ready, failed or deleted
+    are skipped: a redelivered job is a no-op.
     - No connection is held while parsing or embedding."""
 
     def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], embedders: Embedders, pdf: PdfReader,
@@ -111,6 +113,8 @@ class IngestDocuments:
                     raise IngestionIncomplete(f"document {document_id} still lacks vectors in {space}")
             await uow.documents.save(replace(current, status=DocumentStatus.READY,
                                              embedded_count=current.chunk_count, updated_at=self._clock.now()))
+            if self._config.graph:
+                uow.defer(Job(GRAPH_JOB, {"document_ids": [str(document_id)]}))
             await uow.commit()
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from src.core.knowledge.config import KnowledgeConfig
-from src.core.knowledge.fusion import reciprocal_rank, single, weighted_zscore
+from src.core.knowledge.fusion import reciprocal_rank, single, weighted_zscore, with_graph
+from src.core.knowledge.graph_queries import expansion_scores
 from src.core.knowledge.spaces import active_of
 from src.ports.knowledge import (
     Embedders,
@@ -35,7 +36,8 @@ class Search:
     each retriever (workspace and filters inside the SQL), fuses them and returns the top k with highlights.
     - Before any document is ingested there is no active space: vector-side search answers nothing.
     - When the embedding model is unavailable, hybrid search answers from keywords alone; vector search
-    answers EmbeddingUnavailable."""
+    answers EmbeddingUnavailable.
+    - Graph search: hybrid, then the chunks the knowledge graph links to the top hits join the ranking."""
 
     def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], embedders: Embedders, config: KnowledgeConfig) -> None:
         self._uow = uow
@@ -73,10 +75,19 @@ class Search:
                                                             request.filters) if vector is not None else [])
             by_keyword = (await uow.search.keyword_candidates(request.workspace_id, query, limit, request.filters)
                           if uses_keywords else [])
-            ranked = self._fuse(request.mode, by_vector, by_keyword)[:request.k]
+            ranked = self._fuse(request.mode, by_vector, by_keyword)
+            if request.mode is SearchMode.GRAPH:
+                ranked = await self._through_graph(uow, request.workspace_id, ranked)
+            ranked = ranked[:request.k]
             views = await uow.search.views(request.workspace_id, [item.chunk_id for item in ranked], query)
         return [SearchHit(views[item.chunk_id], item.score, item.vector_score, item.keyword_score)
                 for item in ranked if item.chunk_id in views]
+
+    async def _through_graph(self, uow: KnowledgeUnitOfWork, workspace_id: UUID, ranked):
+        config = self._config
+        seeds = [item.chunk_id for item in ranked[:config.graph_seeds]]
+        scores = await expansion_scores(uow.graph, workspace_id, seeds, config.graph_hops, config.graph_fan_out)
+        return with_graph(ranked, scores, config.graph_weight)
 
     def _fuse(self, mode: SearchMode, by_vector, by_keyword):
         if mode is SearchMode.VECTOR:

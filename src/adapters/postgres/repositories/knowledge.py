@@ -165,6 +165,11 @@ class PgChunkRepository:
         return (await self._session.execute(select(func.count()).select_from(ChunkEmbeddingRow).where(
             ChunkEmbeddingRow.document_id == document_id, ChunkEmbeddingRow.space == space))).scalar_one()
 
+    async def of_document(self, document_id: UUID) -> list[StoredChunk]:
+        rows = await self._session.scalars(select(ChunkRow).where(ChunkRow.document_id == document_id)
+                                           .order_by(ChunkRow.position))
+        return [_chunk(row) for row in rows]
+
     async def drop_vectors(self, space: str) -> None:
         await self._session.execute(delete(ChunkEmbeddingRow).where(ChunkEmbeddingRow.space == space))
         await self._session.execute(text(f"DROP INDEX IF EXISTS {hnsw_index_name(space)}"))

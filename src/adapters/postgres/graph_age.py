@@ -1,0 +1,188 @@
+"""GraphStore on Apache AGE: one graph per workspace (`kg_<workspace id>`), so a Cypher query of one workspace
+has no path to another's vertices. Vertices Document, Chunk, Entity carry the ids of their rows; edges
+PART_OF (chunk → document), MENTIONS (chunk → entity), RELATES_TO {predicate, chunk_id, document_id}.
+
+Every value reaches Cypher through AGE's agtype parameter map (`cypher(graph, $$…$$, $1)`), never through
+the query text; the graph name is built from the workspace UUID only. Ids are looked up through btree
+indexes on the `id` properties; hash and merge joins are switched off around each statement so the planner
+walks those indexes instead of scanning a label (it cannot estimate UNWIND's row count)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.adapters.postgres.graph_tables import EntityRows, limit_per
+from src.ports.graph import DocumentGraph, Edge, Entity, Mention
+
+VERTICES = ("Document", "Chunk", "Entity")
+EDGES = ("PART_OF", "MENTIONS", "RELATES_TO")
+INDEXED = {"Document": ("id",), "Chunk": ("id", "document_id"), "Entity": ("id",), "RELATES_TO": ("document_id",)}
+_JOINS = "SELECT set_config('enable_hashjoin', '{0}', true), set_config('enable_mergejoin', '{0}', true)"
+_known_graphs: set[str] = set()  # graphs this process has seen exist (they only go with their workspace)
+
+
+def graph_name(workspace_id: UUID) -> str:
+    return f"kg_{UUID(str(workspace_id)).hex}"
+
+
+def _ids(values) -> list[str]:
+    return [str(value) for value in values]
+
+
+class AgeGraphStore(EntityRows):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+
+    async def _cypher(self, workspace_id: UUID, query: str, params: dict, columns: tuple[str, ...]) -> list[tuple]:
+        graph = graph_name(workspace_id)
+        if not await self._exists(graph):
+            return []
+        connection = await self._session.connection()
+        await connection.exec_driver_sql(_JOINS.format("off"))
+        try:
+            result = await connection.exec_driver_sql(
+                f"SELECT * FROM ag_catalog.cypher('{graph}', $$ {query} $$, $1) "
+                f"AS ({', '.join(f'{column} agtype' for column in columns)})", (json.dumps(params),))
+            return [tuple(None if value is None else json.loads(value) for value in row) for row in result]
+        finally:
+            await connection.exec_driver_sql(_JOINS.format("on"))
+
+    async def _exists(self, graph: str) -> bool:
+        if graph in _known_graphs:
+            return True
+        found = await self._session.scalar(text("SELECT count(*) FROM ag_catalog.ag_graph WHERE name = :name"),
+                                           {"name": graph})
+        if found:
+            _known_graphs.add(graph)
+        return bool(found)
+
+    async def _ensure(self, workspace_id: UUID) -> None:
+        """Creates the workspace's graph with its labels and indexes (callers hold the workspace's lock)."""
+        graph = graph_name(workspace_id)
+        if await self._exists(graph):
+            return
+        await self._session.execute(text("SELECT ag_catalog.create_graph(:name)"), {"name": graph})
+        for label in VERTICES:
+            await self._session.execute(text("SELECT ag_catalog.create_vlabel(:g, :l)"), {"g": graph, "l": label})
+        for label in EDGES:
+            await self._session.execute(text("SELECT ag_catalog.create_elabel(:g, :l)"), {"g": graph, "l": label})
+            for column in ("start_id", "end_id"):
+                await self._session.execute(text(f'CREATE INDEX ON {graph}."{label}" ({column})'))
+        for label, properties in INDEXED.items():
+            for prop in properties:
+                await self._session.execute(text(
+                    f'CREATE INDEX ON {graph}."{label}" '
+                    f"(ag_catalog.agtype_access_operator(VARIADIC ARRAY[properties, '\"{prop}\"'::agtype]))"))
+        _known_graphs.add(graph)
+
+    async def write_document(self, graph: DocumentGraph) -> None:
+        workspace, document = graph.workspace_id, str(graph.document_id)
+        await self._ensure(workspace)
+        before = await self._mentioned_by(workspace, document)
+        await self._clear(workspace, document)
+        await self.save_entities(graph)
+        await self._cypher(workspace, "CREATE (d:Document {id: $document}) WITH d UNWIND $chunks AS c "
+                                      "CREATE (:Chunk {id: c, document_id: $document})-[:PART_OF]->(d)",
+                           {"document": document, "chunks": _ids(graph.chunk_ids)}, ("n",))
+        wanted = _ids(e.id for e in graph.entities)
+        present = {row[0] for row in await self._cypher(
+            workspace, "UNWIND $ids AS i MATCH (e:Entity) WHERE e.id = i RETURN e.id", {"ids": wanted}, ("id",))}
+        new = [{"id": str(e.id), "name": e.name, "type": e.type} for e in graph.entities if str(e.id) not in present]
+        await self._cypher(workspace, "UNWIND $entities AS e CREATE (:Entity {id: e.id, name: e.name, type: e.type})",
+                           {"entities": new}, ("n",))
+        await self._cypher(workspace, "UNWIND $pairs AS p MATCH (c:Chunk) WHERE c.id = p[0] "
+                                      "MATCH (e:Entity) WHERE e.id = p[1] CREATE (c)-[:MENTIONS]->(e)",
+                           {"pairs": [[str(c), str(e)] for c, e in graph.mentions]}, ("n",))
+        await self._cypher(workspace, "UNWIND $relations AS r MATCH (a:Entity) WHERE a.id = r.s "
+                                      "MATCH (b:Entity) WHERE b.id = r.o CREATE (a)-[:RELATES_TO "
+                                      "{predicate: r.p, chunk_id: r.c, document_id: $document}]->(b)",
+                           {"document": document, "relations": [
+                               {"s": str(r.subject_id), "o": str(r.object_id), "p": r.predicate, "c": str(r.chunk_id)}
+                               for r in graph.relations]}, ("n",))
+        await self._drop_unmentioned(workspace, before)
+
+    async def remove_document(self, workspace_id: UUID, document_id: UUID) -> None:
+        before = await self._mentioned_by(workspace_id, str(document_id))
+        await self._clear(workspace_id, str(document_id))
+        await self._drop_unmentioned(workspace_id, before)
+
+    async def _mentioned_by(self, workspace_id: UUID, document: str) -> list[str]:
+        rows = await self._cypher(workspace_id, "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) "
+                                                "WHERE c.document_id = $document RETURN DISTINCT e.id",
+                                  {"document": document}, ("id",))
+        return [row[0] for row in rows]
+
+    async def _clear(self, workspace_id: UUID, document: str) -> None:
+        await self._cypher(workspace_id, "MATCH ()-[r:RELATES_TO]->() WHERE r.document_id = $document DELETE r",
+                           {"document": document}, ("n",))
+        await self._cypher(workspace_id, "MATCH (c:Chunk) WHERE c.document_id = $document DETACH DELETE c",
+                           {"document": document}, ("n",))
+        await self._cypher(workspace_id, "MATCH (d:Document) WHERE d.id = $document DETACH DELETE d",
+                           {"document": document}, ("n",))
+
+    async def _drop_unmentioned(self, workspace_id: UUID, candidates: list[str]) -> None:
+        if not candidates:
+            return
+        still = {row[0] for row in await self._cypher(
+            workspace_id, "UNWIND $ids AS i MATCH (:Chunk)-[:MENTIONS]->(e:Entity) WHERE e.id = i "
+                          "RETURN DISTINCT e.id", {"ids": candidates}, ("id",))}
+        gone = [ident for ident in candidates if ident not in still]
+        await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (e:Entity) WHERE e.id = i DETACH DELETE e",
+                           {"ids": gone}, ("n",))
+        await self.drop_entities(workspace_id, [UUID(ident) for ident in gone])
+
+    async def related(self, workspace_id: UUID, entity_ids: list[UUID], per_entity: int) -> list[Edge]:
+        rows = await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (a:Entity)-[r:RELATES_TO]-(b:Entity) "
+                                                "WHERE a.id = i RETURN a.id, r.predicate, b.id",
+                                  {"ids": _ids(entity_ids)}, ("a", "p", "b"))
+        evidence: dict[tuple[str, str], list[str]] = {}
+        for from_id, predicate, to_id in rows:
+            evidence.setdefault((from_id, to_id), []).append(predicate)
+        return limit_per([(UUID(a), min(predicates), UUID(b), len(predicates))
+                          for (a, b), predicates in evidence.items()], per_entity)
+
+    async def mentioned_in(self, workspace_id: UUID, chunk_ids: list[UUID]) -> list[Mention]:
+        pairs = await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) "
+                                                 "WHERE c.id = i RETURN e.id, c.id", {"ids": _ids(chunk_ids)},
+                                   ("e", "c"))
+        totals = await self._mention_counts(workspace_id, {entity for entity, _ in pairs})
+        return [Mention(UUID(entity), UUID(chunk), totals[entity]) for entity, chunk in pairs]
+
+    async def _mention_counts(self, workspace_id: UUID, entity_ids: set[str]) -> dict[str, int]:
+        rows = await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (:Chunk)-[:MENTIONS]->(e:Entity) "
+                                                "WHERE e.id = i RETURN e.id, count(*)", {"ids": sorted(entity_ids)},
+                                  ("e", "n"))
+        return dict(rows)
+
+    async def mentioning(self, workspace_id: UUID, entity_ids: list[UUID], per_entity: int) -> list[Mention]:
+        pairs = await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) "
+                                                 "WHERE e.id = i RETURN e.id, c.id", {"ids": _ids(entity_ids)},
+                                   ("e", "c"))
+        chunks: dict[str, list[str]] = {}
+        for entity, chunk in pairs:
+            chunks.setdefault(entity, []).append(chunk)
+        return [Mention(UUID(entity), UUID(chunk), len(found)) for entity, found in chunks.items()
+                for chunk in sorted(found)[:per_entity]]
+
+    async def entities_in_documents_by(self, workspace_id: UUID, user_id: UUID, since: datetime,
+                                       limit: int) -> list[Entity]:
+        """One statement: the Cypher pattern's (document, entity) pairs joined with the documents table
+        (`\\:` keeps SQLAlchemy from reading `:LABEL` as a bind parameter)."""
+        graph = graph_name(workspace_id)
+        if not await self._exists(graph):
+            return []
+        ids = await self._session.scalars(text(f"""
+            SELECT DISTINCT btrim(g.entity_id::text, '"')::uuid
+            FROM ag_catalog.cypher('{graph}', $$
+                MATCH (d:Document)<-[\\:PART_OF]-(\\:Chunk)-[\\:MENTIONS]->(e:Entity) RETURN d.id, e.id
+            $$) AS g(document_id agtype, entity_id agtype)
+            JOIN documents d ON d.id = btrim(g.document_id::text, '"')::uuid
+            WHERE d.workspace_id = :workspace AND d.created_by = :user AND d.created_at >= :since"""),
+            {"workspace": workspace_id, "user": user_id, "since": since})
+        found = await self.entities(workspace_id, list(ids))
+        return sorted(found.values(), key=lambda entity: entity.name)[:limit]

@@ -1,0 +1,146 @@
+"""The knowledge graph against the real Postgres, once on Apache AGE and once on plain tables (the same
+tests): extraction → graph → queries, a retried build, deletion, workspace isolation, Cypher injection."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from src.container import build_container, shutdown
+from src.core.knowledge.graph_queries import expansion_scores
+from src.core.knowledge.search import SearchRequest
+from src.ports.graph import DocumentGraph, Entity, Relation
+from src.ports.knowledge import SearchMode
+from tests.conversation_helpers import account, ready_documents
+
+DOCUMENTS = {
+    "Inflammation": "# Inflammation\n\nTumor necrosis factor (TNF) increases insulin resistance in adipose tissue. "
+                    "Macrophages secrete TNF during chronic inflammation.",
+    "Muscle": "# Muscle\n\nTNF inhibits glucose uptake in skeletal muscle. Exercise improves glucose uptake.",
+    "Glaciers": "# Glaciers\n\nGlacial erosion carves fjords along the Norwegian coastline.",
+}
+CRAFTED = ["O'Brien", "a $$ b", "x'}) MATCH (n) DETACH DELETE n //", "$$) AS (a agtype); DROP TABLE chunks; --",
+           "\\'; SELECT 1; --", "}}{{ ]]", "名前 with ünïcode"]
+
+
+@pytest.fixture(params=["age", "tables"])
+async def graph_container(request, settings):
+    container = build_container(settings.model_copy(update={"graph_store": request.param}))
+    yield container
+    await shutdown(container)
+
+
+async def _entity_named(container, workspace_id, name) -> Entity:
+    found = await container.search_entities().execute(workspace_id, name)
+    return next(entity for entity in found if entity.name.lower() == name.lower() or
+                name in entity.aliases)
+
+
+async def test_documents_become_a_graph_that_answers_queries(graph_container):
+    container = graph_container
+    user_id, workspace_id = await account(container)
+    await ready_documents(container, workspace_id, DOCUMENTS, uploaded_by=user_id)
+
+    tnf = await _entity_named(container, workspace_id, "TNF")  # the abbreviation merged into its long form
+    assert tnf.name == "Tumor necrosis factor" and "TNF" in tnf.aliases
+    explore = container.explore_entity()
+    neighbours = {n.entity.name: (n.predicate, n.depth) for n in await explore.neighbours(workspace_id, tnf.id, 1)}
+    assert neighbours["insulin resistance"] == ("increases", 1)
+    assert neighbours["glucose uptake"] == ("inhibits", 1)  # from the other document: one TNF entity for both
+    chunks = await explore.chunks(workspace_id, tnf.id)
+    assert {c.document_title for c in chunks} == {"Inflammation", "Muscle"}
+
+    resistance = await _entity_named(container, workspace_id, "insulin resistance")
+    uptake = await _entity_named(container, workspace_id, "glucose uptake")
+    path = await container.find_path().execute(workspace_id, resistance.id, uptake.id)
+    assert [step.entity.name for step in path] == ["insulin resistance", "Tumor necrosis factor", "glucose uptake"]
+    assert [step.predicate for step in path] == [None, "increases", "inhibits"]
+    fjords = await _entity_named(container, workspace_id, "Norwegian coastline")
+    assert await container.find_path().execute(workspace_id, tnf.id, fjords.id) == []
+
+    recent = await container.recent_entities().execute(workspace_id, user_id, days=1)
+    assert {"Tumor necrosis factor", "Norwegian coastline"} <= {entity.name for entity in recent}
+    assert await container.recent_entities().execute(workspace_id, uuid.uuid4(), days=1) == []
+
+
+async def test_graph_search_brings_in_chunks_linked_through_entities(graph_container):
+    container = graph_container
+    user_id, workspace_id = await account(container)
+    await ready_documents(container, workspace_id, DOCUMENTS, uploaded_by=user_id)
+    search = container.search()
+    hits = await search.execute(SearchRequest(workspace_id, "insulin resistance adipose", SearchMode.HYBRID, k=1))
+    assert hits[0].chunk.document_title == "Inflammation"
+    async with container.uow() as uow:
+        linked = await expansion_scores(uow.graph, workspace_id, [hits[0].chunk.chunk_id], hops=1, fan_out=10)
+        titles = (await uow.search.views(workspace_id, list(linked), "")).values()
+    assert {view.document_title for view in titles} == {"Muscle"}  # through TNF; never the glaciers
+    graph_hits = await search.execute(SearchRequest(workspace_id, "insulin resistance adipose", SearchMode.GRAPH,
+                                                    k=3))
+    assert [hit.chunk.document_title for hit in graph_hits][:2] == ["Inflammation", "Muscle"]
+
+
+async def test_a_rebuilt_document_replaces_its_part_and_deletion_removes_it(graph_container):
+    container = graph_container
+    user_id, workspace_id = await account(container)
+    inflammation, muscle, _ = await ready_documents(container, workspace_id, DOCUMENTS, uploaded_by=user_id)
+    before = await _graph_counts(container, workspace_id)
+    await container.build_document_graph().execute([inflammation, muscle])  # a redelivered job
+    assert await _graph_counts(container, workspace_id) == before
+
+    await container.delete_document().execute(workspace_id, inflammation)
+    assert await container.search_entities().execute(workspace_id, "insulin resistance") == []  # only there
+    tnf = await _entity_named(container, workspace_id, "TNF")  # still mentioned by Muscle
+    chunks = await container.explore_entity().chunks(workspace_id, tnf.id)
+    assert {c.document_title for c in chunks} == {"Muscle"}
+    names = {n.entity.name for n in await container.explore_entity().neighbours(workspace_id, tnf.id)}
+    assert "insulin resistance" not in names and "glucose uptake" in names
+
+
+async def _graph_counts(container, workspace_id) -> tuple[int, int, int]:
+    """(entities, mentions, relations) of the workspace, as the graph store reports them."""
+    async with container.uow() as uow:
+        entities = (await uow.session.execute(text("SELECT id FROM kg_entities WHERE workspace_id = :w"),
+                                              {"w": workspace_id})).scalars().all()
+        mentions = await uow.graph.mentioning(workspace_id, list(entities), 1000)
+        relations = await uow.graph.related(workspace_id, list(entities), 1000)
+    return len(entities), len(mentions), len(relations)
+
+
+async def test_crafted_names_are_data_and_never_reach_another_workspace(graph_container):
+    container = graph_container
+    user_a, workspace_a = await account(container)
+    user_b, workspace_b = await account(container)
+    await ready_documents(container, workspace_a, {"A": "# A\n\nSecret alpha compound binds receptor kinase."})
+    await ready_documents(container, workspace_b, {"B": "# B\n\nPublic beta protein regulates receptor kinase."})
+    async with container.uow() as uow:
+        chunk_b = (await uow.session.execute(text("SELECT c.id, c.document_id FROM chunks c JOIN documents d ON "
+                                                  "d.id = c.document_id WHERE d.workspace_id = :w"),
+                                             {"w": workspace_b})).one()
+        crafted = [Entity(uuid.uuid4(), workspace_b, name.lower(), name, "term") for name in CRAFTED]
+        await uow.graph.lock(workspace_b)
+        await uow.graph.write_document(DocumentGraph(
+            workspace_b, chunk_b.document_id, (chunk_b.id,), tuple(crafted),
+            tuple((chunk_b.id, entity.id) for entity in crafted),
+            (Relation(crafted[0].id, "knows'}) DETACH DELETE n //", crafted[1].id, chunk_b.id),),
+            tuple((entity.key, entity.id) for entity in crafted)))
+        await uow.commit()
+    for name in CRAFTED:  # stored verbatim, found verbatim, only in B
+        assert [e.name for e in await container.search_entities().execute(workspace_b, name)] == [name]
+        assert await container.search_entities().execute(workspace_a, name) == []
+    found = await container.explore_entity().neighbours(workspace_b, crafted[0].id)
+    assert [(n.entity.name, n.predicate) for n in found] == [(CRAFTED[1], "knows'}) DETACH DELETE n //")]
+    # A's graph is intact and B's ids lead nowhere from A
+    assert [e.name for e in await container.search_entities().execute(workspace_a, "alpha")] == [
+        "Secret alpha compound"]
+    assert await container.explore_entity().neighbours(workspace_a, crafted[0].id) == []
+    assert await container.explore_entity().chunks(workspace_a, crafted[0].id) == []
+    async with container.uow() as uow:
+        assert await uow.graph.mentioning(workspace_a, [c.id for c in crafted], 10) == []
+        assert await uow.graph.entities(workspace_a, [c.id for c in crafted]) == {}
+        assert (await uow.session.execute(text("SELECT count(*) FROM chunks"))).scalar_one() > 0
+    since = datetime.now(UTC) - timedelta(days=1)
+    async with container.uow() as uow:
+        assert await uow.graph.entities_in_documents_by(workspace_a, user_b, since, 10) == []
