@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from dependency_injector import containers, providers
@@ -12,6 +13,7 @@ from src.adapters.auth.passwords import Argon2PasswordHasher
 from src.adapters.clock import SystemClock
 from src.adapters.documents.pdf import PypdfReader
 from src.adapters.embeddings.registry import EmbedderRegistry, EmbeddingOptions
+from src.adapters.extraction.llm import LlmExtractor
 from src.adapters.extraction.offline import OfflineExtractor
 from src.adapters.knowledge_bridge import KnowledgeRetriever
 from src.adapters.llm.models import ModelRegistry, ProviderKeys
@@ -51,8 +53,12 @@ from src.core.system.health import CheckHealth
 from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
 from src.core.system.schedules import EnqueueDueJobs
 from src.ports.conversation import ChatSettings
+from src.ports.graph import EntityExtractor
 from src.ports.knowledge import SearchMode
 from src.ports.system import Schedule
+
+log = logging.getLogger(__name__)
+GRAPH_PROMPT = "graph_extraction"
 
 
 def identity_config(settings: Settings) -> IdentityConfig:
@@ -79,6 +85,17 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
                            fusion=settings.search_fusion, keyword_weight=settings.search_keyword_weight,
                            graph=settings.graph_build, graph_seeds=settings.graph_seeds, graph_hops=settings.graph_hops,
                            graph_fan_out=settings.graph_fan_out, graph_weight=settings.graph_weight)
+
+
+def entity_extractor(settings: Settings, models: ModelRegistry, prompts: FilePromptLibrary) -> EntityExtractor:
+    offline = OfflineExtractor(settings.graph_max_entities_per_chunk)
+    route = models.route(settings.graph_extractor_model) if settings.graph_extractor == "llm" else None
+    if route is None or route.model == "offline":
+        if settings.graph_extractor == "llm":
+            log.warning("KEEL_GRAPH_EXTRACTOR=llm but %s has no configured provider: extracting offline",
+                        settings.graph_extractor_model)
+        return offline
+    return LlmExtractor(route, prompts.get(GRAPH_PROMPT), offline)
 
 
 def embedding_options(settings: Settings) -> EmbeddingOptions:
@@ -224,8 +241,6 @@ class Container(containers.DeclarativeContainer):
     sync_embedding_space = providers.Factory(SyncEmbeddingSpace, uow.provider, embedders, clock)
     reembed = providers.Factory(Reembed, uow.provider, embedders, clock)
     # knowledge graph
-    entity_extractor = providers.Singleton(OfflineExtractor, settings.provided.graph_max_entities_per_chunk)
-    build_document_graph = providers.Factory(BuildDocumentGraph, uow.provider, entity_extractor)
     search_entities = providers.Factory(SearchEntities, uow.provider)
     explore_entity = providers.Factory(ExploreEntity, uow.provider)
     find_path = providers.Factory(FindPath, uow.provider)
@@ -235,6 +250,9 @@ class Container(containers.DeclarativeContainer):
     chat = providers.Singleton(chat_settings, settings)
     chat_models = providers.Singleton(chat_models, settings)
     prompts = providers.Singleton(FilePromptLibrary)
+    # knowledge graph extraction (after chat models: the llm extractor uses them)
+    entity_extractor = providers.Singleton(entity_extractor, settings, chat_models, prompts)
+    build_document_graph = providers.Factory(BuildDocumentGraph, uow.provider, entity_extractor)
     token_counter = providers.Singleton(TokenCounter)
     breakers = providers.Singleton(Breakers, chat)
     live_answers = providers.Singleton(LiveAnswers, settings.provided.chat_resume_grace_seconds)

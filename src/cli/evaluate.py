@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 eval_app = typer.Typer(help="Measure quality on public benchmarks.", no_args_is_help=True)
-MODES = ("vector", "keyword", "hybrid")
+MODES = ("vector", "keyword", "hybrid", "graph")
 
 
 @eval_app.command("retrieval")

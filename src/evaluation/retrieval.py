@@ -68,10 +68,10 @@ class Unmetered:
         return Entitlement(workspace_id, "evaluation", limits, EntitlementStatus.ACTIVE, None, None, datetime.now(UTC))
 
 
-async def ingest_corpus(container, workspace_id: UUID, corpus: Path, say: Callable[[str], None]
-                        ) -> dict[UUID, list[str]]:
-    """Uploads every corpus document and ingests them; returns Keel document id -> corpus ids (identical
-    texts are one document, as the upload deduplicates them)."""
+async def ingest_corpus(container, workspace_id: UUID, corpus: Path, say: Callable[[str], None],
+                        build_graph: bool = False) -> dict[UUID, list[str]]:
+    """Uploads every corpus document and ingests them (and builds their knowledge graph when asked); returns
+    Keel document id -> corpus ids (identical texts are one document, as the upload deduplicates them)."""
     collected = CollectedJobs()
     container.jobs.override(providers.Object(collected))
     container.entitlements.override(providers.Object(Unmetered()))
@@ -85,20 +85,29 @@ async def ingest_corpus(container, workspace_id: UUID, corpus: Path, say: Callab
             results = await container.upload_documents().execute(workspace_id, uploads, None)
             for doc, result in zip(batch, results, strict=True):
                 corpus_ids.setdefault(result.document.id, []).append(doc.id)
+        queued = [UUID(raw) for job in collected.jobs for raw in job.kwargs["document_ids"]]
+        ingest = container.ingest_documents()
+        done = 0
+        for start in range(0, len(queued), INGEST_GROUP):
+            ids = queued[start:start + INGEST_GROUP]  # larger groups than the API's jobs: fuller embedding batches
+            await ingest.execute(ids)
+            done += len(ids)
+            if done % 500 < len(ids):
+                say(f"ingested {done}/{len(corpus_ids)} documents ({done / (time.monotonic() - started):.1f}/s)")
+        say(f"ingested {len(corpus_ids)} documents in {time.monotonic() - started:.0f}s")
+        if build_graph:
+            await build_graphs(container, queued, say)
     finally:
         container.jobs.reset_override()
         container.entitlements.reset_override()
-    ingest = container.ingest_documents()
-    queued = [UUID(raw) for job in collected.jobs for raw in job.kwargs["document_ids"]]
-    done = 0
-    for start in range(0, len(queued), INGEST_GROUP):
-        ids = queued[start:start + INGEST_GROUP]  # larger groups than the API's jobs: fuller embedding batches
-        await ingest.execute(ids)
-        done += len(ids)
-        if done % 500 < len(ids):
-            say(f"ingested {done}/{len(corpus_ids)} documents ({done / (time.monotonic() - started):.1f}/s)")
-    say(f"ingested {len(corpus_ids)} documents in {time.monotonic() - started:.0f}s")
     return corpus_ids
+
+
+async def build_graphs(container, document_ids: list[UUID], say: Callable[[str], None]) -> None:
+    started, build = time.monotonic(), container.build_document_graph()
+    for start in range(0, len(document_ids), INGEST_GROUP):
+        await build.execute(document_ids[start:start + INGEST_GROUP])
+    say(f"built the knowledge graph of {len(document_ids)} documents in {time.monotonic() - started:.0f}s")
 
 
 async def run_queries(search: Search, workspace_id: UUID, queries: dict[str, str], mode: SearchMode,
@@ -121,7 +130,8 @@ async def evaluate_retrieval(container, *, corpus: Path, queries: Path, qrels: P
     workspace_id = await _create_workspace(container)
     results = []
     try:
-        corpus_ids = await ingest_corpus(container, workspace_id, corpus, say)
+        corpus_ids = await ingest_corpus(container, workspace_id, corpus, say,
+                                         build_graph=SearchMode.GRAPH in modes)
         for mode in modes:
             started = time.monotonic()
             run = await run_queries(search, workspace_id, texts, mode, lambda doc_id: corpus_ids.get(doc_id, []))

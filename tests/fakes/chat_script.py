@@ -27,6 +27,7 @@ class ChatScript:
     failures: list[Failure] = field(default_factory=list)
     cut_after_tokens: int | None = None  # close the connection after this many tokens
     hang: bool = False  # accept the request, never answer
+    structured_reply: dict | None = None  # the JSON a structured-output request gets (else the schema filled)
     requests: list[dict] = field(default_factory=list)
     finished: int = 0  # streams sent to the end
     disconnected: int = 0  # streams the client closed before the end

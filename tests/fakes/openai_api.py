@@ -115,7 +115,8 @@ class FakeOpenAI:
 
     def _structured(self, body: dict, prompt: int) -> dict:
         schema = body["response_format"]["json_schema"]["schema"]
-        content = json.dumps({key: self.chat.reply[:40] for key in schema.get("properties", {})})
+        answer = self.chat.structured_reply or {key: self.chat.reply[:40] for key in schema.get("properties", {})}
+        content = json.dumps(answer)
         return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 1_700_000_000, "model": body["model"],
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": content, "refusal": None}}],

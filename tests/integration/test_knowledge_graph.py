@@ -1,5 +1,6 @@
 """The knowledge graph against the real Postgres, once on Apache AGE and once on plain tables (the same
-tests): extraction → graph → queries, a retried build, deletion, workspace isolation, Cypher injection."""
+tests): extraction → graph → queries, a retried build, deletion, workspace isolation, Cypher injection; and
+the LLM extractor through the real OpenAI SDK against the local fake."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from src.core.knowledge.search import SearchRequest
 from src.ports.graph import DocumentGraph, Entity, Relation
 from src.ports.knowledge import SearchMode
 from tests.conversation_helpers import account, ready_documents
+from tests.fakes.openai_api import FakeOpenAI
 
 DOCUMENTS = {
     "Inflammation": "# Inflammation\n\nTumor necrosis factor (TNF) increases insulin resistance in adipose tissue. "
@@ -144,3 +146,38 @@ async def test_crafted_names_are_data_and_never_reach_another_workspace(graph_co
     since = datetime.now(UTC) - timedelta(days=1)
     async with container.uow() as uow:
         assert await uow.graph.entities_in_documents_by(workspace_a, user_b, since, 10) == []
+
+
+@pytest.fixture
+def openai_fake():
+    fake = FakeOpenAI()
+    with fake.serve() as served:
+        fake.url = served.url + "/v1"
+        yield fake
+
+
+async def test_the_llm_extractor_uses_structured_output_and_falls_back_offline(settings, openai_fake):
+    openai_fake.chat.structured_reply = {
+        "entities": [{"name": "Tumor necrosis factor", "type": "protein", "aliases": ["TNF"]},
+                     {"name": "insulin resistance", "type": "condition", "aliases": []}],
+        "relations": [{"subject": "TNF", "predicate": "worsens", "object": "insulin resistance"}]}
+    container = build_container(settings.model_copy(update={
+        "openai_api_key": openai_fake.api_key, "openai_base_url": openai_fake.url, "graph_extractor": "llm",
+        "graph_extractor_model": "gpt-4o-mini"}))
+    try:
+        user_id, workspace_id = await account(container)
+        await ready_documents(container, workspace_id, {"Inflammation": DOCUMENTS["Inflammation"]})
+        request = openai_fake.chat.requests[-1]
+        assert request["response_format"]["json_schema"]["name"] == "knowledge_graph"
+        assert "TNF" in request["messages"][-1]["content"]  # the chunk's text was sent
+        tnf = await _entity_named(container, workspace_id, "TNF")
+        assert (tnf.name, tnf.type) == ("Tumor necrosis factor", "protein")
+        [neighbour] = await container.explore_entity().neighbours(workspace_id, tnf.id)
+        assert (neighbour.entity.name, neighbour.predicate) == ("insulin resistance", "worsens")
+        assert container.entity_extractor().usage.prompt_tokens > 0
+
+        openai_fake.chat.fail_next(1, 500)  # the model fails: that chunk is extracted offline
+        await ready_documents(container, workspace_id, {"Muscle": DOCUMENTS["Muscle"]})
+        assert await container.search_entities().execute(workspace_id, "skeletal muscle")
+    finally:
+        await shutdown(container)

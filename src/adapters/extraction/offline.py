@@ -49,6 +49,12 @@ PREDICATES = {  # verb forms seen between two entities -> the predicate recorded
     **dict.fromkeys(("encodes", "encoded", "encode", "expresses", "expressed"), "expresses"),
     **dict.fromkeys(("requires", "required", "require"), "requires"),
     **dict.fromkeys(("contains", "contained", "includes"), "contains"),
+    **dict.fromkeys(("improves", "improved", "improve", "protects", "protected", "restores", "restored"),
+                    "improves"),
+    **dict.fromkeys(("impairs", "impaired", "impair", "damages", "damaged", "worsens", "worsened"), "impairs"),
+    **dict.fromkeys(("affects", "affected", "affect", "alters", "altered", "mediates", "mediated", "influences",
+                     "influenced"), "affects"),
+    **dict.fromkeys(("predicts", "predicted", "correlates", "correlated", "indicates", "indicated"), "predicts"),
 }
 MAX_PHRASE_WORDS = 4
 MAX_CHUNK_CHARS = 20_000

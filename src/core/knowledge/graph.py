@@ -71,6 +71,7 @@ def _groups(extractions: list[ChunkExtraction]) -> tuple[dict[str, _Group], list
             group.keys.add(key)
             group.keys.update(k for alias in mention.aliases if (k := entity_key(alias)))
             group.names[mention.name.strip()[:MAX_NAME_CHARS]] += 1
+            group.names.update({alias.strip()[:MAX_NAME_CHARS]: 0 for alias in mention.aliases})  # known, unused
             group.types[mention.type] += 1
     return groups, [(chunk_id, find(key)) for chunk_id, key in mentions]
 
