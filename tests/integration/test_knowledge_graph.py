@@ -15,7 +15,7 @@ from src.core.knowledge.graph_queries import expansion_scores
 from src.core.knowledge.search import SearchRequest
 from src.ports.graph import DocumentGraph, Entity, Relation
 from src.ports.knowledge import SearchMode
-from tests.conversation_helpers import account, ready_documents
+from tests.conversation_helpers import account, ask, ready_documents
 from tests.fakes.openai_api import FakeOpenAI
 
 DOCUMENTS = {
@@ -179,5 +179,19 @@ async def test_the_llm_extractor_uses_structured_output_and_falls_back_offline(s
         openai_fake.chat.fail_next(1, 500)  # the model fails: that chunk is extracted offline
         await ready_documents(container, workspace_id, {"Muscle": DOCUMENTS["Muscle"]})
         assert await container.search_entities().execute(workspace_id, "skeletal muscle")
+    finally:
+        await shutdown(container)
+
+
+async def test_conversation_can_retrieve_through_the_graph(settings):
+    container = build_container(settings.model_copy(update={"chat_retrieval_mode": "graph",
+                                                            "chat_retrieval_k": 2}))
+    try:
+        user_id, workspace_id = await account(container)
+        await ready_documents(container, workspace_id, DOCUMENTS, uploaded_by=user_id)
+        final, _ = await ask(container, user_id, workspace_id, "What does insulin resistance in adipose tissue "
+                                                               "come from?")
+        assert final.status.value == "complete"
+        assert [source.document_title for source in final.sources] == ["Inflammation", "Muscle"]
     finally:
         await shutdown(container)
