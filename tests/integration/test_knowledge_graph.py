@@ -195,3 +195,21 @@ async def test_conversation_can_retrieve_through_the_graph(settings):
         assert [source.document_title for source in final.sources] == ["Inflammation", "Muscle"]
     finally:
         await shutdown(container)
+
+
+async def test_a_deleted_workspace_takes_its_graph_with_it(graph_container):
+    container = graph_container
+    user_id, workspace_id = await account(container)
+    await ready_documents(container, workspace_id, {"Muscle": DOCUMENTS["Muscle"]}, uploaded_by=user_id)
+    graphs = "SELECT count(*) FROM ag_catalog.ag_graph WHERE name = :name"
+    name = f"kg_{workspace_id.hex}"
+    async with container.uow() as uow:
+        before = (await uow.session.execute(text(graphs), {"name": name})).scalar_one()
+        await uow.session.execute(text("DELETE FROM workspaces WHERE id = :w"), {"w": workspace_id})
+        await uow.commit()
+    async with container.uow() as uow:
+        assert (await uow.session.execute(text(graphs), {"name": name})).scalar_one() == 0
+        left = await uow.session.execute(text("SELECT count(*) FROM kg_entities WHERE workspace_id = :w"),
+                                         {"w": workspace_id})
+        assert left.scalar_one() == 0
+    assert before == (1 if container.settings().graph_store == "age" else 0)
