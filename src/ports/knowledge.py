@@ -226,6 +226,10 @@ class SearchIndex(Protocol):
 
     async def views(self, workspace_id: UUID, chunk_ids: list[UUID], query: str) -> dict[UUID, ChunkView]: ...
 
+    async def searchable(self, workspace_id: UUID, chunk_ids: list[UUID], filters: SearchFilters) -> set[UUID]:
+        """Those of the chunks a search with these filters may answer (ready documents that match)."""
+        ...
+
 
 class KnowledgeUnitOfWork(UnitOfWork, Protocol):
     documents: DocumentRepository

@@ -14,7 +14,7 @@ from src.container import build_container, shutdown
 from src.core.knowledge.graph_queries import expansion_scores
 from src.core.knowledge.search import SearchRequest
 from src.ports.graph import DocumentGraph, Entity, Relation
-from src.ports.knowledge import SearchMode
+from src.ports.knowledge import SearchFilters, SearchMode
 from tests.conversation_helpers import account, ask, ready_documents
 from tests.fakes.openai_api import FakeOpenAI
 
@@ -82,6 +82,10 @@ async def test_graph_search_brings_in_chunks_linked_through_entities(graph_conta
     graph_hits = await search.execute(SearchRequest(workspace_id, "insulin resistance adipose", SearchMode.GRAPH,
                                                     k=3))
     assert [hit.chunk.document_title for hit in graph_hits][:2] == ["Inflammation", "Muscle"]
+    only_inflammation = SearchFilters(document_ids=(hits[0].chunk.document_id,))
+    filtered = await search.execute(SearchRequest(workspace_id, "insulin resistance adipose", SearchMode.GRAPH,
+                                                  k=3, filters=only_inflammation))
+    assert {hit.chunk.document_title for hit in filtered} == {"Inflammation"}  # the graph obeys filters too
 
 
 async def test_a_rebuilt_document_replaces_its_part_and_deletion_removes_it(graph_container):

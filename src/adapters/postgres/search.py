@@ -93,6 +93,15 @@ class PgSearchIndex:
         return {row.id: ChunkView(row.id, row.document_id, row.title, row.position, tuple(row.heading_path),
                                   row.text, _highlights(row.headline)) for row in rows}
 
+    async def searchable(self, workspace_id: UUID, chunk_ids: list[UUID], filters: SearchFilters) -> set[UUID]:
+        if not chunk_ids:
+            return set()
+        params = {"ids": chunk_ids, "workspace_id": workspace_id}
+        rows = await self._session.execute(text(
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ANY(:ids) "
+            f"AND c.workspace_id = :workspace_id AND d.status = 'ready' {_filters(filters, params)}"), params)
+        return {row.id for row in rows}
+
     async def _has_bm25(self) -> bool:
         cache = self._settings._bm25
         if "found" not in cache:

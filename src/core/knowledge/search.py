@@ -77,17 +77,20 @@ class Search:
                           if uses_keywords else [])
             ranked = self._fuse(request.mode, by_vector, by_keyword)
             if request.mode is SearchMode.GRAPH:
-                ranked = await self._through_graph(uow, request.workspace_id, ranked)
+                ranked = await self._through_graph(uow, request, ranked)
             ranked = ranked[:request.k]
             views = await uow.search.views(request.workspace_id, [item.chunk_id for item in ranked], query)
         return [SearchHit(views[item.chunk_id], item.score, item.vector_score, item.keyword_score)
                 for item in ranked if item.chunk_id in views]
 
-    async def _through_graph(self, uow: KnowledgeUnitOfWork, workspace_id: UUID, ranked):
+    async def _through_graph(self, uow: KnowledgeUnitOfWork, request: SearchRequest, ranked):
         config = self._config
         seeds = [item.chunk_id for item in ranked[:config.graph_seeds]]
-        scores = await expansion_scores(uow.graph, workspace_id, seeds, config.graph_hops, config.graph_fan_out)
-        return with_graph(ranked, scores, config.graph_weight)
+        scores = await expansion_scores(uow.graph, request.workspace_id, seeds, config.graph_hops,
+                                        config.graph_fan_out)
+        allowed = await uow.search.searchable(request.workspace_id, list(scores), request.filters)
+        return with_graph(ranked, {chunk: score for chunk, score in scores.items() if chunk in allowed},
+                          config.graph_weight)
 
     def _fuse(self, mode: SearchMode, by_vector, by_keyword):
         if mode is SearchMode.VECTOR:
