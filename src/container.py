@@ -252,7 +252,7 @@ class Container(containers.DeclarativeContainer):
     prompts = providers.Singleton(FilePromptLibrary)
     # knowledge graph extraction (after chat models: the llm extractor uses them)
     entity_extractor = providers.Singleton(entity_extractor, settings, chat_models, prompts)
-    build_document_graph = providers.Factory(BuildDocumentGraph, uow.provider, entity_extractor)
+    build_document_graph = providers.Factory(BuildDocumentGraph, uow.provider, entity_extractor, clock)
     token_counter = providers.Singleton(TokenCounter)
     breakers = providers.Singleton(Breakers, chat)
     live_answers = providers.Singleton(LiveAnswers, settings.provided.chat_resume_grace_seconds)

@@ -207,7 +207,7 @@ class UsageTotals:
 class Reservation:
     id: UUID
     workspace_id: UUID
-    user_id: UUID
+    user_id: UUID | None  # None: spent for the workspace, not a member (e.g. graph extraction of an API upload)
     message_id: UUID
     model: str
     day: date

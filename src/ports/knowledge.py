@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
+from src.ports.conversation import UsageLedger
 from src.ports.graph import GraphStore
 from src.ports.shared import DomainError, UnitOfWork
 
@@ -237,3 +238,4 @@ class KnowledgeUnitOfWork(UnitOfWork, Protocol):
     spaces: EmbeddingSpaceRepository
     search: SearchIndex
     graph: GraphStore
+    usage: UsageLedger  # model spend of LLM extraction counts toward the workspace's budget

@@ -178,7 +178,8 @@ async def test_the_llm_extractor_uses_structured_output_and_falls_back_offline(s
         assert (tnf.name, tnf.type) == ("Tumor necrosis factor", "protein")
         [neighbour] = await container.explore_entity().neighbours(workspace_id, tnf.id)
         assert (neighbour.entity.name, neighbour.predicate) == ("insulin resistance", "worsens")
-        assert container.entity_extractor().usage.prompt_tokens > 0
+        [spent] = await container.usage_report().execute(workspace_id, 1, None)  # on the usage ledger
+        assert spent.model == "gpt-4o-mini" and spent.prompt_tokens > 0 and spent.cost_usd > 0
 
         openai_fake.chat.fail_next(1, 500)  # the model fails: that chunk is extracted offline
         await ready_documents(container, workspace_id, {"Muscle": DOCUMENTS["Muscle"]})

@@ -1,6 +1,7 @@
 """EntityExtractor on a chat model's native structured output (OpenAI json_schema, Anthropic forced tool
-use), through the conversation module's provider port. A chunk whose call fails or whose answer does not
-validate falls back to the offline extractor, so ingestion never stalls on the model."""
+use), through the conversation module's provider port; each chunk's cost is reported with its extraction
+(and recorded on the workspace's usage ledger). A chunk whose call fails or whose answer does not validate
+falls back to the offline extractor, so ingestion never stalls on the model."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ import logging
 from string import Template
 from typing import Any
 
-from src.ports.conversation import ChatMessage, ChatRequest, ModelRoute, PromptTemplate, ProviderError, Usage
-from src.ports.graph import ChunkExtraction, ChunkText, EntityExtractor, EntityMention, RelationMention
+from src.core.conversation.budget import cost_usd
+from src.ports.conversation import ChatMessage, ChatRequest, ModelRoute, PromptTemplate, ProviderError
+from src.ports.graph import (
+    ChunkExtraction,
+    ChunkText,
+    EntityExtractor,
+    EntityMention,
+    ExtractionCost,
+    RelationMention,
+)
 
 log = logging.getLogger(__name__)
 _TEXT = {"type": "string"}
@@ -28,7 +37,7 @@ SCHEMA: dict[str, Any] = {
 MAX_ITEMS = 50
 
 
-def parse_extraction(chunk: ChunkText, data: dict) -> ChunkExtraction:
+def parse_extraction(chunk: ChunkText, data: dict, cost: ExtractionCost | None = None) -> ChunkExtraction:
     """The model's answer as an extraction; ValueError when it does not fit the schema."""
     try:
         entities = tuple(EntityMention(str(e["name"])[:200], str(e["type"])[:40] or "term",
@@ -38,7 +47,7 @@ def parse_extraction(chunk: ChunkText, data: dict) -> ChunkExtraction:
                                           str(r["object"])) for r in data["relations"][:MAX_ITEMS])
     except (KeyError, TypeError) as exc:
         raise ValueError(f"the extraction does not fit the schema: {exc!r}") from None
-    return ChunkExtraction(chunk.chunk_id, entities, relations)
+    return ChunkExtraction(chunk.chunk_id, entities, relations, cost)
 
 
 class LlmExtractor:
@@ -51,7 +60,6 @@ class LlmExtractor:
         self._fallback = fallback
         self._slots = asyncio.Semaphore(concurrency)
         self._max_tokens = max_tokens
-        self.usage = Usage(0, 0)  # tokens spent by this process's extractions
 
     async def extract(self, chunks: list[ChunkText]) -> list[ChunkExtraction]:
         return list(await asyncio.gather(*(self._one(chunk) for chunk in chunks)))
@@ -63,9 +71,10 @@ class LlmExtractor:
         async with self._slots:
             try:
                 data, usage = await self._route.provider.structured(request, "knowledge_graph", SCHEMA)
-                self.usage = Usage(self.usage.prompt_tokens + usage.prompt_tokens,
-                                   self.usage.completion_tokens + usage.completion_tokens)
-                return parse_extraction(chunk, data)
+                route = self._route
+                cost = ExtractionCost(route.model, usage.prompt_tokens, usage.completion_tokens,
+                                      cost_usd(usage, route.input_usd_per_mtok, route.output_usd_per_mtok))
+                return parse_extraction(chunk, data, cost)
             except (ProviderError, ValueError) as exc:
                 log.warning("LLM extraction of chunk %s failed, extracting offline: %s", chunk.chunk_id, exc)
         return (await self._fallback.extract([chunk]))[0]

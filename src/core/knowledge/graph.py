@@ -8,17 +8,21 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from uuid import UUID
 
+from src.ports.conversation import Reservation, Usage
 from src.ports.graph import (
     ChunkExtraction,
     ChunkText,
     DocumentGraph,
     Entity,
     EntityExtractor,
+    ExtractionCost,
     Relation,
 )
-from src.ports.knowledge import DocumentStatus, KnowledgeUnitOfWork
+from src.ports.knowledge import Document, DocumentStatus, KnowledgeUnitOfWork
+from src.ports.shared import Clock
 
 MAX_NAME_CHARS = 200
 
@@ -117,15 +121,33 @@ def all_keys(extractions: list[ChunkExtraction]) -> list[str]:
     return sorted(keys - {""})
 
 
+async def record_spend(uow: KnowledgeUnitOfWork, document: Document, extractions: list[ChunkExtraction],
+                       now: datetime) -> None:
+    """What a model charged for the document's extraction, per model, as settled usage of its uploader."""
+    totals: dict[str, ExtractionCost] = {}
+    for cost in (e.cost for e in extractions if e.cost is not None):
+        seen = totals.get(cost.model)
+        totals[cost.model] = cost if seen is None else ExtractionCost(
+            cost.model, seen.prompt_tokens + cost.prompt_tokens, seen.completion_tokens + cost.completion_tokens,
+            seen.cost_usd + cost.cost_usd)
+    for cost in totals.values():
+        record = Reservation(uuid.uuid4(), document.workspace_id, document.created_by, document.id, cost.model,
+                             now.date(), 0, now)
+        await uow.usage.reserve(record)
+        await uow.usage.settle(record.id, cost.model, Usage(cost.prompt_tokens, cost.completion_tokens),
+                               cost.cost_usd, now)
+
+
 class BuildDocumentGraph:
     """- After ingestion: extracts entities and relations from each ready document's chunks (no connection
     held meanwhile), resolves them against the workspace's entities and replaces the document's part of the
     graph, under a per-workspace lock so concurrent documents merge into the same entities.
     - A retried job rewrites the same part; a document deleted or not ready meanwhile is skipped."""
 
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], extractor: EntityExtractor) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], extractor: EntityExtractor, clock: Clock) -> None:
         self._uow = uow
         self._extractor = extractor
+        self._clock = clock
 
     async def execute(self, document_ids: list[UUID]) -> int:
         built = 0
@@ -149,5 +171,6 @@ class BuildDocumentGraph:
             graph = resolve(document.workspace_id, extractions, existing, document_id,
                             [chunk.id for chunk in chunks])
             await uow.graph.write_document(graph)
+            await record_spend(uow, document, extractions, self._clock.now())
             await uow.commit()
         return True
