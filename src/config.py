@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     graph_seeds: int = Field(5, ge=1, le=50, description="graph search: top hits whose entities start it")
     graph_weight: float = Field(0.5, ge=0, le=2, description="graph search: weight of the graph's ranking")
     graph_max_entities_per_chunk: int = Field(12, ge=1, le=100, description="offline extractor: entities per chunk")
+    graph_merge_similarity: float = Field(0.92, ge=0, le=1, description="entity names whose embeddings are at "
+                                                                         "least this similar merge; 0 = off")
     graph_extractor: Literal["offline", "llm"] = Field(
         "offline", description="entity extraction: offline (no key) or a chat model's structured output")
     graph_extractor_model: str = Field("gpt-4o-mini", description="llm extractor: the model (as KEEL_CHAT_MODELS "

@@ -84,7 +84,8 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
                            embed_batch_size=settings.embedding_batch_size,
                            fusion=settings.search_fusion, keyword_weight=settings.search_keyword_weight,
                            graph=settings.graph_build, graph_seeds=settings.graph_seeds, graph_hops=settings.graph_hops,
-                           graph_fan_out=settings.graph_fan_out, graph_weight=settings.graph_weight)
+                           graph_fan_out=settings.graph_fan_out, graph_weight=settings.graph_weight,
+                           graph_merge_similarity=settings.graph_merge_similarity)
 
 
 def entity_extractor(settings: Settings, models: ModelRegistry, prompts: FilePromptLibrary) -> EntityExtractor:
@@ -252,7 +253,8 @@ class Container(containers.DeclarativeContainer):
     prompts = providers.Singleton(FilePromptLibrary)
     # knowledge graph extraction (after chat models: the llm extractor uses them)
     entity_extractor = providers.Singleton(entity_extractor, settings, chat_models, prompts)
-    build_document_graph = providers.Factory(BuildDocumentGraph, uow.provider, entity_extractor, clock)
+    build_document_graph = providers.Factory(BuildDocumentGraph, uow.provider, entity_extractor, embedders, clock,
+                                             knowledge)
     token_counter = providers.Singleton(TokenCounter)
     breakers = providers.Singleton(Breakers, chat)
     live_answers = providers.Singleton(LiveAnswers, settings.provided.chat_resume_grace_seconds)

@@ -120,6 +120,17 @@ class GraphStore(Protocol):
 
     async def write_document(self, graph: DocumentGraph) -> None: ...
 
+    async def similar_entities(self, workspace_id: UUID, space: str, dimensions: int, vectors: list[list[float]],
+                               min_similarity: float) -> list[Entity | None]:
+        """For each name vector, the workspace's entity whose name vector is nearest, if at least that similar
+        (cosine)."""
+        ...
+
+    async def add_name_vectors(self, workspace_id: UUID, space: str, dimensions: int,
+                               vectors: list[tuple[UUID, list[float]]]) -> None:
+        """Entities' name vectors (an entity keeps its first one per space)."""
+        ...
+
     async def remove_document(self, workspace_id: UUID, document_id: UUID) -> None:
         """Its vertices and edges go; entities no chunk mentions any more go too."""
         ...

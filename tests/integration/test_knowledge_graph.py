@@ -218,3 +218,19 @@ async def test_a_deleted_workspace_takes_its_graph_with_it(graph_container):
                                          {"w": workspace_id})
         assert left.scalar_one() == 0
     assert before == (1 if container.settings().graph_store == "age" else 0)
+
+
+async def test_names_spelled_differently_merge_by_embedding_similarity(graph_container):
+    container = graph_container
+    user_id, workspace_id = await account(container)
+    await ready_documents(container, workspace_id, {
+        "US": "# US\n\nTumor necrosis factor drives Alzheimer disease in mice.",
+        "UK": "# UK\n\nTumour necrosis factor increases insulin resistance. Alzheimer's disease affects memory."})
+    [tnf] = await container.search_entities().execute(workspace_id, "necrosis")  # one entity, both spellings
+    assert {tnf.name, *tnf.aliases} == {"Tumor necrosis factor", "Tumour necrosis factor"}
+    chunks = await container.explore_entity().chunks(workspace_id, tnf.id)
+    assert {c.document_title for c in chunks} == {"US", "UK"}
+    [alzheimer] = await container.search_entities().execute(workspace_id, "Alzheimer")
+    assert set(alzheimer.aliases) | {alzheimer.name} == {"Alzheimer disease", "Alzheimer's disease"}
+    [resistance] = await container.search_entities().execute(workspace_id, "insulin")  # not merged with them
+    assert resistance.name == "insulin resistance"

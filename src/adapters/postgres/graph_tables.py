@@ -11,7 +11,8 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.adapters.postgres.models.graph import EntityKeyRow, EntityRow, MentionRow, RelationRow
+from src.adapters.postgres.models.graph import EntityKeyRow, EntityRow, EntityVectorRow, MentionRow, RelationRow
+from src.adapters.postgres.repositories.knowledge import hnsw_index_name, space_literal
 from src.ports.graph import DocumentGraph, Edge, Entity, Mention
 
 GRAPH_LOCK_CLASS = zlib.crc32(b"keel.graph") & 0x7FFFFFFF
@@ -77,6 +78,34 @@ class EntityRows:
                 for key, entity_id in graph.keys]
         if keys:  # a key already taken stays with its entity
             await self._session.execute(pg_insert(EntityKeyRow).values(keys).on_conflict_do_nothing())
+
+    async def similar_entities(self, workspace_id: UUID, space: str, dimensions: int, vectors: list[list[float]],
+                               min_similarity: float) -> list[Entity | None]:
+        if not vectors:
+            return []
+        await self._session.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
+        cast = f"vector({int(dimensions)})"
+        nearest = text(f"""
+            SELECT e.*, 1 - (v.vector::{cast} <=> CAST(CAST(:q AS text) AS {cast})) AS similarity
+            FROM kg_entity_vectors v JOIN kg_entities e ON e.id = v.entity_id
+            WHERE v.workspace_id = :workspace AND v.space = {space_literal(space)}
+            ORDER BY v.vector::{cast} <=> CAST(CAST(:q AS text) AS {cast}) LIMIT 1""")
+        found: list[Entity | None] = []
+        for vector in vectors:
+            row = (await self._session.execute(nearest, {"workspace": workspace_id, "q": str(list(vector))})).first()
+            found.append(_entity(row) if row is not None and row.similarity >= min_similarity else None)
+        return found
+
+    async def add_name_vectors(self, workspace_id: UUID, space: str, dimensions: int,
+                               vectors: list[tuple[UUID, list[float]]]) -> None:
+        if not vectors:
+            return
+        await self._session.execute(text(
+            f"CREATE INDEX IF NOT EXISTS {hnsw_index_name('kg ' + space)} ON kg_entity_vectors "
+            f"USING hnsw ((vector::vector({int(dimensions)})) vector_cosine_ops) WHERE space = {space_literal(space)}"))
+        await self._session.execute(pg_insert(EntityVectorRow).values([
+            {"entity_id": entity_id, "space": space, "workspace_id": workspace_id, "vector": vector}
+            for entity_id, vector in vectors]).on_conflict_do_nothing())
 
     async def drop_entities(self, workspace_id: UUID, entity_ids: list[UUID]) -> None:
         if entity_ids:

@@ -22,3 +22,4 @@ class KnowledgeConfig:
     graph_hops: int = 1  # relation hops from those entities
     graph_fan_out: int = 10  # neighbours per entity and chunks per entity followed
     graph_weight: float = 0.5  # the graph ranking's weight against the hybrid one
+    graph_merge_similarity: float = 0.92  # entity names at least this similar (cosine) are one entity; 0 = off

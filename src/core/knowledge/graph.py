@@ -3,6 +3,7 @@ its part of the graph (built by a job after ingestion)."""
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 import uuid
 from collections import Counter
@@ -11,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
+from src.core.knowledge.config import KnowledgeConfig
 from src.ports.conversation import Reservation, Usage
 from src.ports.graph import (
     ChunkExtraction,
@@ -21,9 +23,10 @@ from src.ports.graph import (
     ExtractionCost,
     Relation,
 )
-from src.ports.knowledge import Document, DocumentStatus, KnowledgeUnitOfWork
+from src.ports.knowledge import Document, DocumentStatus, Embedders, EmbeddingUnavailable, KnowledgeUnitOfWork
 from src.ports.shared import Clock
 
+log = logging.getLogger(__name__)
 MAX_NAME_CHARS = 200
 
 
@@ -138,16 +141,35 @@ async def record_spend(uow: KnowledgeUnitOfWork, document: Document, extractions
                                cost.cost_usd, now)
 
 
+@dataclass(frozen=True, slots=True)
+class _NameVectors:
+    space: str
+    dimensions: int
+    by_name: dict[str, list[float]]
+
+
+def unmatched_names(extractions: list[ChunkExtraction], existing: dict[str, Entity]) -> dict[str, str]:
+    """Root key -> the name resolution would give it, for mention groups no existing key matches."""
+    groups, _ = _groups(extractions)
+    return {root: group.names.most_common(1)[0][0] for root, group in groups.items()
+            if not any(key in existing for key in group.keys)}
+
+
 class BuildDocumentGraph:
-    """- After ingestion: extracts entities and relations from each ready document's chunks (no connection
-    held meanwhile), resolves them against the workspace's entities and replaces the document's part of the
-    graph, under a per-workspace lock so concurrent documents merge into the same entities.
+    """- After ingestion: extracts entities and relations from each ready document's chunks and embeds their
+    names (no connection held meanwhile), resolves them against the workspace's entities (by key and alias,
+    then by name similarity) and replaces the document's part of the graph, under a per-workspace lock so
+    concurrent documents merge into the same entities.
+    - A model's charge for the extraction goes on the usage ledger.
     - A retried job rewrites the same part; a document deleted or not ready meanwhile is skipped."""
 
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], extractor: EntityExtractor, clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], extractor: EntityExtractor, embedders: Embedders,
+                 clock: Clock, config: KnowledgeConfig) -> None:
         self._uow = uow
         self._extractor = extractor
+        self._embedders = embedders
         self._clock = clock
+        self._config = config
 
     async def execute(self, document_ids: list[UUID]) -> int:
         built = 0
@@ -162,15 +184,44 @@ class BuildDocumentGraph:
                 return False
             chunks = await uow.chunks.of_document(document_id)
         extractions = await self._extractor.extract([ChunkText(chunk.id, chunk.text) for chunk in chunks])
+        vectors = await self._name_vectors(extractions)
         async with self._uow() as uow:
             await uow.graph.lock(document.workspace_id)
             current = await uow.documents.get(document_id)
             if current is None or current.status is not DocumentStatus.READY:
                 return False
             existing = await uow.graph.entities_by_key(document.workspace_id, all_keys(extractions))
+            if vectors is not None:
+                existing |= await self._similar(uow, document.workspace_id, extractions, existing, vectors)
             graph = resolve(document.workspace_id, extractions, existing, document_id,
                             [chunk.id for chunk in chunks])
             await uow.graph.write_document(graph)
+            if vectors is not None:
+                await uow.graph.add_name_vectors(document.workspace_id, vectors.space, vectors.dimensions, [
+                    (entity.id, vectors.by_name[entity.name]) for entity in graph.entities
+                    if entity.name in vectors.by_name])
             await record_spend(uow, document, extractions, self._clock.now())
             await uow.commit()
         return True
+
+    async def _name_vectors(self, extractions: list[ChunkExtraction]) -> _NameVectors | None:
+        names = sorted({mention.name for e in extractions for mention in e.entities})
+        if self._config.graph_merge_similarity <= 0 or not names:
+            return None
+        embedder = self._embedders.configured()
+        try:
+            vectors = await embedder.embed_documents(names)
+        except EmbeddingUnavailable as exc:
+            log.warning("entity names not embedded, merging by name only: %s", exc)
+            return None
+        return _NameVectors(embedder.model_name, embedder.dimensions, dict(zip(names, vectors, strict=True)))
+
+    async def _similar(self, uow: KnowledgeUnitOfWork, workspace_id: UUID, extractions: list[ChunkExtraction],
+                       existing: dict[str, Entity], vectors: _NameVectors) -> dict[str, Entity]:
+        """Existing entities, by the root key of a group no key matched, whose names are near enough."""
+        unmatched = [(root, name) for root, name in unmatched_names(extractions, existing).items()
+                     if name in vectors.by_name]
+        found = await uow.graph.similar_entities(workspace_id, vectors.space, vectors.dimensions,
+                                                 [vectors.by_name[name] for _, name in unmatched],
+                                                 self._config.graph_merge_similarity)
+        return {root: entity for (root, _), entity in zip(unmatched, found, strict=True) if entity is not None}

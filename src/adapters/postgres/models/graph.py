@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
@@ -35,6 +36,21 @@ class EntityKeyRow(Base):
                                                     primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("kg_entities.id", ondelete="CASCADE"), index=True)
+
+
+class EntityVectorRow(Base):
+    """An entity's name embedded by one model (a space); each space gets a partial HNSW index on a cast to
+    its dimensions, made when its first vector is stored."""
+
+    __tablename__ = "kg_entity_vectors"
+
+    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("kg_entities.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    space: Mapped[str] = mapped_column(String(200), primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    vector = mapped_column(VECTOR())
+
+    __table_args__ = (Index("ix_kg_entity_vectors_workspace_space", "workspace_id", "space"),)
 
 
 class MentionRow(Base):
