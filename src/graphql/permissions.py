@@ -10,10 +10,12 @@ from strawberry.permission import BasePermission, PermissionExtension
 
 from graphql import GraphQLError
 from src.ports.identity import Forbidden, Permission, Unauthenticated
+from src.ports.shared import StorageUnavailable
 
 
 class AccessDenied(GraphQLError):
-    """Shown to clients as is (never masked): `extensions.code` is UNAUTHENTICATED or FORBIDDEN."""
+    """Shown to clients as is (never masked): `extensions.code` is UNAUTHENTICATED, FORBIDDEN, or UNAVAILABLE
+    when the caller could not be checked (the database is unreachable or busy): retry later."""
 
 
 class Public(BasePermission):
@@ -44,6 +46,8 @@ class Requires(BasePermission):
             raise AccessDenied(str(exc), extensions={"code": "UNAUTHENTICATED"}) from None
         except Forbidden as exc:
             raise AccessDenied(str(exc), extensions={"code": "FORBIDDEN"}) from None
+        except StorageUnavailable as exc:
+            raise AccessDenied(str(exc), extensions={"code": "UNAVAILABLE"}) from None
         return True
 
 

@@ -9,7 +9,7 @@ import httpx
 from src.config import Settings
 from src.container import build_container, shutdown
 from src.main import create_app
-from tests.conftest import graphql, signed_up_admin
+from tests.conftest import graphql, signed_up, signed_up_admin
 
 PROBE = "query($id: ID!) { workerProbe(id: $id) { __typename ... on Error { code message } " \
         "... on InvalidInputError { field } ... on WorkerProbe { id done } } }"
@@ -80,3 +80,22 @@ async def test_metrics_count_requests_by_route_in_prometheus_format(client):
     assert 'keel_http_requests_total{method="GET",route="/healthz",status="200"}' in text
     assert 'route="other",status="404"' in text and "no-such-page" not in text
     assert "keel_http_request_seconds_bucket" in text
+
+
+async def test_a_busy_pool_answers_unavailable_after_the_pool_timeout_instead_of_hanging(settings: Settings):
+    busy = settings.model_copy(update={"db_pool_size": 1, "db_pool_timeout_seconds": 0.5})
+    services = build_container(busy)
+    app = create_app(busy, services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://keel.test") as http:
+        account = await signed_up(http)
+        held = [await services.engine().connect() for _ in range(2)]  # the pool (1 + 1 overflow) is taken
+        try:
+            answer = await graphql(http, "{ me { id } }", token=account["accessToken"])
+        finally:
+            for connection in held:
+                await connection.close()
+        after = await graphql(http, "{ me { id } }", token=account["accessToken"])
+    await shutdown(services)
+    [error] = answer["errors"]
+    assert error["extensions"]["code"] == "UNAVAILABLE" and "busy" in error["message"]
+    assert after["data"]["me"]["id"] == account["user"]["id"]

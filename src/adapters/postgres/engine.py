@@ -9,11 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 SERVER_SETTINGS = {"search_path": "public,ag_catalog", "application_name": "keel"}
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, pool_size: int = 10, pool_timeout: float = 30.0) -> AsyncEngine:
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=pool_timeout,
         pool_recycle=1800,
         connect_args={"server_settings": SERVER_SETTINGS},
     )

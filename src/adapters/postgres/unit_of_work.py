@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Self
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.adapters.postgres.graph_age import AgeGraphStore
@@ -83,6 +84,8 @@ class SqlAlchemyUnitOfWork:
         finally:
             await self.session.close()
             self._deferred = []
+        if isinstance(exc, PoolTimeout):
+            raise StorageUnavailable("the database is busy: no connection came free in time; try again") from exc
         if isinstance(exc, (OperationalError, OSError)) or (
             isinstance(exc, DBAPIError) and exc.connection_invalidated
         ):
