@@ -68,8 +68,9 @@ async def _synthetic_workspace(container, documents: int) -> tuple[uuid.UUID, li
     async with container.uow() as uow:
         await uow.session.execute(text("""
             INSERT INTO documents (id, workspace_id, title, content_hash, status, created_by)
-            SELECT gen_random_uuid(), :w, 'synthetic ' || n, md5(:w || n), 'ready', :u
-            FROM generate_series(1, :n) n"""), {"w": workspace_id, "u": user_id, "n": documents})
+            SELECT gen_random_uuid(), :w, 'synthetic ' || n, md5(:seed || n), 'ready', :u
+            FROM generate_series(1, :n) n"""), {"w": workspace_id, "u": user_id, "n": documents,
+                                                  "seed": str(workspace_id)})
         await uow.session.execute(text("""
             INSERT INTO chunks (id, document_id, workspace_id, position, text, search_text)
             SELECT gen_random_uuid(), d.id, d.workspace_id, p, 'chunk', 'chunk'

@@ -17,20 +17,22 @@ def retrieval(
     queries: Path = typer.Option(..., exists=True, dir_okay=False, help="BEIR queries.jsonl (only text is used)"),
     qrels: Path | None = typer.Option(None, exists=True, dir_okay=False, help="BEIR qrels .tsv; prints metrics"),
     run_out: Path = typer.Option(..., help="TREC run file to write (one per mode: RUN.<mode>.trec)"),
-    mode: str = typer.Option("hybrid", help=f"one of {', '.join(MODES)}, or all"),
+    mode: str = typer.Option("hybrid", help=f"one of {', '.join(MODES)}, several joined by commas, or all"),
     keep_workspace: bool = typer.Option(False, help="keep the throwaway workspace for inspection"),
 ) -> None:
     """Ingest a BEIR corpus into a throwaway workspace, search every query, write a TREC run, score it."""
-    from src.cli.app import fail, prepare_database, say, settings
+    from src.cli.app import fail, migrate_to, prepare_database, say, settings
     from src.container import build_container, shutdown
     from src.evaluation.retrieval import evaluate_retrieval
     from src.ports.knowledge import SearchMode
 
-    if mode != "all" and mode not in MODES:
-        fail(f"--mode must be one of {', '.join(MODES)} or all")
-    modes = [SearchMode(name) for name in (MODES if mode == "all" else (mode,))]
+    names = MODES if mode == "all" else tuple(name.strip() for name in mode.split(","))
+    if not names or any(name not in MODES for name in names):
+        fail(f"--mode must be one of {', '.join(MODES)}, several joined by commas, or all")
+    modes = [SearchMode(name) for name in names]
     config = settings()
     prepare_database(config)
+    migrate_to(config)  # the pipeline writes every table of the current schema
 
     async def run() -> None:
         container = build_container(config)

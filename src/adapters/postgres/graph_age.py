@@ -69,10 +69,8 @@ class AgeGraphStore(EntityRows):
         await self._session.execute(text("SELECT ag_catalog.create_graph(:name)"), {"name": graph})
         for label in VERTICES:
             await self._session.execute(text("SELECT ag_catalog.create_vlabel(:g, :l)"), {"g": graph, "l": label})
-        for label in EDGES:
+        for label in EDGES:  # AGE indexes start_id and end_id itself
             await self._session.execute(text("SELECT ag_catalog.create_elabel(:g, :l)"), {"g": graph, "l": label})
-            for column in ("start_id", "end_id"):
-                await self._session.execute(text(f'CREATE INDEX ON {graph}."{label}" ({column})'))
         for label, properties in INDEXED.items():
             for prop in properties:
                 await self._session.execute(text(
@@ -137,9 +135,12 @@ class AgeGraphStore(EntityRows):
         await self.drop_entities(workspace_id, [UUID(ident) for ident in gone])
 
     async def related(self, workspace_id: UUID, entity_ids: list[UUID], per_entity: int) -> list[Edge]:
-        rows = await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (a:Entity)-[r:RELATES_TO]-(b:Entity) "
-                                                "WHERE a.id = i RETURN a.id, r.predicate, b.id",
-                                  {"ids": _ids(entity_ids)}, ("a", "p", "b"))
+        rows = []
+        for pattern in ("(a:Entity)-[r:RELATES_TO]->(b:Entity)", "(a:Entity)<-[r:RELATES_TO]-(b:Entity)"):
+            # one direction at a time: an undirected pattern makes AGE's plan cross every entity with the seeds
+            rows += await self._cypher(workspace_id, f"UNWIND $ids AS i MATCH {pattern} WHERE a.id = i "
+                                                     "RETURN a.id, r.predicate, b.id",
+                                       {"ids": _ids(entity_ids)}, ("a", "p", "b"))
         evidence: dict[tuple[str, str], list[str]] = {}
         for from_id, predicate, to_id in rows:
             evidence.setdefault((from_id, to_id), []).append(predicate)
@@ -160,14 +161,11 @@ class AgeGraphStore(EntityRows):
         return dict(rows)
 
     async def mentioning(self, workspace_id: UUID, entity_ids: list[UUID], per_entity: int) -> list[Mention]:
-        pairs = await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) "
-                                                 "WHERE e.id = i RETURN e.id, c.id", {"ids": _ids(entity_ids)},
-                                   ("e", "c"))
-        chunks: dict[str, list[str]] = {}
-        for entity, chunk in pairs:
-            chunks.setdefault(entity, []).append(chunk)
-        return [Mention(UUID(entity), UUID(chunk), len(found)) for entity, found in chunks.items()
-                for chunk in sorted(found)[:per_entity]]
+        rows = await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) "
+                                                "WHERE e.id = i WITH e.id AS entity, collect(c.id) AS chunks "
+                                                "RETURN entity, size(chunks), chunks[0..$per]",
+                                  {"ids": _ids(entity_ids), "per": per_entity}, ("e", "n", "c"))
+        return [Mention(UUID(entity), UUID(chunk), total) for entity, total, chunks in rows for chunk in chunks]
 
     async def entities_in_documents_by(self, workspace_id: UUID, user_id: UUID, since: datetime,
                                        limit: int) -> list[Entity]:
