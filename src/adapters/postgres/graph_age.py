@@ -14,7 +14,6 @@ from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.adapters.postgres.graph_tables import EntityRows, limit_per
 from src.ports.graph import DocumentGraph, Edge, Entity, Mention
@@ -35,9 +34,6 @@ def _ids(values) -> list[str]:
 
 
 class AgeGraphStore(EntityRows):
-    def __init__(self, session: AsyncSession) -> None:
-        super().__init__(session)
-
     async def _cypher(self, workspace_id: UUID, query: str, params: dict, columns: tuple[str, ...]) -> list[tuple]:
         graph = graph_name(workspace_id)
         if not await self._exists(graph):
