@@ -26,6 +26,7 @@ from src.adapters.extraction.offline import OfflineExtractor
 from src.config import REPO_ROOT
 from src.container import build_container, shutdown
 from src.core.knowledge.chunking import StructuredChunker
+from src.core.knowledge.config import KnowledgeConfig
 from src.core.knowledge.formats import read_blocks
 from src.core.knowledge.graph_queries import expansion_scores
 from src.ports.graph import CO_OCCURS, ChunkText, DocumentGraph, Entity, Relation
@@ -33,6 +34,7 @@ from tests.conversation_helpers import account
 
 SCIFACT = REPO_ROOT.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl"
 CHUNKS_PER_DOCUMENT, MENTIONS_PER_CHUNK = 10, 10
+HUB_MENTIONS = KnowledgeConfig().graph_hub_mentions
 
 
 def pct(samples: list[float], q: int) -> float:
@@ -123,7 +125,7 @@ def test_graph_expansion_latency_at_scale(settings, store):
                     seeds = rng.sample(chunk_ids, 5)
                     started = time.perf_counter()
                     async with container.uow() as uow:
-                        scores = await expansion_scores(uow.graph, workspace_id, seeds, hops, 10)
+                        scores = await expansion_scores(uow.graph, workspace_id, seeds, hops, 10, HUB_MENTIONS)
                     samples.append(time.perf_counter() - started)
                     reached.append(len(scores))
                 samples = samples[5:]

@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     graph_fan_out: int = Field(10, ge=1, le=100, description="graph search: neighbours and chunks per entity")
     graph_seeds: int = Field(5, ge=1, le=50, description="graph search: top hits whose entities start it")
     graph_weight: float = Field(0.5, ge=0, le=2, description="graph search: weight of the graph's ranking")
+    graph_hub_mentions: int = Field(200, ge=1, description="graph traversals (search, neighbours, paths) do not "
+                                                           "go on through entities more chunks mention than this")
     graph_max_entities_per_chunk: int = Field(12, ge=1, le=100, description="offline extractor: entities per chunk")
     graph_merge_similarity: float = Field(0.92, ge=0, le=1, description="entity names whose embeddings are at "
                                                                          "least this similar merge; 0 = off")

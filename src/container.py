@@ -85,6 +85,7 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
                            fusion=settings.search_fusion, keyword_weight=settings.search_keyword_weight,
                            graph=settings.graph_build, graph_seeds=settings.graph_seeds, graph_hops=settings.graph_hops,
                            graph_fan_out=settings.graph_fan_out, graph_weight=settings.graph_weight,
+                           graph_hub_mentions=settings.graph_hub_mentions,
                            graph_merge_similarity=settings.graph_merge_similarity)
 
 
@@ -244,8 +245,8 @@ class Container(containers.DeclarativeContainer):
     reembed = providers.Factory(Reembed, uow.provider, embedders, clock)
     # knowledge graph
     search_entities = providers.Factory(SearchEntities, uow.provider)
-    explore_entity = providers.Factory(ExploreEntity, uow.provider)
-    find_path = providers.Factory(FindPath, uow.provider)
+    explore_entity = providers.Factory(ExploreEntity, uow.provider, knowledge)
+    find_path = providers.Factory(FindPath, uow.provider, knowledge)
     recent_entities = providers.Factory(RecentEntities, uow.provider, clock)
 
     # conversation

@@ -32,15 +32,16 @@ def _should_mask(error) -> bool:
 
 
 def build_schema() -> strawberry.Schema:
+    # clients send the same few documents over and over: parse and validate each once (one cache for all
+    # requests, so each request gets the same instance)
+    parser, validation = ParserCache(maxsize=1000), ValidationCache(maxsize=1000)
     schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=ALL_ERRORS,
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
-        # clients send the same few documents over and over: parse and validate each once
-        extensions=[lambda: MaskErrors(should_mask_error=_should_mask), ParserCache(maxsize=1000),
-                    ValidationCache(maxsize=1000)],
+        extensions=[lambda: MaskErrors(should_mask_error=_should_mask), lambda: parser, lambda: validation],
     )
     missing = unguarded_root_fields(schema)
     if missing:

@@ -141,6 +141,10 @@ class GraphStore(Protocol):
 
     async def entities(self, workspace_id: UUID, entity_ids: list[UUID]) -> dict[UUID, Entity]: ...
 
+    async def mention_counts(self, workspace_id: UUID, entity_ids: list[UUID]) -> dict[UUID, int]:
+        """How many chunks mention each entity (kept up to date by every write and removal)."""
+        ...
+
     async def related(self, workspace_id: UUID, entity_ids: list[UUID], per_entity: int) -> list[Edge]:
         """Relations touching these entities, at most `per_entity` distinct neighbours each."""
         ...

@@ -76,9 +76,14 @@ async def test_graph_search_brings_in_chunks_linked_through_entities(graph_conta
     hits = await search.execute(SearchRequest(workspace_id, "insulin resistance adipose", SearchMode.HYBRID, k=1))
     assert hits[0].chunk.document_title == "Inflammation"
     async with container.uow() as uow:
-        linked = await expansion_scores(uow.graph, workspace_id, [hits[0].chunk.chunk_id], hops=1, fan_out=10)
+        linked = await expansion_scores(uow.graph, workspace_id, [hits[0].chunk.chunk_id], hops=1, fan_out=10,
+                                        hub_mentions=200)
         titles = (await uow.search.views(workspace_id, list(linked), "")).values()
+        # TNF, mentioned by both documents, is a hub when hubs start at two mentions: nothing links through it
+        through_hubs = await expansion_scores(uow.graph, workspace_id, [hits[0].chunk.chunk_id], hops=1,
+                                              fan_out=10, hub_mentions=1)
     assert {view.document_title for view in titles} == {"Muscle"}  # through TNF; never the glaciers
+    assert through_hubs == {}
     graph_hits = await search.execute(SearchRequest(workspace_id, "insulin resistance adipose", SearchMode.GRAPH,
                                                     k=3))
     assert [hit.chunk.document_title for hit in graph_hits][:2] == ["Inflammation", "Muscle"]
@@ -92,17 +97,42 @@ async def test_a_rebuilt_document_replaces_its_part_and_deletion_removes_it(grap
     container = graph_container
     user_id, workspace_id = await account(container)
     inflammation, muscle, _ = await ready_documents(container, workspace_id, DOCUMENTS, uploaded_by=user_id)
+    tnf = await _entity_named(container, workspace_id, "TNF")
     before = await _graph_counts(container, workspace_id)
+    assert await _mention_count(container, workspace_id, tnf) == 2
     await container.build_document_graph().execute([inflammation, muscle])  # a redelivered job
     assert await _graph_counts(container, workspace_id) == before
+    assert await _mention_count(container, workspace_id, tnf) == 2  # counted once, not once per build
 
     await container.delete_document().execute(workspace_id, inflammation)
     assert await container.search_entities().execute(workspace_id, "insulin resistance") == []  # only there
-    tnf = await _entity_named(container, workspace_id, "TNF")  # still mentioned by Muscle
+    assert await _mention_count(container, workspace_id, tnf) == 1  # still mentioned by Muscle
     chunks = await container.explore_entity().chunks(workspace_id, tnf.id)
     assert {c.document_title for c in chunks} == {"Muscle"}
     names = {n.entity.name for n in await container.explore_entity().neighbours(workspace_id, tnf.id)}
     assert "insulin resistance" not in names and "glucose uptake" in names
+
+
+async def _mention_count(container, workspace_id, entity: Entity) -> int:
+    async with container.uow() as uow:
+        return (await uow.graph.mention_counts(workspace_id, [entity.id]))[entity.id]
+
+
+async def test_traversals_do_not_go_through_hub_entities(settings):
+    container = build_container(settings.model_copy(update={"graph_hub_mentions": 1}))
+    try:
+        user_id, workspace_id = await account(container)
+        await ready_documents(container, workspace_id, DOCUMENTS, uploaded_by=user_id)
+        tnf = await _entity_named(container, workspace_id, "TNF")  # both documents mention it: a hub here
+        resistance = await _entity_named(container, workspace_id, "insulin resistance")
+        uptake = await _entity_named(container, workspace_id, "glucose uptake")
+        assert await container.find_path().execute(workspace_id, resistance.id, uptake.id) == []
+        two_hops = {n.entity.name for n in await container.explore_entity().neighbours(workspace_id, resistance.id, 2)}
+        assert "Tumor necrosis factor" in two_hops and "glucose uptake" not in two_hops  # listed, not gone through
+        path = await container.find_path().execute(workspace_id, tnf.id, uptake.id)  # a hub may be an end
+        assert [step.entity.name for step in path] == ["Tumor necrosis factor", "glucose uptake"]
+    finally:
+        await shutdown(container)
 
 
 async def _graph_counts(container, workspace_id) -> tuple[int, int, int]:

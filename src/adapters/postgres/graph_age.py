@@ -4,16 +4,21 @@ PART_OF (chunk → document), MENTIONS (chunk → entity), RELATES_TO {predicate
 
 Every value reaches Cypher through AGE's agtype parameter map (`cypher(graph, $$…$$, $1)`), never through
 the query text; the graph name is built from the workspace UUID only. Ids are looked up through btree
-indexes on the `id` properties; hash and merge joins are switched off around each statement so the planner
-walks those indexes instead of scanning a label (it cannot estimate UNWIND's row count)."""
+indexes on the `id` properties; hash and merge joins are switched off around each statement (around a whole
+write) so the planner walks those indexes instead of scanning a label (it cannot estimate UNWIND's row count).
+Entity mention counts live on the entity rows, moved by each document's write and removal."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.adapters.postgres.graph_tables import EntityRows, limit_per
 from src.ports.graph import DocumentGraph, Edge, Entity, Mention
@@ -34,19 +39,34 @@ def _ids(values) -> list[str]:
 
 
 class AgeGraphStore(EntityRows):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self._walking_indexes = False
+
+    @asynccontextmanager
+    async def _index_walks(self) -> AsyncIterator[None]:
+        """Hash and merge joins off until the block ends (transaction-local: a failed transaction resets them)."""
+        if self._walking_indexes:
+            yield
+            return
+        connection = await self._session.connection()
+        await connection.exec_driver_sql(_JOINS.format("off"))
+        self._walking_indexes = True
+        try:
+            yield
+        finally:
+            self._walking_indexes = False
+        await connection.exec_driver_sql(_JOINS.format("on"))
+
     async def _cypher(self, workspace_id: UUID, query: str, params: dict, columns: tuple[str, ...]) -> list[tuple]:
         graph = graph_name(workspace_id)
         if not await self._exists(graph):
             return []
-        connection = await self._session.connection()
-        await connection.exec_driver_sql(_JOINS.format("off"))
-        try:
-            result = await connection.exec_driver_sql(
+        async with self._index_walks():
+            result = await (await self._session.connection()).exec_driver_sql(
                 f"SELECT * FROM ag_catalog.cypher('{graph}', $$ {query} $$, $1) "
                 f"AS ({', '.join(f'{column} agtype' for column in columns)})", (json.dumps(params),))
-            return [tuple(None if value is None else json.loads(value) for value in row) for row in result]
-        finally:
-            await connection.exec_driver_sql(_JOINS.format("on"))
+        return [tuple(None if value is None else json.loads(value) for value in row) for row in result]
 
     async def _exists(self, graph: str) -> bool:
         if graph in _known_graphs:
@@ -75,8 +95,12 @@ class AgeGraphStore(EntityRows):
         _known_graphs.add(graph)
 
     async def write_document(self, graph: DocumentGraph) -> None:
+        await self._ensure(graph.workspace_id)
+        async with self._index_walks():
+            await self._write(graph)
+
+    async def _write(self, graph: DocumentGraph) -> None:
         workspace, document = graph.workspace_id, str(graph.document_id)
-        await self._ensure(workspace)
         before = await self._mentioned_by(workspace, document)
         await self._clear(workspace, document)
         await self.save_entities(graph)
@@ -98,18 +122,28 @@ class AgeGraphStore(EntityRows):
                            {"document": document, "relations": [
                                {"s": str(r.subject_id), "o": str(r.object_id), "p": r.predicate, "c": str(r.chunk_id)}
                                for r in graph.relations]}, ("n",))
-        await self._drop_unmentioned(workspace, before)
+        await self._count_and_drop(workspace, before, Counter(entity for _, entity in graph.mentions))
 
     async def remove_document(self, workspace_id: UUID, document_id: UUID) -> None:
-        before = await self._mentioned_by(workspace_id, str(document_id))
-        await self._clear(workspace_id, str(document_id))
-        await self._drop_unmentioned(workspace_id, before)
+        async with self._index_walks():
+            before = await self._mentioned_by(workspace_id, str(document_id))
+            await self._clear(workspace_id, str(document_id))
+            await self._count_and_drop(workspace_id, before, Counter())
 
-    async def _mentioned_by(self, workspace_id: UUID, document: str) -> list[str]:
+    async def _mentioned_by(self, workspace_id: UUID, document: str) -> Counter[UUID]:
+        """How many of the document's chunks mention each entity."""
         rows = await self._cypher(workspace_id, "MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) "
-                                                "WHERE c.document_id = $document RETURN DISTINCT e.id",
-                                  {"document": document}, ("id",))
-        return [row[0] for row in rows]
+                                                "WHERE c.document_id = $document RETURN e.id, count(*)",
+                                  {"document": document}, ("id", "n"))
+        return Counter({UUID(entity): count for entity, count in rows})
+
+    async def _count_and_drop(self, workspace_id: UUID, before: Counter[UUID], after: Counter[UUID]) -> None:
+        """Moves the entities' mention counts by what the document's part changed; drops those left unmentioned."""
+        await self.add_mentions(workspace_id, {entity: after[entity] - before[entity] for entity in before | after})
+        gone = await self._unmentioned(workspace_id, list(before))
+        await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (e:Entity) WHERE e.id = i DETACH DELETE e",
+                           {"ids": _ids(gone)}, ("n",))
+        await self.drop_entities(workspace_id, gone)
 
     async def _clear(self, workspace_id: UUID, document: str) -> None:
         await self._cypher(workspace_id, "MATCH ()-[r:RELATES_TO]->() WHERE r.document_id = $document DELETE r",
@@ -118,17 +152,6 @@ class AgeGraphStore(EntityRows):
                            {"document": document}, ("n",))
         await self._cypher(workspace_id, "MATCH (d:Document) WHERE d.id = $document DETACH DELETE d",
                            {"document": document}, ("n",))
-
-    async def _drop_unmentioned(self, workspace_id: UUID, candidates: list[str]) -> None:
-        if not candidates:
-            return
-        still = {row[0] for row in await self._cypher(
-            workspace_id, "UNWIND $ids AS i MATCH (:Chunk)-[:MENTIONS]->(e:Entity) WHERE e.id = i "
-                          "RETURN DISTINCT e.id", {"ids": candidates}, ("id",))}
-        gone = [ident for ident in candidates if ident not in still]
-        await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (e:Entity) WHERE e.id = i DETACH DELETE e",
-                           {"ids": gone}, ("n",))
-        await self.drop_entities(workspace_id, [UUID(ident) for ident in gone])
 
     async def related(self, workspace_id: UUID, entity_ids: list[UUID], per_entity: int) -> list[Edge]:
         rows = []
@@ -147,21 +170,17 @@ class AgeGraphStore(EntityRows):
         pairs = await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) "
                                                  "WHERE c.id = i RETURN e.id, c.id", {"ids": _ids(chunk_ids)},
                                    ("e", "c"))
-        totals = await self._mention_counts(workspace_id, {entity for entity, _ in pairs})
-        return [Mention(UUID(entity), UUID(chunk), totals[entity]) for entity, chunk in pairs]
-
-    async def _mention_counts(self, workspace_id: UUID, entity_ids: set[str]) -> dict[str, int]:
-        rows = await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (:Chunk)-[:MENTIONS]->(e:Entity) "
-                                                "WHERE e.id = i RETURN e.id, count(*)", {"ids": sorted(entity_ids)},
-                                  ("e", "n"))
-        return dict(rows)
+        totals = await self.mention_counts(workspace_id, list({UUID(entity) for entity, _ in pairs}))
+        return [Mention(UUID(entity), UUID(chunk), totals.get(UUID(entity), 0)) for entity, chunk in pairs]
 
     async def mentioning(self, workspace_id: UUID, entity_ids: list[UUID], per_entity: int) -> list[Mention]:
         rows = await self._cypher(workspace_id, "UNWIND $ids AS i MATCH (c:Chunk)-[:MENTIONS]->(e:Entity) "
                                                 "WHERE e.id = i WITH e.id AS entity, collect(c.id) AS chunks "
-                                                "RETURN entity, size(chunks), chunks[0..$per]",
-                                  {"ids": _ids(entity_ids), "per": per_entity}, ("e", "n", "c"))
-        return [Mention(UUID(entity), UUID(chunk), total) for entity, total, chunks in rows for chunk in chunks]
+                                                "RETURN entity, chunks[0..$per]",
+                                  {"ids": _ids(entity_ids), "per": per_entity}, ("e", "c"))
+        totals = await self.mention_counts(workspace_id, entity_ids)
+        return [Mention(UUID(entity), UUID(chunk), totals.get(UUID(entity), 0)) for entity, chunks in rows
+                for chunk in chunks]
 
     async def entities_in_documents_by(self, workspace_id: UUID, user_id: UUID, since: datetime,
                                        limit: int) -> list[Entity]:

@@ -50,6 +50,28 @@ class EntityRows:
             .where(EntityKeyRow.workspace_id == workspace_id, EntityKeyRow.key.in_(keys)))
         return {key: _entity(row) for key, row in rows}
 
+    async def mention_counts(self, workspace_id: UUID, entity_ids: list[UUID]) -> dict[UUID, int]:
+        if not entity_ids:
+            return {}
+        rows = await self._session.execute(select(EntityRow.id, EntityRow.mentions).where(
+            EntityRow.workspace_id == workspace_id, EntityRow.id.in_(entity_ids)))
+        return {entity: count for entity, count in rows}
+
+    async def add_mentions(self, workspace_id: UUID, deltas: dict[UUID, int]) -> None:
+        changed = {entity: delta for entity, delta in deltas.items() if delta}
+        if changed:
+            await self._session.execute(text(
+                "UPDATE kg_entities e SET mentions = e.mentions + d.delta "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:deltas AS int[])) AS d(id, delta) "
+                "WHERE e.workspace_id = :workspace AND e.id = d.id"),
+                {"workspace": workspace_id, "ids": list(changed), "deltas": list(changed.values())})
+
+    async def _unmentioned(self, workspace_id: UUID, candidates: list[UUID]) -> list[UUID]:
+        if not candidates:
+            return []
+        return list(await self._session.scalars(select(EntityRow.id).where(
+            EntityRow.workspace_id == workspace_id, EntityRow.id.in_(candidates), EntityRow.mentions <= 0)))
+
     async def entities(self, workspace_id: UUID, entity_ids: list[UUID]) -> dict[UUID, Entity]:
         if not entity_ids:
             return {}
@@ -130,11 +152,13 @@ class TableGraphStore(EntityRows):
                 {"subject_id": r.subject_id, "predicate": r.predicate, "object_id": r.object_id,
                  "chunk_id": r.chunk_id, "workspace_id": graph.workspace_id} for r in graph.relations])
                 .on_conflict_do_nothing())
+        await self._recount(graph.workspace_id, [*before, *(e.id for e in graph.entities)])
         await self._drop_unmentioned(graph.workspace_id, before)
 
     async def remove_document(self, workspace_id: UUID, document_id: UUID) -> None:
         before = await self._mentioned_by(document_id)
         await self._clear(document_id)
+        await self._recount(workspace_id, before)
         await self._drop_unmentioned(workspace_id, before)
 
     async def _mentioned_by(self, document_id: UUID) -> list[UUID]:
@@ -147,12 +171,15 @@ class TableGraphStore(EntityRows):
             await self._session.execute(text(f"DELETE FROM {table} WHERE chunk_id IN ({_DOCUMENT_CHUNKS})"),
                                         {"document": document_id})
 
-    async def _drop_unmentioned(self, workspace_id: UUID, candidates: list[UUID]) -> None:
-        if candidates:
+    async def _recount(self, workspace_id: UUID, entity_ids: list[UUID]) -> None:
+        if entity_ids:
             await self._session.execute(text(
-                "DELETE FROM kg_entities e WHERE e.workspace_id = :workspace AND e.id = ANY(:ids) "
-                "AND NOT EXISTS (SELECT 1 FROM kg_mentions m WHERE m.entity_id = e.id)"),
-                {"workspace": workspace_id, "ids": candidates})
+                "UPDATE kg_entities e SET mentions = (SELECT count(*) FROM kg_mentions m WHERE m.entity_id = e.id) "
+                "WHERE e.workspace_id = :workspace AND e.id = ANY(:ids)"),
+                {"workspace": workspace_id, "ids": list(set(entity_ids))})
+
+    async def _drop_unmentioned(self, workspace_id: UUID, candidates: list[UUID]) -> None:
+        await self.drop_entities(workspace_id, await self._unmentioned(workspace_id, candidates))
 
     async def related(self, workspace_id: UUID, entity_ids: list[UUID], per_entity: int) -> list[Edge]:
         if not entity_ids:
@@ -171,8 +198,8 @@ class TableGraphStore(EntityRows):
         if not chunk_ids:
             return []
         rows = await self._session.execute(text("""
-            SELECT m.entity_id, m.chunk_id, (SELECT count(*) FROM kg_mentions a WHERE a.entity_id = m.entity_id)
-            FROM kg_mentions m WHERE m.workspace_id = :workspace AND m.chunk_id = ANY(:ids)"""),
+            SELECT m.entity_id, m.chunk_id, e.mentions FROM kg_mentions m JOIN kg_entities e ON e.id = m.entity_id
+            WHERE m.workspace_id = :workspace AND m.chunk_id = ANY(:ids)"""),
             {"workspace": workspace_id, "ids": chunk_ids})
         return [Mention(*row) for row in rows]
 
@@ -180,11 +207,10 @@ class TableGraphStore(EntityRows):
         if not entity_ids:
             return []
         rows = await self._session.execute(text("""
-            SELECT entity_id, chunk_id, total FROM (
-                SELECT entity_id, chunk_id, count(*) OVER (PARTITION BY entity_id) AS total,
-                       row_number() OVER (PARTITION BY entity_id ORDER BY chunk_id) AS n
-                FROM kg_mentions WHERE workspace_id = :workspace AND entity_id = ANY(:ids)) ranked
-            WHERE n <= :per"""), {"workspace": workspace_id, "ids": entity_ids, "per": per_entity})
+            SELECT e.id, m.chunk_id, e.mentions FROM kg_entities e CROSS JOIN LATERAL (
+                SELECT chunk_id FROM kg_mentions WHERE entity_id = e.id ORDER BY chunk_id LIMIT :per) m
+            WHERE e.workspace_id = :workspace AND e.id = ANY(:ids)"""),
+            {"workspace": workspace_id, "ids": entity_ids, "per": per_entity})
         return [Mention(*row) for row in rows]
 
     async def entities_in_documents_by(self, workspace_id: UUID, user_id: UUID, since: datetime,

@@ -21,5 +21,6 @@ class KnowledgeConfig:
     graph_seeds: int = 5  # graph search: top hybrid hits whose entities start the expansion
     graph_hops: int = 1  # relation hops from those entities
     graph_fan_out: int = 10  # neighbours per entity and chunks per entity followed
+    graph_hub_mentions: int = 200  # traversals do not go on through entities more chunks mention than this
     graph_weight: float = 0.5  # the graph ranking's weight against the hybrid one
     graph_merge_similarity: float = 0.92  # entity names at least this similar (cosine) are one entity; 0 = off

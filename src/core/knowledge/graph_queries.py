@@ -1,6 +1,8 @@
 """Reading the knowledge graph: entity search, neighbours, paths, the chunks behind an entity, and the
 expansion that graph search uses. Traversals are breadth-first over the store's one-hop primitives, so the
-AGE and plain-table stores answer alike and every hop is bounded."""
+AGE and plain-table stores answer alike and every hop is bounded. They do not go on through hubs (entities
+more than `graph_hub_mentions` chunks mention, e.g. "patients"): a hub links nearly everything to everything,
+so stepping through it costs the most and tells the least."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
+from src.core.knowledge.config import KnowledgeConfig
 from src.ports.graph import Entity, GraphStore
 from src.ports.knowledge import ChunkView, KnowledgeUnitOfWork
 from src.ports.shared import Clock, InvalidInput, NotFound
@@ -40,17 +43,26 @@ def _bounded(name: str, value: int, high: int) -> int:
     return value
 
 
+async def _passable(store: GraphStore, workspace_id: UUID, entity_ids: list[UUID], hub_mentions: int) -> list[UUID]:
+    """The entities a traversal may go on through: all but the hubs."""
+    counts = await store.mention_counts(workspace_id, entity_ids)
+    return [entity for entity in entity_ids if counts.get(entity, 0) <= hub_mentions]
+
+
 async def expansion_scores(store: GraphStore, workspace_id: UUID, seeds: list[UUID], hops: int,
-                           fan_out: int) -> dict[UUID, float]:
+                           fan_out: int, hub_mentions: int) -> dict[UUID, float]:
     """Chunks the graph links to the seed chunks: through the seeds' entities (depth 0) and entities up to
-    `hops` relations away. A chunk scores for each linking entity; nearer and rarer entities count more."""
-    depth_of = {m.entity_id: 0 for m in await store.mentioned_in(workspace_id, seeds)}
+    `hops` relations away, hubs left out. A chunk scores for each linking entity; nearer and rarer entities
+    count more."""
+    depth_of = {m.entity_id: 0 for m in await store.mentioned_in(workspace_id, seeds)
+                if m.entity_mentions <= hub_mentions}
     frontier = list(depth_of)
     for depth in range(1, hops + 1):
         if not frontier or len(depth_of) >= MAX_REACHED:
             break
         reached = [edge.to_id for edge in await store.related(workspace_id, frontier, fan_out)]
-        frontier = [entity for entity in dict.fromkeys(reached) if entity not in depth_of][:MAX_REACHED]
+        new = [entity for entity in dict.fromkeys(reached) if entity not in depth_of]
+        frontier = (await _passable(store, workspace_id, new, hub_mentions))[:MAX_REACHED]
         depth_of.update((entity, depth) for entity in frontier)
     scores: dict[UUID, float] = {}
     seen = set(seeds)
@@ -77,10 +89,12 @@ class SearchEntities:
 
 
 class ExploreEntity:
-    """- One entity of the workspace, its neighbours within a depth, and the chunks that mention it."""
+    """- One entity of the workspace, its neighbours within a depth (hubs are listed but not gone through),
+    and the chunks that mention it."""
 
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork]) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], config: KnowledgeConfig) -> None:
         self._uow = uow
+        self._hub_mentions = config.graph_hub_mentions
 
     async def get(self, workspace_id: UUID, entity_id: UUID) -> Entity:
         async with self._uow() as uow:
@@ -102,6 +116,8 @@ class ExploreEntity:
                     if edge.to_id != entity_id and edge.to_id not in found and len(found) < limit:
                         found[edge.to_id] = (edge.predicate, level)
                         frontier.append(edge.to_id)
+                if level < depth:
+                    frontier = await _passable(uow.graph, workspace_id, frontier, self._hub_mentions)
             entities = await uow.graph.entities(workspace_id, list(found))
         return [Neighbour(entities[ident], predicate, level) for ident, (predicate, level) in found.items()
                 if ident in entities]
@@ -118,10 +134,12 @@ class ExploreEntity:
 
 
 class FindPath:
-    """- A shortest chain of relations between two entities of the workspace (breadth-first, bounded)."""
+    """- A shortest chain of relations between two entities of the workspace (breadth-first, bounded), not
+    through hubs (either end may be one)."""
 
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork]) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], config: KnowledgeConfig) -> None:
         self._uow = uow
+        self._hub_mentions = config.graph_hub_mentions
 
     async def execute(self, workspace_id: UUID, from_id: UUID, to_id: UUID, max_depth: int = 3) -> list[PathStep]:
         max_depth = _bounded("maxDepth", max_depth, MAX_PATH_DEPTH)
@@ -139,7 +157,9 @@ class FindPath:
                     if edge.to_id not in came_from:
                         came_from[edge.to_id] = (edge.from_id, edge.predicate)
                         next_frontier.append(edge.to_id)
-                frontier = next_frontier
+                if to_id in came_from:
+                    break
+                frontier = await _passable(uow.graph, workspace_id, next_frontier, self._hub_mentions)
             if to_id not in came_from:
                 return []
             chain, step = [], to_id

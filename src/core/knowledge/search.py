@@ -87,7 +87,7 @@ class Search:
         config = self._config
         seeds = [item.chunk_id for item in ranked[:config.graph_seeds]]
         scores = await expansion_scores(uow.graph, request.workspace_id, seeds, config.graph_hops,
-                                        config.graph_fan_out)
+                                        config.graph_fan_out, config.graph_hub_mentions)
         allowed = await uow.search.searchable(request.workspace_id, list(scores), request.filters)
         return with_graph(ranked, {chunk: score for chunk, score in scores.items() if chunk in allowed},
                           config.graph_weight)

@@ -23,6 +23,8 @@ class EntityRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(40))
     aliases: Mapped[list[str]] = mapped_column(ARRAY(String(200)), server_default="{}")
+    # chunks mentioning it, kept with every write: expansion reads it to step around hub entities
+    mentions: Mapped[int] = mapped_column(server_default="0")
 
     __table_args__ = (Index("ix_kg_entities_workspace_key", "workspace_id", "key"),)
 
