@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from uuid import UUID
 
 import typer
 
@@ -19,6 +20,8 @@ def retrieval(
     run_out: Path = typer.Option(..., help="TREC run file to write (one per mode: RUN.<mode>.trec)"),
     mode: str = typer.Option("hybrid", help=f"one of {', '.join(MODES)}, several joined by commas, or all"),
     keep_workspace: bool = typer.Option(False, help="keep the throwaway workspace for inspection"),
+    workspace: str | None = typer.Option(None, help="id of a workspace an earlier --keep-workspace run kept: "
+                                                    "skips upload and ingestion"),
 ) -> None:
     """Ingest a BEIR corpus into a throwaway workspace, search every query, write a TREC run, score it."""
     from src.cli.app import fail, migrate_to, prepare_database, say, settings
@@ -30,6 +33,10 @@ def retrieval(
     if not names or any(name not in MODES for name in names):
         fail(f"--mode must be one of {', '.join(MODES)}, several joined by commas, or all")
     modes = [SearchMode(name) for name in names]
+    try:
+        reuse = UUID(workspace) if workspace else None
+    except ValueError:
+        fail("--workspace must be a workspace id (a UUID)")
     config = settings()
     prepare_database(config)
     migrate_to(config)  # the pipeline writes every table of the current schema
@@ -38,7 +45,7 @@ def retrieval(
         container = build_container(config)
         try:
             await evaluate_retrieval(container, corpus=corpus, queries=queries, qrels=qrels, run_out=run_out,
-                                     modes=modes, say=say, keep_workspace=keep_workspace)
+                                     modes=modes, say=say, keep_workspace=keep_workspace, reuse=reuse)
         finally:
             await shutdown(container)
 

@@ -20,7 +20,7 @@ from src.evaluation.beir import RUN_DEPTH, evaluate, fold_to_documents, read_cor
 from src.evaluation.beir import write_trec_run as write_run
 from src.ports.billing import Entitlement, EntitlementStatus, PlanLimits
 from src.ports.identity import Workspace
-from src.ports.knowledge import SearchMode
+from src.ports.knowledge import DocumentStatus, SearchMode
 from src.ports.shared import Job
 
 UPLOAD_BATCH = 500
@@ -103,10 +103,26 @@ async def ingest_corpus(container, workspace_id: UUID, corpus: Path, say: Callab
     return corpus_ids
 
 
+async def kept_corpus(container, workspace_id: UUID) -> dict[UUID, list[str]]:
+    """A workspace an earlier run kept: its ready documents, oldest first, by the corpus ids they came with."""
+    documents, after = [], None
+    while True:
+        async with container.uow() as uow:
+            page = await uow.documents.page(workspace_id, status=DocumentStatus.READY, limit=1000, after=after)
+        if not page:
+            break
+        documents += page
+        after = (page[-1].created_at, page[-1].id)
+    return {doc.id: [doc.metadata["corpus_id"]] for doc in reversed(documents) if "corpus_id" in doc.metadata}
+
+
 async def build_graphs(container, document_ids: list[UUID], say: Callable[[str], None]) -> None:
     started, build = time.monotonic(), container.build_document_graph()
     for start in range(0, len(document_ids), INGEST_GROUP):
         await build.execute(document_ids[start:start + INGEST_GROUP])
+        done = min(start + INGEST_GROUP, len(document_ids))
+        if done % 1000 < INGEST_GROUP:
+            say(f"graph of {done}/{len(document_ids)} documents ({done / (time.monotonic() - started):.1f}/s)")
     say(f"built the knowledge graph of {len(document_ids)} documents in {time.monotonic() - started:.0f}s")
 
 
@@ -122,16 +138,23 @@ async def run_queries(search: Search, workspace_id: UUID, queries: dict[str, str
 
 async def evaluate_retrieval(container, *, corpus: Path, queries: Path, qrels: Path | None, run_out: Path,
                              modes: list[SearchMode], say: Callable[[str], None] = print,
-                             keep_workspace: bool = False) -> list[ModeResult]:
+                             keep_workspace: bool = False, reuse: UUID | None = None) -> list[ModeResult]:
+    """Scores every mode on a fresh throwaway workspace, or on `reuse`, one an earlier run kept, as it is
+    (documents, vectors and graph)."""
     judged = read_qrels(qrels) if qrels else None
     texts = read_queries(queries)
     config = container.knowledge()
     search = Search(container.uow, container.embedders(), replace(config, max_k=CHUNKS_PER_QUERY))
-    workspace_id = await _create_workspace(container)
+    workspace_id = reuse or await _create_workspace(container)
+    keep_workspace = keep_workspace or reuse is not None
     results = []
     try:
-        corpus_ids = await ingest_corpus(container, workspace_id, corpus, say,
-                                         build_graph=SearchMode.GRAPH in modes)
+        if reuse is None:
+            corpus_ids = await ingest_corpus(container, workspace_id, corpus, say,
+                                             build_graph=SearchMode.GRAPH in modes)
+        else:
+            corpus_ids = await kept_corpus(container, workspace_id)
+            say(f"reusing workspace {workspace_id}: {len(corpus_ids)} ready documents, its graph as built")
         for mode in modes:
             started = time.monotonic()
             run = await run_queries(search, workspace_id, texts, mode, lambda doc_id: corpus_ids.get(doc_id, []))
@@ -143,6 +166,8 @@ async def evaluate_retrieval(container, *, corpus: Path, queries: Path, qrels: P
             figures = "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
             say(f"{mode.value:8s} {figures}  ({per_query * 1000:.0f} ms/query)  run: {out}")
     finally:
-        if not keep_workspace:
+        if keep_workspace:
+            say(f"kept workspace {workspace_id} (run again on it with --workspace {workspace_id})")
+        else:
             await _delete_workspace(container, workspace_id)
     return results

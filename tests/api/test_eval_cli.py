@@ -37,17 +37,26 @@ def scifact_slice(tmp_path):
     return tmp_path, len(queries)
 
 
-def test_eval_retrieval_writes_trec_runs_and_prints_the_metrics(scifact_slice, test_env):
-    folder, query_count = scifact_slice
+def _eval(folder, env, *options: str):
     result = run_keel("eval", "retrieval", "--corpus", str(folder / "corpus.jsonl"),
                       "--queries", str(folder / "queries.jsonl"), "--qrels", str(folder / "qrels.tsv"),
-                      "--run-out", str(folder / "run.trec"), "--mode", "all", env=test_env, timeout=600)
+                      "--run-out", str(folder / "run.trec"), *options, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def _figures(output: str, mode: str) -> tuple[float, float]:
+    found = re.search(rf"{mode}\s+ndcg@10 ([0-9.]+)\s+recall@100 ([0-9.]+)", output)
+    assert found, (mode, output[-2000:])
+    return float(found[1]), float(found[2])
+
+
+def test_eval_retrieval_writes_trec_runs_and_prints_the_metrics(scifact_slice, test_env):
+    folder, query_count = scifact_slice
+    output = _eval(folder, test_env, "--mode", "all", "--keep-workspace")
     figures = {}
-    for mode in ("vector", "keyword", "hybrid"):
-        found = re.search(rf"{mode}\s+ndcg@10 ([0-9.]+)\s+recall@100 ([0-9.]+)", result.stdout + result.stderr)
-        assert found, (mode, result.stdout[-2000:])
-        figures[mode] = (float(found[1]), float(found[2]))
+    for mode in ("vector", "keyword", "hybrid", "graph"):
+        figures[mode] = _figures(output, mode)
         lines = (folder / f"run.{mode}.trec").read_text().splitlines()
         per_query: dict[str, list[list[str]]] = {}
         for line in lines:
@@ -62,3 +71,9 @@ def test_eval_retrieval_writes_trec_runs_and_prints_the_metrics(scifact_slice, t
             assert scores == sorted(scores, reverse=True)
     # A retriever that works finds most judged abstracts among 150; a broken one scores near zero.
     assert all(ndcg > 0.6 and recall > 0.85 for ndcg, recall in figures.values()), figures
+
+    kept = re.search(r"kept workspace ([0-9a-f-]{36})", output)
+    assert kept, output[-2000:]
+    again = _eval(folder, test_env, "--mode", "hybrid", "--workspace", kept[1])  # no upload, no ingestion
+    assert "reusing workspace" in again and "ingested" not in again
+    assert _figures(again, "hybrid") == figures["hybrid"]

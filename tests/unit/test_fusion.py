@@ -1,4 +1,4 @@
-"""Fusion of a vector and a keyword ranking."""
+"""Fusion of a vector and a keyword ranking, and of that with the knowledge graph's."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from src.core.knowledge.fusion import reciprocal_rank, single, weighted_zscore
+from src.core.knowledge.fusion import Fused, reciprocal_rank, single, weighted_zscore, with_graph
 from src.ports.knowledge import Candidate
 
 A, B, C, D = (uuid.uuid4() for _ in range(4))
@@ -59,3 +59,14 @@ def test_a_single_ranking_is_sorted_and_labelled():
     ranked = single([Candidate(A, 1.0), Candidate(B, 3.0)], is_vector=False)
     assert [item.chunk_id for item in ranked] == [B, A]
     assert ranked[0].keyword_score == 3.0 and ranked[0].vector_score is None
+
+
+def test_the_graph_lifts_linked_chunks_but_never_above_the_seeds_it_started_from():
+    E, F = uuid.uuid4(), uuid.uuid4()
+    ranked = [Fused(chunk, 1.0 - i / 10, None, None) for i, chunk in enumerate([A, B, C, D, E])]
+    fused = with_graph(ranked, [A, B], {D: 0.9, E: 0.4, F: 2.0}, graph_weight=0.5)
+    assert [item.chunk_id for item in fused][:2] == [A, B]  # the seeds keep the lead
+    order = [item.chunk_id for item in fused]
+    assert order.index(D) < order.index(C)  # linked through the graph: moves up
+    assert order.index(F) > order.index(D)  # only the graph found it: below those both found
+    assert with_graph(ranked, [A], {}, graph_weight=0.5)[0].chunk_id == A

@@ -70,13 +70,15 @@ def single(candidates: list[Candidate], *, is_vector: bool) -> list[Fused]:
             for c in ordered]
 
 
-def with_graph(ranked: list[Fused], graph_scores: dict[UUID, float], graph_weight: float,
+def with_graph(ranked: list[Fused], seeds: list[UUID], graph_scores: dict[UUID, float], graph_weight: float,
                k: int = RRF_K) -> list[Fused]:
-    """Re-ranks a fused ranking with the graph's: reciprocal ranks, the graph's weighted. A chunk only the
-    graph found enters below the chunks both found; one only search found keeps its place otherwise."""
+    """Re-ranks a fused ranking with the graph's: reciprocal ranks, the graph's weighted. The seeds (the hits
+    the expansion started from) lead the graph's ranking, as everything it found hangs off them; then the
+    chunks it reached, best linked first. A chunk only the graph found enters below the chunks both found."""
     scores = {item.chunk_id: 1.0 / (k + rank) for rank, item in enumerate(ranked, start=1)}
-    graph_ranked = sorted(graph_scores, key=lambda chunk_id: graph_scores[chunk_id], reverse=True)
-    for rank, chunk_id in enumerate(graph_ranked, start=1):
+    reached = sorted((chunk for chunk in graph_scores if chunk not in seeds), key=lambda chunk_id:
+                     graph_scores[chunk_id], reverse=True)
+    for rank, chunk_id in enumerate([*seeds, *reached], start=1):
         scores[chunk_id] = scores.get(chunk_id, 0.0) + graph_weight / (k + rank)
     known = {item.chunk_id: item for item in ranked}
     fused = [Fused(chunk_id, score, known[chunk_id].vector_score if chunk_id in known else None,

@@ -89,7 +89,7 @@ class Search:
         scores = await expansion_scores(uow.graph, request.workspace_id, seeds, config.graph_hops,
                                         config.graph_fan_out, config.graph_hub_mentions)
         allowed = await uow.search.searchable(request.workspace_id, list(scores), request.filters)
-        return with_graph(ranked, {chunk: score for chunk, score in scores.items() if chunk in allowed},
+        return with_graph(ranked, seeds, {chunk: score for chunk, score in scores.items() if chunk in allowed},
                           config.graph_weight)
 
     def _fuse(self, mode: SearchMode, by_vector, by_keyword):
