@@ -4,8 +4,9 @@
    read directly with the SDK, and read through Keel's GraphQL subscription (`keel serve` in its own process,
    a websocket per answer, retrieval off and on), p50/p95.
 2. Concurrent streams one API process sustains: `keel serve` in its own process, the fake provider in
-   another (20 tokens/s per stream), N websocket subscriptions from this process; added inter-token delay
-   p95 and the server's memory per stream.
+   another (20 tokens/s per stream, BENCH_STREAM_TOKENS=400 per answer: 20 s, so the streams overlap), N
+   websocket subscriptions from this process; how many streamed at once at the peak, added inter-token
+   delay p95, the server's memory per stream and CPU per token.
 
 Run: ./keel test benchmarks -k conversation -s      (BENCH_STREAMS=1000 by default)
 """
@@ -158,16 +159,17 @@ def _start(command: list[str], env: dict) -> subprocess.Popen:
 @pytest.mark.timeout(3600)
 def test_concurrent_streams_one_api_process_sustains(settings, test_env):
     streams = int(os.environ.get("BENCH_STREAMS", "1000"))
+    tokens = int(os.environ.get("BENCH_STREAM_TOKENS", "400"))
     fake_port = free_port()
     env = {**test_env, "KEEL_OPENAI_API_KEY": "sk-test-keel",
            "KEEL_OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1",
            "KEEL_CHAT_RETRIEVAL_K": "0", "KEEL_LOG_LEVEL": "warning",
            "KEEL_CHAT_FIRST_TOKEN_TIMEOUT_SECONDS": "120", "KEEL_DB_POOL_SIZE": "10"}
-    fake = _start([sys.executable, "-m", "benchmarks.fake_provider_server", str(fake_port), str(TOKENS), str(DELAY)],
+    fake = _start([sys.executable, "-m", "benchmarks.fake_provider_server", str(fake_port), str(tokens), str(DELAY)],
                   env)
     try:
         with _keel_serve(env) as (base, pid):
-            result = asyncio.run(_many_streams(base, streams, pid))
+            result = asyncio.run(_many_streams(base, streams, pid, tokens))
         print(f"\n{streams} concurrent subscriptions, one `keel serve` process, fake provider at 20 tokens/s: "
               f"{result}")
     finally:
@@ -195,18 +197,18 @@ def _rss(pid: int) -> int:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
 
 
-async def _many_streams(base: str, streams: int, server_pid: int) -> str:
+async def _many_streams(base: str, streams: int, server_pid: int, tokens: int) -> str:
     users = max(1, streams // 10)  # the free plan's daily tokens allow ~35 answers per workspace
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         accounts = []
         for _ in range(users):
             accounts.append(await signed_up(client, email=f"bench-{uuid.uuid4().hex[:10]}@example.com"))
     rss_before, cpu_before = _rss(server_pid), _cpu_seconds(server_pid)
-    gaps, ttfts, completed, peak_rss = [], [], 0, 0
+    gaps, ttfts, completed, peak_rss, streaming, peak_streaming = [], [], 0, 0, 0, 0
     url = base.replace("http://", "ws://") + "/graphql"
 
     async def one(index: int) -> None:
-        nonlocal completed
+        nonlocal completed, streaming, peak_streaming
         account = accounts[index % users]
         async with websockets.connect(url, subprotocols=["graphql-transport-ws"], open_timeout=120,
                                       max_queue=None) as ws:
@@ -217,19 +219,24 @@ async def _many_streams(base: str, streams: int, server_pid: int) -> str:
             await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": CHAT, "variables": {
                 "w": account["user"]["workspaces"][0]["id"], "q": "Count"}}}))
             last = None
-            while True:
-                message = json.loads(await ws.recv())
-                if message["type"] == "complete":
-                    break
-                if message["type"] == "error" or message["payload"].get("errors"):
-                    raise RuntimeError(f"subscription failed: {str(message)[:200]}")
-                if message["type"] == "next" and message["payload"]["data"]["chat"]["kind"] == "DELTA":
-                    now = time.perf_counter()
-                    if last is None:
-                        ttfts.append(now - started)
-                    else:
-                        gaps.append(now - last)
-                    last = now
+            try:
+                while True:
+                    message = json.loads(await ws.recv())
+                    if message["type"] == "complete":
+                        break
+                    if message["type"] == "error" or message["payload"].get("errors"):
+                        raise RuntimeError(f"subscription failed: {str(message)[:200]}")
+                    if message["type"] == "next" and message["payload"]["data"]["chat"]["kind"] == "DELTA":
+                        now = time.perf_counter()
+                        if last is None:
+                            ttfts.append(now - started)
+                            streaming += 1
+                            peak_streaming = max(peak_streaming, streaming)
+                        else:
+                            gaps.append(now - last)
+                        last = now
+            finally:
+                streaming -= last is not None
             completed += 1
 
     async def sample_memory() -> None:
@@ -248,10 +255,11 @@ async def _many_streams(base: str, streams: int, server_pid: int) -> str:
     added = [gap - DELAY for gap in gaps]
     per_stream = (peak_rss - rss_before) / streams / 1024
     first_failure = f"; first: {failures[0]}" if failures else ""
-    return (f"{completed}/{streams} completed in {wall:.1f} s ({len(failures)} failed{first_failure}); "
+    return (f"{completed}/{streams} answers of {tokens} tokens completed in {wall:.1f} s ({len(failures)} failed"
+            f"{first_failure}); at most {peak_streaming} streaming at once; "
             f"TTFT p50 {statistics.median(ttfts) * 1000:.0f} ms p95 {pct(ttfts, 95):.0f} ms; "
             f"inter-token delay added over the provider's {DELAY * 1000:.0f} ms: "
             f"p50 {statistics.median(added) * 1000:.1f} ms, p95 {pct(added, 95):.1f} ms; "
             f"server RSS {rss_before / 2**20:.0f} MiB -> peak {peak_rss / 2**20:.0f} MiB "
-            f"(~{per_stream:.0f} KiB per stream); server CPU {cpu:.1f} s for {completed * TOKENS} tokens "
-            f"(~{cpu / max(completed * TOKENS, 1) * 1e6:.0f} µs per token, set-up and storage included)")
+            f"(~{per_stream:.0f} KiB per stream); server CPU {cpu:.1f} s for {completed * tokens} tokens "
+            f"(~{cpu / max(completed * tokens, 1) * 1e6:.0f} µs per token, set-up and storage included)")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from src.adapters.postgres.graph_age import graph_name
 from src.container import build_container, shutdown
 from src.core.knowledge.graph_queries import expansion_scores
 from src.core.knowledge.search import SearchRequest
@@ -107,10 +108,24 @@ async def test_a_rebuilt_document_replaces_its_part_and_deletion_removes_it(grap
     await container.delete_document().execute(workspace_id, inflammation)
     assert await container.search_entities().execute(workspace_id, "insulin resistance") == []  # only there
     assert await _mention_count(container, workspace_id, tnf) == 1  # still mentioned by Muscle
+    assert await _dangling_edges(container, workspace_id) == 0
     chunks = await container.explore_entity().chunks(workspace_id, tnf.id)
     assert {c.document_title for c in chunks} == {"Muscle"}
     names = {n.entity.name for n in await container.explore_entity().neighbours(workspace_id, tnf.id)}
     assert "insulin resistance" not in names and "glucose uptake" in names
+
+
+async def _dangling_edges(container, workspace_id) -> int:
+    """Edges of the workspace's AGE graph whose start or end vertex is gone (the tables store has foreign keys)."""
+    async with container.uow() as uow:
+        graph = graph_name(workspace_id)
+        exists = await uow.session.execute(text("SELECT count(*) FROM ag_graph WHERE name = :g"), {"g": graph})
+        if not exists.scalar():
+            return 0
+        return (await uow.session.execute(text(f"""
+            SELECT count(*) FROM {graph}._ag_label_edge e
+            WHERE NOT EXISTS (SELECT 1 FROM {graph}._ag_label_vertex v WHERE v.id = e.start_id)
+               OR NOT EXISTS (SELECT 1 FROM {graph}._ag_label_vertex v WHERE v.id = e.end_id)"""))).scalar()
 
 
 async def _mention_count(container, workspace_id, entity: Entity) -> int:
