@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(100, ge=10, le=1000, description="HNSW search breadth (raised to k when smaller)")
     search_fusion: Literal["zscore", "rrf"] = Field("zscore", description="hybrid search fusion method")
     search_keyword_weight: float = Field(0.5, ge=0, le=1, description="hybrid: weight of keyword scores (zscore)")
+    keyword_index_check_minutes: int = Field(5, ge=0, description="how often a worker checks that the BM25 index "
+                                                                  "still answers (rebuilt after a restart); 0 = never")
 
     # knowledge graph
     graph_store: Literal["age", "tables"] = Field(

@@ -21,6 +21,7 @@ from src.adapters.llm.prompts import FilePromptLibrary
 from src.adapters.llm.tokens import TokenCounter
 from src.adapters.postgres.engine import make_engine, make_read_session_factory, make_session_factory
 from src.adapters.postgres.health import PostgresHealthProbe
+from src.adapters.postgres.keyword_index import KeywordIndexRepair
 from src.adapters.postgres.outbox import OutboxEmailSender
 from src.adapters.postgres.search import PgSearchSettings
 from src.adapters.postgres.signing_keys import PgSigningKeyStore
@@ -46,7 +47,7 @@ from src.core.knowledge import documents as docs
 from src.core.knowledge.config import KnowledgeConfig
 from src.core.knowledge.graph import BuildDocumentGraph
 from src.core.knowledge.graph_queries import ExploreEntity, FindPath, RecentEntities, SearchEntities
-from src.core.knowledge.ingestion import GiveUpIngestion, IngestDocuments
+from src.core.knowledge.ingestion import KEYWORD_INDEX_JOB, GiveUpIngestion, IngestDocuments
 from src.core.knowledge.search import Search
 from src.core.knowledge.spaces import Reembed, SyncEmbeddingSpace
 from src.core.system.health import CheckHealth
@@ -126,6 +127,8 @@ def schedules(settings: Settings) -> list[Schedule]:
     found = []
     if settings.billing_reconcile_hour_utc >= 0:
         found.append(Schedule(RECONCILE_JOB, timedelta(days=1), timedelta(hours=settings.billing_reconcile_hour_utc)))
+    if settings.keyword_index_check_minutes > 0:
+        found.append(Schedule(KEYWORD_INDEX_JOB, timedelta(minutes=settings.keyword_index_check_minutes)))
     return found
 
 
@@ -177,6 +180,7 @@ class Container(containers.DeclarativeContainer):
                                  jobs=jobs, search_settings=search_settings)
 
     # system
+    repair_keyword_index = providers.Factory(KeywordIndexRepair, engine)
     check_health = providers.Factory(CheckHealth, probes=providers.List(providers.Factory(PostgresHealthProbe, engine)))
     request_worker_probe = providers.Factory(RequestWorkerProbe, uow=uow.provider, clock=clock)
     process_worker_probe = providers.Factory(ProcessWorkerProbe, uow=uow.provider, clock=clock)

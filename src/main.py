@@ -35,6 +35,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             await container.sync_embedding_space().execute()
         except Exception:
             logging.getLogger(__name__).exception("could not check the embedding space")
+        try:
+            await container.repair_keyword_index().run()
+        except Exception:
+            logging.getLogger(__name__).exception("could not check the keyword index")
         yield
         await container.live_answers().stop_all()  # unfinished answers are stored as cancelled
         await shutdown(container)

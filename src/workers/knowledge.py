@@ -1,5 +1,5 @@
 """Knowledge actors: ingest a batch of documents; build their part of the knowledge graph; fill a new
-embedding space and switch to it."""
+embedding space and switch to it; check the keyword index."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from uuid import UUID
 import dramatiq
 
 from src.core.knowledge.documents import GIVE_UP_JOB, INGEST_JOB
-from src.core.knowledge.ingestion import GRAPH_JOB
+from src.core.knowledge.ingestion import GRAPH_JOB, KEYWORD_INDEX_JOB
 from src.core.knowledge.spaces import REEMBED_JOB
 from src.ports.shared import NotFound
 from src.workers.runtime import services
@@ -31,6 +31,12 @@ async def ingest_documents(document_ids: list[str]) -> None:
 async def build_graph(document_ids: list[str]) -> None:
     """Runs again safely: each document's part of the graph is replaced, not added to."""
     await services().build_document_graph().execute(_ids(document_ids))
+
+
+@dramatiq.actor(actor_name=KEYWORD_INDEX_JOB, max_retries=0)
+async def check_keyword_index() -> None:
+    """Periodic (every KEEL_KEYWORD_INDEX_CHECK_MINUTES): the next run tries again."""
+    await services().repair_keyword_index().run()
 
 
 @dramatiq.actor(actor_name=GIVE_UP_JOB, max_retries=5)

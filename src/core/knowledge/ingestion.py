@@ -24,6 +24,7 @@ from src.ports.shared import Clock, InvalidInput, Job
 
 MAX_ERROR = 500
 GRAPH_JOB = "knowledge.build_graph"
+KEYWORD_INDEX_JOB = "knowledge.check_keyword_index"  # periodic: the BM25 index answers after a Postgres restart
 
 
 class IngestionIncomplete(Exception):
