@@ -147,7 +147,7 @@ async def test_keel_billing_reconcile_from_the_console(own_db, fake_stripe, test
 
 
 async def test_due_schedules_are_enqueued_once_among_concurrent_workers(own_db):
-    container = build_container(own_db)
+    container = build_container(own_db.model_copy(update={"keyword_index_check_minutes": 0}))  # reconcile only
     collected = CollectedJobs()
     container.jobs.override(providers.Object(collected))
     try:
@@ -156,7 +156,8 @@ async def test_due_schedules_are_enqueued_once_among_concurrent_workers(own_db):
             next_run = (await connection.execute(text(
                 "SELECT next_run_at FROM job_schedules WHERE job_name = :n"), {"n": RECONCILE_JOB})).scalar_one()
             assert (next_run.hour, next_run.minute) == (3, 0) and next_run > datetime.now(UTC)
-            await connection.execute(text("UPDATE job_schedules SET next_run_at = now() - interval '1 minute'"))
+            await connection.execute(text("UPDATE job_schedules SET next_run_at = now() - interval '1 minute' "
+                                          "WHERE job_name = :n"), {"n": RECONCILE_JOB})
         runs = await asyncio.gather(*(container.enqueue_due_jobs().execute() for _ in range(6)))
         assert sorted(map(len, runs)) == [0, 0, 0, 0, 0, 1]
         assert [job.name for job in collected.jobs] == [RECONCILE_JOB]
