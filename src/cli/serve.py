@@ -72,5 +72,7 @@ def run_api(settings: Settings, on_ready: Callable[[], None] = lambda: None) -> 
     config = uvicorn.Config(
         "src.main:create_app", factory=True, host=settings.host, port=settings.port,
         log_level=settings.log_level, ws="websockets-sansio", proxy_headers=True,
+        # token deltas are ~100-byte frames: compressing them costs CPU and a zlib state per connection
+        ws_per_message_deflate=False,
     )
     _AnnouncingServer(config, on_ready).run()
