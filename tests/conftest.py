@@ -21,6 +21,7 @@ from src.config import REPO_ROOT, Settings, load_settings
 from src.container import Container, build_container, shutdown
 from src.localdb.stack import ensure_database_running
 from src.main import create_app
+from tests.fakes.openai_api import FakeOpenAI
 
 
 def _test_settings() -> Settings:
@@ -110,6 +111,15 @@ def stop_worker(process: subprocess.Popen) -> None:
     from src.cli.serve import stop_worker_process
 
     stop_worker_process(process)
+
+
+@pytest.fixture
+def fake_openai():
+    """The local OpenAI server, with `base_url` for the SDK."""
+    fake = FakeOpenAI()
+    with fake.serve() as served:
+        fake.base_url = served.url + "/v1"
+        yield fake
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from src.evaluation.retrieval import CollectedJobs
 from src.ports.identity import Workspace
 from src.ports.knowledge import DocumentStatus, EmbeddingUnavailable, SearchMode, SpaceStatus
 from tests.conftest import fresh_database
-from tests.fakes.openai_api import FakeOpenAI
 
 pytestmark = pytest.mark.slow
 OPENAI_SPACE = "openai/text-embedding-3-small@64"
@@ -33,14 +32,6 @@ TOPICS = ["glaciers carve fjords", "volcanoes erupt basalt", "coral reefs bleach
 def own_db(request, settings):
     """Settings of a fresh, migrated database for this test alone (made before its event loop runs)."""
     return fresh_database(settings, request.node.name.removeprefix("test_")[:20])
-
-
-@pytest.fixture
-def fake_openai():
-    fake = FakeOpenAI()
-    with fake.serve() as served:
-        fake.base_url = served.url + "/v1"
-        yield fake
 
 
 def openai_settings(settings, fake, **extra):

@@ -17,7 +17,6 @@ from src.core.knowledge.search import SearchRequest
 from src.ports.graph import DocumentGraph, Entity, Relation
 from src.ports.knowledge import SearchFilters, SearchMode
 from tests.conversation_helpers import account, ask, ready_documents
-from tests.fakes.openai_api import FakeOpenAI
 
 DOCUMENTS = {
     "Inflammation": "# Inflammation\n\nTumor necrosis factor (TNF) increases insulin resistance in adipose tissue. "
@@ -197,26 +196,18 @@ async def test_crafted_names_are_data_and_never_reach_another_workspace(graph_co
         assert await uow.graph.entities_in_documents_by(workspace_a, user_b, since, 10) == []
 
 
-@pytest.fixture
-def openai_fake():
-    fake = FakeOpenAI()
-    with fake.serve() as served:
-        fake.url = served.url + "/v1"
-        yield fake
-
-
-async def test_the_llm_extractor_uses_structured_output_and_falls_back_offline(settings, openai_fake):
-    openai_fake.chat.structured_reply = {
+async def test_the_llm_extractor_uses_structured_output_and_falls_back_offline(settings, fake_openai):
+    fake_openai.chat.structured_reply = {
         "entities": [{"name": "Tumor necrosis factor", "type": "protein", "aliases": ["TNF"]},
                      {"name": "insulin resistance", "type": "condition", "aliases": []}],
         "relations": [{"subject": "TNF", "predicate": "worsens", "object": "insulin resistance"}]}
     container = build_container(settings.model_copy(update={
-        "openai_api_key": openai_fake.api_key, "openai_base_url": openai_fake.url, "graph_extractor": "llm",
+        "openai_api_key": fake_openai.api_key, "openai_base_url": fake_openai.base_url, "graph_extractor": "llm",
         "graph_extractor_model": "gpt-4o-mini"}))
     try:
         user_id, workspace_id = await account(container)
         await ready_documents(container, workspace_id, {"Inflammation": DOCUMENTS["Inflammation"]})
-        request = openai_fake.chat.requests[-1]
+        request = fake_openai.chat.requests[-1]
         assert request["response_format"]["json_schema"]["name"] == "knowledge_graph"
         assert "TNF" in request["messages"][-1]["content"]  # the chunk's text was sent
         tnf = await _entity_named(container, workspace_id, "TNF")
@@ -226,7 +217,7 @@ async def test_the_llm_extractor_uses_structured_output_and_falls_back_offline(s
         [spent] = await container.usage_report().execute(workspace_id, 1, None)  # on the usage ledger
         assert spent.model == "gpt-4o-mini" and spent.prompt_tokens > 0 and spent.cost_usd > 0
 
-        openai_fake.chat.fail_next(1, 500)  # the model fails: that chunk is extracted offline
+        fake_openai.chat.fail_next(1, 500)  # the model fails: that chunk is extracted offline
         await ready_documents(container, workspace_id, {"Muscle": DOCUMENTS["Muscle"]})
         assert await container.search_entities().execute(workspace_id, "skeletal muscle")
     finally:
