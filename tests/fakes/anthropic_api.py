@@ -55,7 +55,7 @@ class FakeAnthropic:
                 "usage": {"input_tokens": prompt, "output_tokens": 12}}
 
     async def _events(self, body: dict, prompt: int):
-        sent, done = 0, False
+        sent, done, error_at = 0, False, self.chat.take_stream_error()
         try:
             yield sse("message_start", {"type": "message_start", "message": {
                 "id": "msg_fake", "type": "message", "role": "assistant", "content": [], "model": body["model"],
@@ -64,6 +64,10 @@ class FakeAnthropic:
                                               "content_block": {"type": "text", "text": ""}})
             yield sse("ping", {"type": "ping"})
             for token in self.chat.tokens():
+                if error_at is not None and sent >= error_at:  # e.g. overloaded while answering
+                    yield sse("error", error_body(529, "Overloaded"))
+                    done = True
+                    return
                 if self.chat.cut_after_tokens is not None and sent >= self.chat.cut_after_tokens:
                     raise CutConnection()
                 await self.chat.pace()

@@ -1,6 +1,7 @@
 """What a fake chat provider does on its next calls: the reply, the pace, failures (status + Retry-After),
-a connection cut mid-stream, a hang. Shared by the OpenAI and Anthropic fakes, which differ only in their
-wire format. Also records what reached the provider and how streams ended."""
+a connection cut mid-stream, an error event inside the stream, a hang. Shared by the OpenAI and Anthropic
+fakes, which differ only in their wire format. Also records what reached the provider and how streams
+ended."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class ChatScript:
     failures: list[Failure] = field(default_factory=list)
     cut_after_tokens: int | None = None  # close the connection after this many tokens
     hang: bool = False  # accept the request, never answer
+    stream_errors: list[int] = field(default_factory=list)  # next streams: tokens sent before an error event
     structured_reply: dict | None = None  # the JSON a structured-output request gets (else the schema filled)
     requests: list[dict] = field(default_factory=list)
     finished: int = 0  # streams sent to the end
@@ -41,6 +43,10 @@ class ChatScript:
         with self._lock:
             self.requests.append(body)
             return self.failures.pop(0) if self.failures else None
+
+    def take_stream_error(self) -> int | None:
+        with self._lock:
+            return self.stream_errors.pop(0) if self.stream_errors else None
 
     async def refusal(self, body: dict, error_body) -> JSONResponse | None:
         """Records the request; hangs if told to; answers the next scripted failure in the provider's shape."""

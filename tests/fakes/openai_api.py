@@ -130,10 +130,14 @@ class FakeOpenAI:
                      if choices else [], "usage": usage}
             return f"data: {json.dumps(chunk)}\n\n"
 
-        sent, done = 0, False
+        sent, done, error_at = 0, False, self.chat.take_stream_error()
         try:
             yield frame({"role": "assistant", "content": "", "refusal": None})
             for token in self.chat.tokens():
+                if error_at is not None and sent >= error_at:  # as OpenAI reports an error mid-stream
+                    yield f"data: {json.dumps(error_body(500, 'The server had an error while processing'))}\n\n"
+                    done = True
+                    return
                 if self.chat.cut_after_tokens is not None and sent >= self.chat.cut_after_tokens:
                     raise CutConnection()
                 await self.chat.pace()

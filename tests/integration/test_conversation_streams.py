@@ -164,6 +164,23 @@ async def test_a_stream_cut_after_the_first_tokens_fails_with_them_and_is_not_re
     assert len(openai_fake.chat.requests) == 1  # tokens had reached the client: no retry
 
 
+@pytest.mark.parametrize("plan,provider", [("pro", "anthropic"), ("free", "openai")])
+async def test_an_error_event_inside_the_stream_is_retried_only_before_the_first_token(configure, fakes, plan,
+                                                                                       provider):
+    fake = dict(zip(["openai", "anthropic"], fakes, strict=True))[provider]
+    fake.chat.stream_errors = [0]  # before any token
+    container = configure(chat_retrieval_k=0)
+    user_id, workspace_id = await account(container)
+    await on_plan(container, workspace_id, plan)
+    retried, _ = await ask(container, user_id, workspace_id, "Hello?")
+    assert retried.status.value == "complete" and retried.content == fake.chat.reply
+    assert len(fake.chat.requests) == 2
+    fake.chat.stream_errors = [2]  # after two tokens
+    failed, deltas = await ask(container, user_id, workspace_id, "Hello again?")
+    assert failed.status.value == "failed" and failed.content == "".join(deltas) == "".join(fake.chat.tokens()[:2])
+    assert failed.error.startswith(f"ProviderError: {provider}: ") and len(fake.chat.requests) == 3
+
+
 async def test_the_circuit_opens_after_consecutive_failures_and_skips_the_model(configure, fakes):
     openai_fake, anthropic_fake = fakes
     anthropic_fake.chat.fail_next(100, 503)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
+import httpx2  # the HTTP client under the openai and anthropic SDKs
 
 from src.ports.conversation import ProviderError
 
@@ -40,12 +41,12 @@ def mapped(provider: str, exc: Exception, status_error: type, api_error: type) -
     """An SDK exception as ProviderError; anything that is not an SDK or HTTP error is re-raised."""
     if isinstance(exc, status_error):
         return provider_error(provider, exc.status_code, exc.message, exc.response.headers)
-    if isinstance(exc, api_error | httpx.HTTPError):
+    if isinstance(exc, api_error | httpx.HTTPError | httpx2.HTTPError):
         return provider_error(provider, None, str(exc) or type(exc).__name__)
     raise exc
 
 
 def provider_error(provider: str, status: int | None, message: str, headers=None) -> ProviderError:
     retryable = status is None or status in RETRYABLE_STATUS or status >= 500
-    return ProviderError(f"{provider}: {status or 'connection'}: {message}"[:500], retryable=retryable,
-                         retry_after=retry_after_seconds(headers), status=status)
+    text = f"{provider}: {status}: {message}" if status else f"{provider}: {message}"
+    return ProviderError(text[:500], retryable=retryable, retry_after=retry_after_seconds(headers), status=status)
