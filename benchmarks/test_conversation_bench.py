@@ -6,9 +6,10 @@
 2. Concurrent streams one API process sustains: `keel serve` in its own process, the fake provider in
    another (20 tokens/s per stream, BENCH_STREAM_TOKENS=400 per answer: 20 s, so the streams overlap), N
    websocket subscriptions from this process; how many streamed at once at the peak, added inter-token
-   delay p95, the server's memory per stream and CPU per token.
+   delay p95, the server's memory per stream and CPU per token, and the CPU the fake provider and the client
+   took from the same cores.
 
-Run: ./keel test benchmarks -k conversation -s      (BENCH_STREAMS=1000 by default)
+Run: ./keel test benchmarks -k conversation -s      (BENCH_STREAMS=1000, BENCH_ANSWERS=40 by default)
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ async def keel_stream(url: str, token: str, workspace: str) -> tuple[float, list
 @pytest.mark.timeout(1200)
 def test_conversation_overhead_on_ttft_and_per_token(settings, test_env):
     """The fake provider, Keel (`keel serve`) and this client each run in their own process."""
-    fake_port = free_port()
+    fake_port, samples = free_port(), int(os.environ.get("BENCH_ANSWERS", "40"))
     env = {**test_env, "KEEL_OPENAI_API_KEY": "sk-test-keel", "KEEL_OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1",
            "KEEL_LOG_LEVEL": "warning"}
     fake = _start([sys.executable, "-m", "benchmarks.fake_provider_server", str(fake_port), str(TOKENS), str(DELAY)],
@@ -100,14 +101,14 @@ def test_conversation_overhead_on_ttft_and_per_token(settings, test_env):
     try:
         wait_for(lambda: _healthy(f"http://127.0.0.1:{fake_port}", "/v1/models"), timeout=60, interval=0.3)
         # one client, its connections kept alive: as Keel keeps its provider clients
-        direct_ttft, direct_gaps = asyncio.run(measure(40, lambda client=openai.AsyncOpenAI(
+        direct_ttft, direct_gaps = asyncio.run(measure(samples, lambda client=openai.AsyncOpenAI(
             api_key="sk-test-keel", base_url=f"http://127.0.0.1:{fake_port}/v1", max_retries=0): direct_stream(client)))
         print(f"\nfake provider read directly with the SDK: {line('TTFT', direct_ttft)}; {line('gap', direct_gaps)}")
         for k in (0, 6):
             with _keel_serve({**env, "KEEL_CHAT_RETRIEVAL_K": str(k)}) as (base, _):
                 token, workspace = asyncio.run(_account_with_documents(settings, base, with_documents=k > 0))
                 url = base.replace("http://", "ws://") + "/graphql"
-                keel_ttft, keel_gaps = asyncio.run(measure(40, lambda url=url, token=token, workspace=workspace:
+                keel_ttft, keel_gaps = asyncio.run(measure(samples, lambda url=url, token=token, workspace=workspace:
                                                            keel_stream(url, token, workspace)))
             print(f"through Keel (GraphQL websocket, retrieval k={k}): {line('TTFT', keel_ttft)}; "
                   f"{line('gap', keel_gaps)}")
@@ -169,7 +170,7 @@ def test_concurrent_streams_one_api_process_sustains(settings, test_env):
                   env)
     try:
         with _keel_serve(env) as (base, pid):
-            result = asyncio.run(_many_streams(base, streams, pid, tokens))
+            result = asyncio.run(_many_streams(base, streams, pid, tokens, fake.pid))
         print(f"\n{streams} concurrent subscriptions, one `keel serve` process, fake provider at 20 tokens/s: "
               f"{result}")
     finally:
@@ -197,13 +198,14 @@ def _rss(pid: int) -> int:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
 
 
-async def _many_streams(base: str, streams: int, server_pid: int, tokens: int) -> str:
+async def _many_streams(base: str, streams: int, server_pid: int, tokens: int, fake_pid: int) -> str:
     users = max(1, streams // 10)  # the free plan's daily tokens allow ~35 answers per workspace
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         accounts = []
         for _ in range(users):
             accounts.append(await signed_up(client, email=f"bench-{uuid.uuid4().hex[:10]}@example.com"))
     rss_before, cpu_before = _rss(server_pid), _cpu_seconds(server_pid)
+    harness_before = _cpu_seconds(fake_pid) + time.process_time()
     gaps, ttfts, completed, peak_rss, streaming, peak_streaming = [], [], 0, 0, 0, 0
     url = base.replace("http://", "ws://") + "/graphql"
 
@@ -250,6 +252,7 @@ async def _many_streams(base: str, streams: int, server_pid: int, tokens: int) -
     outcomes = await asyncio.gather(*(one(index) for index in range(streams)), return_exceptions=True)
     wall = time.perf_counter() - began
     cpu = _cpu_seconds(server_pid) - cpu_before
+    harness = _cpu_seconds(fake_pid) + time.process_time() - harness_before
     sampler.cancel()
     failures = [str(o)[:300] for o in outcomes if isinstance(o, BaseException)]
     added = [gap - DELAY for gap in gaps]
@@ -262,4 +265,5 @@ async def _many_streams(base: str, streams: int, server_pid: int, tokens: int) -
             f"p50 {statistics.median(added) * 1000:.1f} ms, p95 {pct(added, 95):.1f} ms; "
             f"server RSS {rss_before / 2**20:.0f} MiB -> peak {peak_rss / 2**20:.0f} MiB "
             f"(~{per_stream:.0f} KiB per stream); server CPU {cpu:.1f} s for {completed * tokens} tokens "
-            f"(~{cpu / max(completed * tokens, 1) * 1e6:.0f} µs per token, set-up and storage included)")
+            f"(~{cpu / max(completed * tokens, 1) * 1e6:.0f} µs per token, set-up and storage included); "
+            f"the fake provider and this client used {harness:.1f} s CPU on the same {os.cpu_count()} cores")

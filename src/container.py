@@ -299,4 +299,5 @@ def build_container(settings: Settings) -> Container:
 
 async def shutdown(container: Container) -> None:
     """Release pooled connections; called when the app or a worker stops."""
+    await container.chat_models().aclose()
     await container.engine().dispose()

@@ -56,6 +56,12 @@ class ModelRegistry:
             self._providers["anthropic"] = AnthropicChat(keys.anthropic_api_key, keys.anthropic_base_url,
                                                          keys.timeout_seconds)
 
+    async def aclose(self) -> None:
+        """Closes the providers' HTTP sessions (at shutdown)."""
+        for provider in self._providers.values():
+            if hasattr(provider, "aclose"):
+                await provider.aclose()
+
     def route(self, model: str) -> ModelRoute | None:
         entry = self._table.get(model)
         provider = self._providers.get(entry["provider"]) if entry else None

@@ -3,7 +3,8 @@ compatible server (KEEL_OPENAI_BASE_URL). The SDK's own retries are off: Keel's 
 
 The stream is read through the SDK's streaming response and its SSE frames parsed as plain JSON: the SDK's
 own per-chunk model construction costs ~200 µs of CPU per token (measured), more than the rest of Keel's
-streaming path together."""
+streaming path together. HTTP goes through the SDK's aiohttp transport: ~40% less CPU per streamed chunk
+than its default httpx one (measured)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,11 @@ class OpenAIChat:
     name = "openai"
 
     def __init__(self, api_key: str, base_url: str | None = None, timeout: float = 60.0) -> None:
-        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout,
+                                          http_client=openai.DefaultAioHttpClient(timeout=timeout))
+
+    async def aclose(self) -> None:
+        await self._client.close()
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         usage, stop = None, None
