@@ -6,8 +6,7 @@ import zlib
 from datetime import date, datetime
 from uuid import UUID
 
-from sqlalchemy import case, delete, func, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import bindparam, case, delete, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.adapters.postgres.models.conversation import ConversationRow, MessageRow, UsageRecordRow
@@ -25,6 +24,16 @@ from src.ports.conversation import (
 )
 
 BUDGET_LOCK_CLASS = zlib.crc32(b"keel.budget") & 0x7FFFFFFF
+
+# The writes on every answer's path, built once on the tables (not the ORM classes) and given their values
+# as parameters: each costs about half the CPU of an ORM-entity statement rebuilt with .values() (measured).
+_CONVERSATIONS, _MESSAGES, _USAGE = ConversationRow.__table__, MessageRow.__table__, UsageRecordRow.__table__
+_INSERT_CONVERSATION = _CONVERSATIONS.insert()
+_TOUCH_CONVERSATION = update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+_INSERT_MESSAGE = _MESSAGES.insert()
+_SAVE_MESSAGE = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
+_INSERT_USAGE = _USAGE.insert()
+_SETTLE_USAGE = update(_USAGE).where(_USAGE.c.id == bindparam("reservation_id"), _USAGE.c.settled_at.is_(None))
 
 
 def _sources(raw: list[dict]) -> tuple[Source, ...]:
@@ -48,15 +57,16 @@ class PgConversationRepository:
         self._session = session
 
     async def add(self, conversation: Conversation) -> None:
-        await self._session.execute(pg_insert(ConversationRow).values(**values_of(conversation)))
+        await self._session.execute(_INSERT_CONVERSATION, values_of(conversation))
 
     async def get(self, conversation_id: UUID) -> Conversation | None:
         row = await self._session.get(ConversationRow, conversation_id, populate_existing=True)
         return None if row is None else to_record(row, Conversation)
 
     async def save(self, conversation: Conversation) -> None:
-        await self._session.execute(update(ConversationRow).where(ConversationRow.id == conversation.id)
-                                    .values(title=conversation.title, updated_at=conversation.updated_at))
+        await self._session.execute(_TOUCH_CONVERSATION, {"conversation_id": conversation.id,
+                                                          "title": conversation.title,
+                                                          "updated_at": conversation.updated_at})
 
     async def delete(self, conversation_id: UUID) -> None:
         await self._session.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
@@ -77,7 +87,7 @@ class PgMessageRepository:
 
     async def add(self, *messages: Message) -> None:
         """One statement; messages get their order (`seq`) in the order given."""
-        await self._session.execute(pg_insert(MessageRow).values([_message_values(m) for m in messages]))
+        await self._session.execute(_INSERT_MESSAGE, [_message_values(m) for m in messages])
 
     async def get(self, message_id: UUID) -> Message | None:
         row = await self._session.get(MessageRow, message_id, populate_existing=True)
@@ -85,7 +95,8 @@ class PgMessageRepository:
 
     async def save(self, message: Message) -> None:
         values = _message_values(message)
-        await self._session.execute(update(MessageRow).where(MessageRow.id == message.id).values(**values))
+        values["message_id"] = values.pop("id")
+        await self._session.execute(_SAVE_MESSAGE, values)
 
     async def history(self, conversation_id: UUID, limit: int) -> list[Message]:
         rows = await self._session.execute(select(MessageRow).where(MessageRow.conversation_id == conversation_id)
@@ -102,7 +113,7 @@ class PgUsageLedger:
                                     {"space": BUDGET_LOCK_CLASS, "key": str(workspace_id)})
 
     async def totals(self, workspace_id: UUID, day: date, user_id: UUID | None = None) -> UsageTotals:
-        row = UsageRecordRow
+        row = _USAGE.c
         query = select(
             func.coalesce(func.sum(case((row.settled_at.is_(None), row.reserved_tokens),
                                         else_=row.prompt_tokens + row.completion_tokens)), 0),
@@ -114,13 +125,12 @@ class PgUsageLedger:
         return UsageTotals(int(used), float(cost), int(count))
 
     async def reserve(self, reservation: Reservation) -> None:
-        await self._session.execute(pg_insert(UsageRecordRow).values(**values_of(reservation)))
+        await self._session.execute(_INSERT_USAGE, values_of(reservation))
 
     async def settle(self, reservation_id: UUID, model: str, usage: Usage, cost_usd: float, now: datetime) -> None:
-        await self._session.execute(update(UsageRecordRow).where(
-            UsageRecordRow.id == reservation_id, UsageRecordRow.settled_at.is_(None)).values(
-            model=model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-            cost_usd=cost_usd, settled_at=now))
+        await self._session.execute(_SETTLE_USAGE, {
+            "reservation_id": reservation_id, "model": model, "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens, "cost_usd": cost_usd, "settled_at": now})
 
     async def report(self, workspace_id: UUID, since: date, user_id: UUID | None = None) -> list[UsageRow]:
         row = UsageRecordRow
