@@ -84,9 +84,9 @@ class PgMembershipRepository:
         await self._session.flush()
 
     async def get(self, workspace_id: UUID, user_id: UUID) -> Membership | None:
-        query = select(MembershipRow).where(MembershipRow.workspace_id == workspace_id,
-                                            MembershipRow.user_id == user_id)
-        row = (await self._session.execute(query)).scalar_one_or_none()
+        table = MembershipRow.__table__  # a plain row: checked on every request, the ORM's CPU is not needed
+        query = select(table).where(table.c.workspace_id == workspace_id, table.c.user_id == user_id)
+        row = (await self._session.execute(query)).one_or_none()
         return None if row is None else _membership(row)
 
     async def remove(self, workspace_id: UUID, user_id: UUID) -> None:

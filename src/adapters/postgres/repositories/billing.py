@@ -90,9 +90,9 @@ class PgBillingRepository:
                                          "updated_at": func.now()}))
 
     async def entitlement(self, workspace_id: UUID, *, for_update: bool = False) -> Entitlement | None:
-        query = select(EntitlementRow).where(EntitlementRow.workspace_id == workspace_id).execution_options(
-            populate_existing=True)
-        row = (await self._session.execute(query.with_for_update() if for_update else query)).scalar_one_or_none()
+        table = EntitlementRow.__table__  # a plain row: checked on every answer, the ORM's CPU is not needed
+        query = select(table).where(table.c.workspace_id == workspace_id)
+        row = (await self._session.execute(query.with_for_update() if for_update else query)).one_or_none()
         return None if row is None else _entitlement(row)
 
     async def save_entitlement(self, entitlement: Entitlement, change: EntitlementChange) -> None:
