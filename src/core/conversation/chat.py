@@ -133,12 +133,14 @@ class SendMessage:
         answer = Message(uuid.uuid4(), conversation.id, MessageRole.ASSISTANT, "", MessageStatus.STREAMING, now,
                          sources=sources)
         async with self._uow() as uow:
-            decision = await reserve(uow, entitlement, self._settings, user_id, answer.id, estimate, now)
             if conversation_id is None:
                 await uow.conversations.add(conversation)
             else:
                 await uow.conversations.save(replace(conversation, updated_at=now))
             await uow.messages.add(asked, answer)
+            # last: the workspace's budget lock is held from here to the commit, so concurrent answers wait
+            # for each other only that long (refused past the hard cap: nothing above is kept)
+            decision = await reserve(uow, entitlement, self._settings, user_id, answer.id, estimate, now)
             await uow.commit()
         log.info("answering in conversation %s: %s", conversation.id, redact(question[:200]))
         return _Turn(workspace_id, question, history, passages, answer, decision), conversation.id
