@@ -233,7 +233,10 @@ class UsageLedger(Protocol):
 
     async def totals(self, workspace_id: UUID, day: date, user_id: UUID | None = None) -> UsageTotals: ...
 
-    async def reserve(self, reservation: Reservation) -> None: ...
+    async def reserve(self, reservation: Reservation) -> tuple[UsageTotals, UsageTotals]:
+        """Records the reservation; returns the day's totals of its workspace and of its user as they were
+        before it, read by the same statement (after `lock`: no other reservation slips in between)."""
+        ...
 
     async def settle(self, reservation_id: UUID, model: str, usage: Usage, cost_usd: float, now: datetime) -> None:
         """Replaces the reservation by the actual usage (once; settling again changes nothing)."""

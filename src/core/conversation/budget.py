@@ -37,19 +37,20 @@ def model_chain(entitlement: Entitlement, settings: ChatSettings, soft_capped: b
 
 async def reserve(uow: ConversationUnitOfWork, entitlement: Entitlement, settings: ChatSettings, user_id: UUID,
                   message_id: UUID, estimate: int, now: datetime) -> BudgetDecision:
-    """Inside the caller's transaction: checks the caps and records the reservation."""
+    """Inside the caller's transaction, which must be rolled back if this raises: checks the caps and records
+    the reservation."""
     workspace_id, limits, today = entitlement.workspace_id, entitlement.limits, now.date()
     await uow.usage.lock(workspace_id)
-    spent = (await uow.usage.totals(workspace_id, today)).tokens
+    reservation = Reservation(uuid.uuid4(), workspace_id, user_id, message_id, "", today, estimate, now)
+    # recorded at once with the totals before it (one round trip); a refusal below raises, and the caller's
+    # transaction, this reservation included, is rolled back
+    workspace_totals, user_totals = await uow.usage.reserve(reservation)
+    spent, mine = workspace_totals.tokens, user_totals.tokens
     if spent + estimate > limits.daily_tokens:
         raise QuotaExceeded(f"the workspace's plan allows {limits.daily_tokens} tokens a day and "
                             f"{spent} are used; try tomorrow or upgrade the plan", limit="daily_tokens")
-    if settings.user_daily_tokens:
-        mine = (await uow.usage.totals(workspace_id, today, user_id)).tokens
-        if mine + estimate > settings.user_daily_tokens:
-            raise QuotaExceeded(f"you may use {settings.user_daily_tokens} tokens a day and {mine} are used",
-                                limit="user_daily_tokens")
+    if settings.user_daily_tokens and mine + estimate > settings.user_daily_tokens:
+        raise QuotaExceeded(f"you may use {settings.user_daily_tokens} tokens a day and {mine} are used",
+                            limit="user_daily_tokens")
     soft_capped = spent + estimate > limits.soft_cap_tokens
-    reservation = Reservation(uuid.uuid4(), workspace_id, user_id, message_id, "", today, estimate, now)
-    await uow.usage.reserve(reservation)
     return BudgetDecision(reservation, model_chain(entitlement, settings, soft_capped), soft_capped)

@@ -32,7 +32,16 @@ _INSERT_CONVERSATION = _CONVERSATIONS.insert()
 _TOUCH_CONVERSATION = update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
 _INSERT_MESSAGE = _MESSAGES.insert()
 _SAVE_MESSAGE = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
-_INSERT_USAGE = _USAGE.insert()
+_SPENT = "CASE WHEN settled_at IS NULL THEN reserved_tokens ELSE prompt_tokens + completion_tokens END"
+_RESERVE_AND_TOTAL = text(f"""
+    WITH reserved AS (
+        INSERT INTO usage_records (id, workspace_id, user_id, message_id, model, day, reserved_tokens, created_at)
+        VALUES (:id, :workspace_id, :user_id, :message_id, :model, :day, :reserved_tokens, :created_at))
+    SELECT coalesce(sum({_SPENT}), 0), coalesce(sum(cost_usd), 0), count(*),
+           coalesce(sum({_SPENT}) FILTER (WHERE user_id = :user_id), 0),
+           coalesce(sum(cost_usd) FILTER (WHERE user_id = :user_id), 0),
+           count(*) FILTER (WHERE user_id = :user_id)
+    FROM usage_records WHERE workspace_id = :workspace_id AND day = :day""")
 _SETTLE_USAGE = update(_USAGE).where(_USAGE.c.id == bindparam("reservation_id"), _USAGE.c.settled_at.is_(None))
 
 
@@ -124,8 +133,11 @@ class PgUsageLedger:
         used, cost, count = (await self._session.execute(query)).one()
         return UsageTotals(int(used), float(cost), int(count))
 
-    async def reserve(self, reservation: Reservation) -> None:
-        await self._session.execute(_INSERT_USAGE, values_of(reservation))
+    async def reserve(self, reservation: Reservation) -> tuple[UsageTotals, UsageTotals]:
+        # one round trip: the statement's snapshot does not include its own insert
+        row = (await self._session.execute(_RESERVE_AND_TOTAL, values_of(reservation))).one()
+        return UsageTotals(int(row[0]), float(row[1]), int(row[2])), UsageTotals(int(row[3]), float(row[4]),
+                                                                                 int(row[5]))
 
     async def settle(self, reservation_id: UUID, model: str, usage: Usage, cost_usd: float, now: datetime) -> None:
         await self._session.execute(_SETTLE_USAGE, {
