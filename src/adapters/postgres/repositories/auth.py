@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +35,11 @@ from src.ports.identity import (
     User,
 )
 
+# Read on every request: plain rows of both tables in one statement, without the ORM's per-object CPU.
+_SESSIONS, _USERS = SessionRow.__table__, UserRow.__table__
+_SESSION_WITH_USER = select(*_SESSIONS.c, *_USERS.c).join_from(_SESSIONS, _USERS, _USERS.c.id == _SESSIONS.c.user_id) \
+    .where(_SESSIONS.c.id == bindparam("session_id"))
+
 
 class _Repository:
     def __init__(self, session: AsyncSession) -> None:
@@ -53,12 +59,12 @@ class PgSessionRepository(_Repository):
         return None if row is None else to_record(row, Session)
 
     async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
-        query = select(SessionRow, UserRow).join(UserRow, UserRow.id == SessionRow.user_id) \
-            .where(SessionRow.id == session_id)
-        found = (await self._session.execute(query)).first()
+        found = (await self._session.execute(_SESSION_WITH_USER, {"session_id": session_id})).first()
         if found is None:
             return None
-        session, user = found
+        split = len(_SESSIONS.c)
+        session = SimpleNamespace(**dict(zip(_SESSIONS.c.keys(), found[:split], strict=True)))
+        user = SimpleNamespace(**dict(zip(_USERS.c.keys(), found[split:], strict=True)))
         return to_record(session, Session), to_record(user, User, role=Role(user.role))
 
     async def revoke(self, session_id: UUID, at: datetime) -> None:
