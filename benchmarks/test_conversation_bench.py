@@ -9,6 +9,8 @@
    delay p95, the server's memory per stream and CPU per token, and the CPU the fake provider and the client
    took from the same cores.
 
+3. CPU per streamed chunk of the provider adapter alone (the SDK's streaming response, SSE parsed as JSON).
+
 Run: ./keel test benchmarks -k conversation -s      (BENCH_STREAMS=1000, BENCH_ANSWERS=40 by default)
 """
 
@@ -30,8 +32,10 @@ import openai
 import pytest
 import websockets
 
+from src.adapters.llm.openai_chat import OpenAIChat
 from src.config import REPO_ROOT
 from src.container import build_container, shutdown
+from src.ports.conversation import ChatMessage, ChatRequest, TextDelta
 from tests.conftest import signed_up, wait_for
 from tests.conversation_helpers import ids, on_plan, ready_documents
 from tests.fakes.openai_api import free_port
@@ -117,6 +121,36 @@ def test_conversation_overhead_on_ttft_and_per_token(settings, test_env):
                   f"p95 {pct(keel_ttft, 95) - pct(direct_ttft, 95):.2f} ms; per token p50 "
                   f"{(statistics.median(keel_gaps) - statistics.median(direct_gaps)) * 1000:.3f} ms, p95 "
                   f"{pct(keel_gaps, 95) - pct(direct_gaps, 95):.3f} ms")
+    finally:
+        fake.terminate()
+        fake.wait(timeout=30)
+
+
+def test_provider_adapter_cpu_per_streamed_chunk(test_env):
+    """CPU this process spends per chunk reading a stream through Keel's OpenAI adapter (the SDK's streaming
+    response on its aiohttp transport, SSE frames parsed as JSON), chunks sent 1 ms apart as a paced
+    provider sends them: each one is a socket wake-up of its own."""
+    fake_port, chunks = free_port(), 3000
+    fake = _start([sys.executable, "-m", "benchmarks.fake_provider_server", str(fake_port), str(chunks), "0.001"],
+                  test_env)
+
+    async def read() -> tuple[float, int]:
+        chat = OpenAIChat("sk-test-keel", f"http://127.0.0.1:{fake_port}/v1")
+        request = ChatRequest("gpt-4o-mini", "system", (ChatMessage("user", "q"),), 10)
+        try:
+            async for _ in chat.stream(request):  # warm the connection and the code paths
+                pass
+            began, deltas = time.process_time(), 0
+            async for event in chat.stream(request):
+                deltas += isinstance(event, TextDelta)
+            return time.process_time() - began, deltas
+        finally:
+            await chat.aclose()
+
+    try:
+        wait_for(lambda: _healthy(f"http://127.0.0.1:{fake_port}", "/v1/models"), timeout=60, interval=0.3)
+        cpu, deltas = asyncio.run(read())
+        print(f"\nOpenAI adapter, {deltas} paced chunks: {cpu / deltas * 1e6:.0f} µs CPU per chunk")
     finally:
         fake.terminate()
         fake.wait(timeout=30)
