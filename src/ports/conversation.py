@@ -231,8 +231,6 @@ class UsageLedger(Protocol):
         """Serialises budget decisions of one workspace until the transaction ends."""
         ...
 
-    async def totals(self, workspace_id: UUID, day: date, user_id: UUID | None = None) -> UsageTotals: ...
-
     async def reserve(self, reservation: Reservation) -> tuple[UsageTotals, UsageTotals]:
         """Records the reservation; returns the day's totals of its workspace and of its user as they were
         before it, read by the same statement (after `lock`: no other reservation slips in between)."""

@@ -6,7 +6,7 @@ import zlib
 from datetime import date, datetime
 from uuid import UUID
 
-from sqlalchemy import bindparam, case, delete, func, select, text, tuple_, update
+from sqlalchemy import bindparam, delete, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.adapters.postgres.models.conversation import ConversationRow, MessageRow, UsageRecordRow
@@ -120,18 +120,6 @@ class PgUsageLedger:
     async def lock(self, workspace_id: UUID) -> None:
         await self._session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
                                     {"space": BUDGET_LOCK_CLASS, "key": str(workspace_id)})
-
-    async def totals(self, workspace_id: UUID, day: date, user_id: UUID | None = None) -> UsageTotals:
-        row = _USAGE.c
-        query = select(
-            func.coalesce(func.sum(case((row.settled_at.is_(None), row.reserved_tokens),
-                                        else_=row.prompt_tokens + row.completion_tokens)), 0),
-            func.coalesce(func.sum(row.cost_usd), 0), func.count()).where(row.workspace_id == workspace_id,
-                                                                         row.day == day)
-        if user_id is not None:
-            query = query.where(row.user_id == user_id)
-        used, cost, count = (await self._session.execute(query)).one()
-        return UsageTotals(int(used), float(cost), int(count))
 
     async def reserve(self, reservation: Reservation) -> tuple[UsageTotals, UsageTotals]:
         # one round trip: the statement's snapshot does not include its own insert
