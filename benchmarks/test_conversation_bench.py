@@ -11,7 +11,7 @@
 
 3. CPU per streamed chunk of the provider adapter alone (the SDK's streaming response, SSE parsed as JSON).
 
-Run: ./keel test benchmarks -k conversation -s      (BENCH_STREAMS=1000, BENCH_ANSWERS=40 by default)
+Run: ./keel test benchmarks -k conversation -s      (BENCH_STREAMS=1000, BENCH_ANSWERS=40, BENCH_POOL_SIZE=10 by default)
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def test_concurrent_streams_one_api_process_sustains(settings, test_env):
     env = {**test_env, "KEEL_OPENAI_API_KEY": "sk-test-keel",
            "KEEL_OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1",
            "KEEL_CHAT_RETRIEVAL_K": "0", "KEEL_LOG_LEVEL": "warning",
-           "KEEL_CHAT_FIRST_TOKEN_TIMEOUT_SECONDS": "120", "KEEL_DB_POOL_SIZE": "10"}
+           "KEEL_CHAT_FIRST_TOKEN_TIMEOUT_SECONDS": "120", "KEEL_DB_POOL_SIZE": os.environ.get("BENCH_POOL_SIZE", "10")}
     fake = _start([sys.executable, "-m", "benchmarks.fake_provider_server", str(fake_port), str(tokens), str(DELAY)],
                   env)
     try:
