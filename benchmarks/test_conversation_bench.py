@@ -11,7 +11,8 @@
 
 3. CPU per streamed chunk of the provider adapter alone (the SDK's streaming response, SSE parsed as JSON).
 
-Run: ./keel test benchmarks -k conversation -s      (BENCH_STREAMS=1000, BENCH_ANSWERS=40, BENCH_POOL_SIZE=10 by default)
+Run: ./keel test benchmarks -k conversation -s
+     (BENCH_STREAMS=1000, BENCH_ANSWERS=40, BENCH_POOL_SIZE=10 by default)
 """
 
 from __future__ import annotations
