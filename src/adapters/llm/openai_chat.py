@@ -49,8 +49,9 @@ class OpenAIChat:
                     if event.data.startswith("[DONE]"):
                         break
                     chunk = json.loads(event.data)
-                    if chunk.get("error"):  # an error reported inside the stream
-                        raise provider_error("openai", None, str(chunk["error"].get("message", chunk["error"])))
+                    if error := chunk.get("error"):  # an error reported inside the stream
+                        message = error.get("message", error) if isinstance(error, dict) else error
+                        raise provider_error("openai", None, str(message))
                     if chunk.get("usage"):
                         usage = Usage(chunk["usage"]["prompt_tokens"], chunk["usage"]["completion_tokens"])
                     for choice in chunk.get("choices") or ():
