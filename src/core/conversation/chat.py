@@ -64,6 +64,15 @@ def check_question(content: str, settings: ChatSettings) -> str:
     return text
 
 
+def _discard(*tasks: asyncio.Task) -> None:
+    """Cancels the tasks still running; the outcome of finished ones is consumed (not logged as lost)."""
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled():
+            task.exception()
+
+
 @dataclass
 class _Turn:
     """What one answer needs, read before the model is called."""
@@ -100,13 +109,16 @@ class SendMessage:
     async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID | None,
                       content: str) -> AsyncIterator[ChatEvent]:
         question = check_question(content, self._settings)
+        # the passages and the entitlement are read while the conversation is read and the turn written
         retrieval = asyncio.create_task(self._passages(workspace_id, question))
+        entitlement = asyncio.create_task(self._entitlements.entitlement(workspace_id))
         try:
-            turn, conversation_id = await self._prepare(user_id, workspace_id, conversation_id, question, retrieval)
+            turn, conversation_id = await self._prepare(user_id, workspace_id, conversation_id, question, retrieval,
+                                                        entitlement)
         finally:
-            if not retrieval.done():
-                retrieval.cancel()
+            _discard(retrieval, entitlement)
         answer = self._live.start(turn.answer.id, lambda live: self._generate(turn, live))
+        await asyncio.sleep(0)  # the generation sends its request to the provider before Started is sent
         yield Started(conversation_id, turn.answer)
         async for event in self._live.follow(answer, 0):
             yield event
@@ -116,12 +128,9 @@ class SendMessage:
             return []
         return await self._retriever.retrieve(workspace_id, question, self._settings.retrieval_k)
 
-    async def _prepare(self, user_id, workspace_id, conversation_id, question, retrieval):
+    async def _prepare(self, user_id, workspace_id, conversation_id, question, retrieval, entitlement):
         now = self._clock.now()
-        # The conversation, the entitlement and the passages are read at the same time.
-        (conversation, history), entitlement = await asyncio.gather(
-            self._conversation(user_id, workspace_id, conversation_id, question, now),
-            self._entitlements.entitlement(workspace_id))
+        conversation, history = await self._conversation(user_id, workspace_id, conversation_id, question, now)
         passages = await retrieval
         estimate = (sum(self._counter.count("", text) for text in [question, *(m.content for m in history),
                                                                     *(p.text for p in passages)])
@@ -133,14 +142,11 @@ class SendMessage:
         answer = Message(uuid.uuid4(), conversation.id, MessageRole.ASSISTANT, "", MessageStatus.STREAMING, now,
                          sources=sources)
         async with self._uow() as uow:
-            if conversation_id is None:
-                await uow.conversations.add(conversation)
-            else:
-                await uow.conversations.save(replace(conversation, updated_at=now))
-            await uow.messages.add(asked, answer)
+            await uow.conversations.add_turn(replace(conversation, updated_at=now), asked, answer,
+                                             new=conversation_id is None)
             # last: the workspace's budget lock is held from here to the commit, so concurrent answers wait
             # for each other only that long (refused past the hard cap: nothing above is kept)
-            decision = await reserve(uow, entitlement, self._settings, user_id, answer.id, estimate, now)
+            decision = await reserve(uow, await entitlement, self._settings, user_id, answer.id, estimate, now)
             await uow.commit()
         log.info("answering in conversation %s: %s", conversation.id, redact(question[:200]))
         return _Turn(workspace_id, question, history, passages, answer, decision), conversation.id

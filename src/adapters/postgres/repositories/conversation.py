@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import zlib
+from dataclasses import fields
 from datetime import date, datetime
+from functools import cache
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, func, select, text, tuple_, update
+from sqlalchemy import TextClause, bindparam, delete, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.adapters.postgres.models.conversation import ConversationRow, MessageRow, UsageRecordRow
@@ -30,7 +32,6 @@ BUDGET_LOCK_CLASS = zlib.crc32(b"keel.budget") & 0x7FFFFFFF
 _CONVERSATIONS, _MESSAGES, _USAGE = ConversationRow.__table__, MessageRow.__table__, UsageRecordRow.__table__
 _INSERT_CONVERSATION = _CONVERSATIONS.insert()
 _TOUCH_CONVERSATION = update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
-_INSERT_MESSAGE = _MESSAGES.insert()
 _SAVE_MESSAGE = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
 _SPENT = "CASE WHEN settled_at IS NULL THEN reserved_tokens ELSE prompt_tokens + completion_tokens END"
 _RESERVE_AND_TOTAL = text(f"""
@@ -43,6 +44,28 @@ _RESERVE_AND_TOTAL = text(f"""
            count(*) FILTER (WHERE user_id = :user_id)
     FROM usage_records WHERE workspace_id = :workspace_id AND day = :day""")
 _SETTLE_USAGE = update(_USAGE).where(_USAGE.c.id == bindparam("reservation_id"), _USAGE.c.settled_at.is_(None))
+
+
+@cache
+def _add_turn(new: bool, count: int) -> TextClause:
+    """The conversation's insert (or title/updated_at update) as a CTE of the messages' multi-row insert: one
+    round trip (the foreign key is checked at the end of the statement, after both). Plain SQL built from
+    the tables once: SQLAlchemy does not cache the compiled form of a multi-row insert."""
+    conversation = [f.name for f in fields(Conversation)] if new else ["id", "title", "updated_at"]
+    message = [f.name for f in fields(Message)]
+    if new:
+        head = f"INSERT INTO conversations ({', '.join(conversation)}) VALUES ({_placeholders('c_', conversation)})"
+    else:
+        head = "UPDATE conversations SET title = :c_title, updated_at = :c_updated_at WHERE id = :c_id"
+    rows = ", ".join(f"({_placeholders(f'm{i}_', message)})" for i in range(count))
+    return text(f"WITH turn_conversation AS ({head}) INSERT INTO messages ({', '.join(message)}) VALUES {rows}"
+                ).bindparams(*[bindparam(f"c_{name}", type_=_CONVERSATIONS.c[name].type) for name in conversation],
+                             *[bindparam(f"m{i}_{name}", type_=_MESSAGES.c[name].type)
+                               for i in range(count) for name in message])
+
+
+def _placeholders(prefix: str, names: list[str]) -> str:
+    return ", ".join(f":{prefix}{name}" for name in names)
 
 
 def _sources(raw: list[dict]) -> tuple[Source, ...]:
@@ -67,6 +90,12 @@ class PgConversationRepository:
 
     async def add(self, conversation: Conversation) -> None:
         await self._session.execute(_INSERT_CONVERSATION, values_of(conversation))
+
+    async def add_turn(self, conversation: Conversation, *messages: Message, new: bool) -> None:
+        values = {f"c_{name}": value for name, value in values_of(conversation).items()}
+        for index, message in enumerate(messages):
+            values.update({f"m{index}_{name}": value for name, value in _message_values(message).items()})
+        await self._session.execute(_add_turn(new, len(messages)), values)
 
     async def get(self, conversation_id: UUID) -> Conversation | None:
         row = await self._session.get(ConversationRow, conversation_id, populate_existing=True)
@@ -93,10 +122,6 @@ class PgConversationRepository:
 class PgMessageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-
-    async def add(self, *messages: Message) -> None:
-        """One statement; messages get their order (`seq`) in the order given."""
-        await self._session.execute(_INSERT_MESSAGE, [_message_values(m) for m in messages])
 
     async def get(self, message_id: UUID) -> Message | None:
         row = await self._session.get(MessageRow, message_id, populate_existing=True)
