@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime
 
 from dependency_injector import providers
-from sqlalchemy import text
 
 from src.core.billing.entitlements import snapshot
 from src.core.conversation.chat import Started
@@ -16,7 +15,7 @@ from src.core.knowledge.documents import DocumentUpload
 from src.core.knowledge.ingestion import GRAPH_JOB
 from src.evaluation.retrieval import CollectedJobs
 from src.ports.billing import Entitlement, EntitlementChange, EntitlementStatus
-from src.ports.conversation import Message
+from src.ports.conversation import Message, Reservation, Usage
 from src.ports.identity import Membership, User, Workspace, WorkspaceRole
 
 
@@ -64,13 +63,13 @@ async def on_plan(container, workspace_id: uuid.UUID, plan_name: str) -> None:
 
 
 async def used_today(container, workspace_id: uuid.UUID, user_id: uuid.UUID, tokens: int) -> None:
-    """Settled usage already on today's ledger."""
-    async with container.engine().begin() as connection:
-        await connection.execute(text(
-            "INSERT INTO usage_records (id, workspace_id, user_id, message_id, model, day, reserved_tokens, "
-            "prompt_tokens, completion_tokens, cost_usd, settled_at) VALUES (gen_random_uuid(), :w, :u, "
-            "gen_random_uuid(), 'earlier', current_date, :t, :t, 0, 0, now())"),
-            {"w": workspace_id, "u": user_id, "t": tokens})
+    """Settled usage already on today's ledger (reserved and settled as an earlier answer's)."""
+    now = datetime.now(UTC)
+    reservation = Reservation(uuid.uuid4(), workspace_id, user_id, uuid.uuid4(), "earlier", now.date(), tokens, now)
+    async with container.uow() as uow:
+        await uow.usage.reserve(reservation)
+        await uow.usage.settle(reservation.id, "earlier", Usage(tokens, 0), 0.0, now)
+        await uow.commit()
 
 
 async def ask(container, user_id, workspace_id, question: str, conversation_id=None) -> tuple[Message, list[str]]:

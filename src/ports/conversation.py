@@ -227,13 +227,10 @@ class UsageRow:
 
 @runtime_checkable
 class UsageLedger(Protocol):
-    async def lock(self, workspace_id: UUID) -> None:
-        """Serialises budget decisions of one workspace until the transaction ends."""
-        ...
-
     async def reserve(self, reservation: Reservation) -> tuple[UsageTotals, UsageTotals]:
         """Records the reservation; returns the day's totals of its workspace and of its user as they were
-        before it, read by the same statement (after `lock`: no other reservation slips in between)."""
+        just before it. From here to the end of the transaction the workspace's other reservations wait, so
+        none slips in between a budget decision and its commit (or rollback)."""
         ...
 
     async def settle(self, reservation_id: UUID, model: str, usage: Usage, cost_usd: float, now: datetime) -> None:

@@ -75,7 +75,10 @@ async def test_twenty_concurrent_requests_at_the_edge_of_the_hard_cap_cannot_ove
         spent = (await connection.execute(text(
             "SELECT sum(prompt_tokens + completion_tokens) FROM usage_records WHERE workspace_id = :w"),
             {"w": workspace_id})).scalar_one()
+        day_totals = dict((await connection.execute(text(  # the running totals the next reservation reads
+            "SELECT subject_id, tokens FROM usage_days WHERE workspace_id = :w"), {"w": workspace_id})).all())
     assert spent <= 10_000
+    assert day_totals == {workspace_id: spent, user_id: spent}  # 19 refusals rolled back, one answer settled
     assert len(openai_fake.chat.requests) == 1
 
 

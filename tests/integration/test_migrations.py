@@ -76,3 +76,42 @@ def test_models_and_migrations_agree(scratch):
 
     differences = [d for d in _run(diff()) if not (d[0] == "remove_table" and d[1].name == "alembic_version")]
     assert differences == []
+
+
+LEDGER = """
+INSERT INTO workspaces (id, name) VALUES ('00000000-0000-4000-8000-00000000000a', 'w');
+INSERT INTO users (id, email) VALUES ('00000000-0000-4000-8000-00000000000b', 'u@example.com');
+INSERT INTO usage_records (id, workspace_id, user_id, message_id, day, reserved_tokens, prompt_tokens,
+                           completion_tokens, cost_usd, settled_at) VALUES
+ (gen_random_uuid(), '00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-00000000000b',
+  gen_random_uuid(), '2026-11-20', 900, 100, 20, 0.5, now()),
+ (gen_random_uuid(), '00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-00000000000b',
+  gen_random_uuid(), '2026-11-20', 700, 0, 0, 0, NULL),
+ (gen_random_uuid(), '00000000-0000-4000-8000-00000000000a', NULL,
+  gen_random_uuid(), '2026-11-20', 50, 30, 3, 0.25, now())"""
+
+
+def test_day_totals_are_built_from_the_existing_ledger(scratch):
+    """0010: settled records count their actual tokens, unsettled ones their reservation; the workspace's
+    row counts every record, the user's row only theirs."""
+    settings, name = scratch
+    config = alembic_config(settings, name)
+    command.downgrade(config, "base")
+    command.upgrade(config, "0009")
+
+    async def execute(*statements: str) -> list[tuple]:
+        """The rows of the last statement."""
+        engine = create_async_engine(settings.sqlalchemy_url(name), connect_args={"server_settings": SERVER_SETTINGS})
+        async with engine.begin() as connection:
+            for statement in statements:
+                result = await connection.exec_driver_sql(statement)
+            rows = [tuple(row) for row in result] if result.returns_rows else []
+        await engine.dispose()
+        return rows
+
+    _run(execute(*LEDGER.split(";")))
+    command.upgrade(config, "0010")
+    totals = _run(execute("SELECT subject_id::text, tokens, cost_usd, calls FROM usage_days ORDER BY tokens"))
+    assert totals == [("00000000-0000-4000-8000-00000000000b", 120 + 700, 0.5, 2),
+                      ("00000000-0000-4000-8000-00000000000a", 120 + 700 + 33, 0.75, 3)]
+    command.downgrade(config, "base")

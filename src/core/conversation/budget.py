@@ -1,6 +1,7 @@
-"""Budgets: the estimated cost is reserved before a model is called and settled on the actual usage after,
-under a per-workspace lock, so concurrent requests at the edge of a cap cannot overspend it. Past the
-plan's soft cap requests go to its cheaper model; past the hard cap they are refused."""
+"""Budgets: the estimated cost is reserved before a model is called and settled on the actual usage after;
+one workspace's reservations are made one after the other, so concurrent requests at the edge of a cap
+cannot overspend it. Past the plan's soft cap requests go to its cheaper model; past the hard cap they are
+refused."""
 
 from __future__ import annotations
 
@@ -40,10 +41,10 @@ async def reserve(uow: ConversationUnitOfWork, entitlement: Entitlement, setting
     """Inside the caller's transaction, which must be rolled back if this raises: checks the caps and records
     the reservation."""
     workspace_id, limits, today = entitlement.workspace_id, entitlement.limits, now.date()
-    await uow.usage.lock(workspace_id)
     reservation = Reservation(uuid.uuid4(), workspace_id, user_id, message_id, "", today, estimate, now)
-    # recorded at once with the totals before it (one round trip); a refusal below raises, and the caller's
-    # transaction, this reservation included, is rolled back
+    # recorded at once with the totals before it (one round trip, which serialises the workspace's
+    # reservations until the transaction ends); a refusal below raises, and the caller's transaction, this
+    # reservation included, is rolled back
     workspace_totals, user_totals = await uow.usage.reserve(reservation)
     spent, mine = workspace_totals.tokens, user_totals.tokens
     if spent + estimate > limits.daily_tokens:

@@ -67,3 +67,17 @@ class UsageRecordRow(Base):
     created_at: Mapped[datetime] = created_at_column()
 
     __table_args__ = (Index("ix_usage_records_workspace_day", "workspace_id", "day"),)
+
+
+class UsageDayRow(Base):
+    """The day's running totals of the ledger, per workspace (subject = the workspace) and per member (subject =
+    the user): a reservation adds to both rows in one upsert whose row locks serialise the workspace's
+    concurrent reservations, and reads its totals from them, in O(1) whatever the day's traffic."""
+
+    __tablename__ = "usage_days"
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    subject_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    tokens: Mapped[int] = mapped_column(BigInteger)  # reserved while unsettled, then actually used
+    cost_usd: Mapped[float] = mapped_column(Float)
+    calls: Mapped[int] = mapped_column(Integer)
