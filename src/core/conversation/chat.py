@@ -83,6 +83,7 @@ class _Turn:
     passages: list[Passage]
     answer: Message
     decision: BudgetDecision
+    committed: asyncio.Future[bool]  # whether the question, the empty answer and the reservation were stored
 
 
 class SendMessage:
@@ -113,14 +114,12 @@ class SendMessage:
         retrieval = asyncio.create_task(self._passages(workspace_id, question))
         entitlement = asyncio.create_task(self._entitlements.entitlement(workspace_id))
         try:
-            turn, conversation_id = await self._prepare(user_id, workspace_id, conversation_id, question, retrieval,
-                                                        entitlement)
+            turn, live = await self._prepare(user_id, workspace_id, conversation_id, question, retrieval,
+                                             entitlement)
         finally:
             _discard(retrieval, entitlement)
-        answer = self._live.start(turn.answer.id, lambda live: self._generate(turn, live))
-        await asyncio.sleep(0)  # the generation sends its request to the provider before Started is sent
-        yield Started(conversation_id, turn.answer)
-        async for event in self._live.follow(answer, 0):
+        yield Started(turn.answer.conversation_id, turn.answer)
+        async for event in self._live.follow(live, 0):
             yield event
 
     async def _passages(self, workspace_id: UUID, question: str) -> list[Passage]:
@@ -147,9 +146,20 @@ class SendMessage:
             # last: the workspace's budget lock is held from here to the commit, so concurrent answers wait
             # for each other only that long (refused past the hard cap: nothing above is kept)
             decision = await reserve(uow, await entitlement, self._settings, user_id, answer.id, estimate, now)
-            await uow.commit()
+            turn = _Turn(workspace_id, question, history, passages, answer, decision,
+                         asyncio.get_running_loop().create_future())
+            # the provider request goes out while the commit is on its way; the outcome is stored after it
+            live = self._live.start(answer.id, lambda live: self._generate(turn, live))
+            committed = False
+            try:
+                await uow.commit()
+                committed = True
+            finally:
+                turn.committed.set_result(committed)
+                if not committed:
+                    live.task.cancel()
         log.info("answering in conversation %s: %s", conversation.id, redact(question[:200]))
-        return _Turn(workspace_id, question, history, passages, answer, decision), conversation.id
+        return turn, live
 
     async def _conversation(self, user_id, workspace_id, conversation_id, question, now):
         if conversation_id is None:
@@ -195,6 +205,8 @@ class SendMessage:
 
     async def _store(self, turn, live, route, usage, template_ref, status, error, started, first_token_at,
                      request_for) -> None:
+        if not await turn.committed:
+            return  # nothing of this turn was stored: there is nothing to complete or settle
         text = live.text_from(0)
         if usage is None:  # cut short: count what was sent and what came back
             usage = Usage(0, 0)
