@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             await container.repair_keyword_index().run()
         except Exception:
             logging.getLogger(__name__).exception("could not check the keyword index")
+        container.chat_models()  # the provider clients are built now, not while the first answer waits
         yield
         await container.live_answers().stop_all()  # unfinished answers are stored as cancelled
         await shutdown(container)

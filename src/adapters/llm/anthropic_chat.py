@@ -30,6 +30,8 @@ class AnthropicChat:
     def __init__(self, api_key: str, base_url: str | None = None, timeout: float = 60.0) -> None:
         self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout,
                                                 http_client=anthropic.DefaultAioHttpClient(timeout=timeout))
+        # resolved now: the SDK imports its resources on first use, which the first answer would wait for
+        self._messages = self._client.messages
 
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
         return {"model": request.model, "max_tokens": request.max_tokens, "system": request.system,
@@ -42,7 +44,7 @@ class AnthropicChat:
         prompt_tokens, completion_tokens, stop = None, None, None
         try:
             # leaving the block closes the HTTP response: upstream generation stops
-            async with self._client.messages.with_streaming_response.create(
+            async with self._messages.with_streaming_response.create(
                     **self._arguments(request), stream=True) as response:
                 async for event in EventSource(response.http_response).aiter_sse():
                     if event.event not in _READ_EVENTS:
@@ -68,7 +70,7 @@ class AnthropicChat:
 
     async def structured(self, request: ChatRequest, name: str, schema: dict[str, Any]) -> tuple[dict, Usage]:
         try:
-            answer = await self._client.messages.create(
+            answer = await self._messages.create(
                 **self._arguments(request), tools=[{"name": name, "description": f"Return the {name}.",
                                                    "input_schema": schema}],
                 tool_choice={"type": "tool", "name": name})

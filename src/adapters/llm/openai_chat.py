@@ -34,6 +34,8 @@ class OpenAIChat:
     def __init__(self, api_key: str, base_url: str | None = None, timeout: float = 60.0) -> None:
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout,
                                           http_client=openai.DefaultAioHttpClient(timeout=timeout))
+        # resolved now: the SDK imports its resources on first use (~50 ms), which the first answer would wait for
+        self._completions = self._client.chat.completions
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -42,7 +44,7 @@ class OpenAIChat:
         usage, stop = None, None
         try:
             # leaving the block closes the HTTP response: upstream generation stops
-            async with self._client.chat.completions.with_streaming_response.create(
+            async with self._completions.with_streaming_response.create(
                     model=request.model, messages=_messages(request), max_tokens=request.max_tokens, stream=True,
                     stream_options={"include_usage": True}) as response:
                 async for event in EventSource(response.http_response).aiter_sse():
@@ -67,7 +69,7 @@ class OpenAIChat:
 
     async def structured(self, request: ChatRequest, name: str, schema: dict[str, Any]) -> tuple[dict, Usage]:
         try:
-            answer = await self._client.chat.completions.create(
+            answer = await self._completions.create(
                 model=request.model, messages=_messages(request), max_tokens=request.max_tokens,
                 response_format={"type": "json_schema", "json_schema": {"name": name, "schema": schema,
                                                                         "strict": True}})
