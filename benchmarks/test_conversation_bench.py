@@ -2,7 +2,8 @@
 
 1. Overhead Keel adds to time to first token and per token: the same fake OpenAI stream (its own process)
    read directly with the SDK, and read through Keel's GraphQL subscription (`keel serve` in its own process,
-   a websocket kept open for all answers as a browser tab keeps one, retrieval off and on), p50/p95.
+   a websocket kept open for all answers as a browser tab keeps one, retrieval off and on), p50/p95; the
+   answers alternate between the two.
 2. Concurrent streams one API process sustains: `keel serve` in its own process, the fake provider in
    another (20 tokens/s per stream, BENCH_STREAM_TOKENS=400 per answer: 20 s, so the streams overlap), N
    websocket subscriptions from this process; how many streamed at once at the peak, added inter-token
@@ -92,7 +93,7 @@ async def keel_socket(url: str, token: str):
         yield ws
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1800)
 def test_conversation_overhead_on_ttft_and_per_token(settings, test_env):
     """The fake provider, Keel (`keel serve`) and this client each run in their own process."""
     fake_port, samples = free_port(), int(os.environ.get("BENCH_ANSWERS", "40"))
@@ -101,31 +102,32 @@ def test_conversation_overhead_on_ttft_and_per_token(settings, test_env):
     fake = _start([sys.executable, "-m", "benchmarks.fake_provider_server", str(fake_port), str(TOKENS), str(DELAY)],
                   env)
 
-    async def measure(samples: int, read) -> tuple[list[float], list[float]]:
-        ttfts, gaps = [], []
-        for index in range(samples + 5):
-            ttft, stream_gaps = await read()
-            if index >= 5:  # the first few warm connections and caches
-                ttfts.append(ttft)
-                gaps += stream_gaps
-        return ttfts, gaps
+    async def alternate(url: str, token: str, workspace: str) -> tuple[tuple[list, list], tuple[list, list]]:
+        """One answer read directly, then one through Keel, in turn: both see the same machine at the same
+        time. One client each, its connections kept open (as Keel keeps its provider clients)."""
+        direct, keel = ([], []), ([], [])
+        client = openai.AsyncOpenAI(api_key="sk-test-keel", base_url=f"http://127.0.0.1:{fake_port}/v1",
+                                    max_retries=0)
+        async with keel_socket(url, token) as ws:
+            for index in range(samples + 5):
+                for (ttfts, gaps), read in ((direct, lambda: direct_stream(client)),
+                                            (keel, lambda: keel_stream(ws, workspace))):
+                    ttft, stream_gaps = await read()
+                    if index >= 5:  # the first few warm connections and caches
+                        ttfts.append(ttft)
+                        gaps += stream_gaps
+        await client.close()
+        return direct, keel
 
     try:
         wait_for(lambda: _healthy(f"http://127.0.0.1:{fake_port}", "/v1/models"), timeout=60, interval=0.3)
-        # one client, its connections kept alive: as Keel keeps its provider clients
-        direct_ttft, direct_gaps = asyncio.run(measure(samples, lambda client=openai.AsyncOpenAI(
-            api_key="sk-test-keel", base_url=f"http://127.0.0.1:{fake_port}/v1", max_retries=0): direct_stream(client)))
-        print(f"\nfake provider read directly with the SDK: {line('TTFT', direct_ttft)}; {line('gap', direct_gaps)}")
         for k in (0, 6):
             with _keel_serve({**env, "KEEL_CHAT_RETRIEVAL_K": str(k)}) as (base, _):
                 token, workspace = asyncio.run(_account_with_documents(settings, base, with_documents=k > 0))
                 url = base.replace("http://", "ws://") + "/graphql"
-
-                async def through_keel(url=url, token=token, workspace=workspace):
-                    async with keel_socket(url, token) as ws:
-                        return await measure(samples, lambda: keel_stream(ws, workspace))
-
-                keel_ttft, keel_gaps = asyncio.run(through_keel())
+                (direct_ttft, direct_gaps), (keel_ttft, keel_gaps) = asyncio.run(alternate(url, token, workspace))
+            print(f"\nfake provider read directly with the SDK: {line('TTFT', direct_ttft)}; "
+                  f"{line('gap', direct_gaps)}")
             print(f"through Keel (GraphQL websocket, retrieval k={k}): {line('TTFT', keel_ttft)}; "
                   f"{line('gap', keel_gaps)}")
             added_p50 = (statistics.median(keel_ttft) - statistics.median(direct_ttft)) * 1000

@@ -110,7 +110,7 @@ class SendMessage:
     async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID | None,
                       content: str) -> AsyncIterator[ChatEvent]:
         question = check_question(content, self._settings)
-        # the passages and the entitlement are read while the conversation is read and the turn written
+        # the passages and the entitlement are read while the conversation is read
         retrieval = asyncio.create_task(self._passages(workspace_id, question))
         entitlement = asyncio.create_task(self._entitlements.entitlement(workspace_id))
         try:
@@ -140,12 +140,15 @@ class SendMessage:
                         completed_at=now)
         answer = Message(uuid.uuid4(), conversation.id, MessageRole.ASSISTANT, "", MessageStatus.STREAMING, now,
                          sources=sources)
+        # before the transaction: one holding a pooled connection must never wait for another (under load every
+        # connection ends up held by a transaction waiting for a read that waits for a free connection)
+        entitled = await entitlement
         async with self._uow() as uow:
             await uow.conversations.add_turn(replace(conversation, updated_at=now), asked, answer,
                                              new=conversation_id is None)
             # last: the workspace's budget lock is held from here to the commit, so concurrent answers wait
             # for each other only that long (refused past the hard cap: nothing above is kept)
-            decision = await reserve(uow, await entitlement, self._settings, user_id, answer.id, estimate, now)
+            decision = await reserve(uow, entitled, self._settings, user_id, answer.id, estimate, now)
             turn = _Turn(workspace_id, question, history, passages, answer, decision,
                          asyncio.get_running_loop().create_future())
             # the provider request goes out while the commit is on its way; the outcome is stored after it
