@@ -198,12 +198,12 @@ class SuggestTitle:
                 title = answer["title"].strip().strip('"')[:MAX_TITLE]
                 break
         async with self._uow() as uow:
+            if title:  # the conversation's row before the budget's, the order an answer's set-up locks them in
+                conversation = replace(conversation, title=check_title(title), updated_at=self._clock.now())
+                await uow.conversations.save(conversation)
             cost = cost_usd(usage, route.input_usd_per_mtok, route.output_usd_per_mtok) if usage and route else 0.0
             await uow.usage.settle(decision.reservation.id, route.model if route else "", usage or _NO_USAGE,
                                    cost, self._clock.now())
-            if title:
-                conversation = replace(conversation, title=check_title(title), updated_at=self._clock.now())
-                await uow.conversations.save(conversation)
             await uow.commit()
         if title is None:
             raise InvalidInput(f"no model produced a valid title{f': {error}' if error else ''}",
