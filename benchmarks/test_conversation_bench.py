@@ -11,6 +11,7 @@
    took from the same cores.
 
 3. CPU per streamed chunk of the provider adapter alone (the SDK's streaming response, SSE parsed as JSON).
+4. One checkpoint of BENCH_STREAMS live answers (the write an API process makes every few seconds).
 
 Run: ./keel test benchmarks -k conversation -s
      (BENCH_STREAMS=1000, BENCH_ANSWERS=40, BENCH_POOL_SIZE=10 by default)
@@ -28,6 +29,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import openai
@@ -37,9 +39,17 @@ import websockets
 from src.adapters.llm.openai_chat import OpenAIChat
 from src.config import REPO_ROOT
 from src.container import build_container, shutdown
-from src.ports.conversation import ChatMessage, ChatRequest, TextDelta
-from tests.conftest import signed_up, wait_for
-from tests.conversation_helpers import ids, on_plan, ready_documents
+from src.ports.conversation import (
+    ChatMessage,
+    ChatRequest,
+    Conversation,
+    Message,
+    MessageRole,
+    MessageStatus,
+    TextDelta,
+)
+from tests.conftest import healthy, keel_serve, signed_up, wait_for
+from tests.conversation_helpers import account, ids, on_plan, ready_documents
 from tests.fakes.openai_api import free_port
 
 CHAT = """subscription($w: ID!, $q: String!) { chat(workspaceId: $w, content: $q) { kind text } }"""
@@ -120,7 +130,7 @@ def test_conversation_overhead_on_ttft_and_per_token(settings, test_env):
         return direct, keel
 
     try:
-        wait_for(lambda: _healthy(f"http://127.0.0.1:{fake_port}", "/v1/models"), timeout=60, interval=0.3)
+        wait_for(lambda: healthy(f"http://127.0.0.1:{fake_port}", "/v1/models"), timeout=60, interval=0.3)
         for k in (0, 6):
             with _keel_serve({**env, "KEEL_CHAT_RETRIEVAL_K": str(k)}) as (base, _):
                 token, workspace = asyncio.run(_account_with_documents(settings, base, with_documents=k > 0))
@@ -162,7 +172,7 @@ def test_provider_adapter_cpu_per_streamed_chunk(test_env):
             await chat.aclose()
 
     try:
-        wait_for(lambda: _healthy(f"http://127.0.0.1:{fake_port}", "/v1/models"), timeout=60, interval=0.3)
+        wait_for(lambda: healthy(f"http://127.0.0.1:{fake_port}", "/v1/models"), timeout=60, interval=0.3)
         cpu, deltas = asyncio.run(read())
         print(f"\nOpenAI adapter, {deltas} paced chunks: {cpu / deltas * 1e6:.0f} µs CPU per chunk")
     finally:
@@ -188,20 +198,19 @@ async def _account_with_documents(settings, base: str, with_documents: bool) -> 
 @contextlib.contextmanager
 def _keel_serve(env: dict) -> Iterator[tuple[str, int]]:
     """`keel serve` in its own process: yields its base URL and pid."""
-    port = free_port()
-    api = _start([sys.executable, "-m", "src.cli", "serve"], {**env, "KEEL_PORT": str(port)})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _healthy(base), timeout=120, interval=0.5)
+    with keel_serve(env, _output()) as (base, api):
         yield base, api.pid
-    finally:
-        api.terminate()
-        api.wait(timeout=30)
+
+
+def _output():
+    """BENCH_SERVER_LOG=FILE keeps the processes' output (e.g. the traceback behind a failed stream)."""
+    if not os.environ.get("BENCH_SERVER_LOG"):
+        return subprocess.DEVNULL
+    return open(os.environ["BENCH_SERVER_LOG"], "ab")  # the child process owns it
 
 
 def _start(command: list[str], env: dict) -> subprocess.Popen:
-    """BENCH_SERVER_LOG=FILE keeps the processes' output (e.g. the traceback behind a failed stream)."""
-    log = open(os.environ["BENCH_SERVER_LOG"], "ab") if os.environ.get("BENCH_SERVER_LOG") else subprocess.DEVNULL  # noqa: SIM115 (the child process owns it)
+    log = _output()
     return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
 
 
@@ -224,13 +233,6 @@ def test_concurrent_streams_one_api_process_sustains(settings, test_env):
     finally:
         fake.terminate()
         fake.wait(timeout=30)
-
-
-def _healthy(base: str, path: str = "/healthz") -> bool:
-    try:
-        return httpx.get(f"{base}{path}", timeout=2).status_code < 500
-    except httpx.HTTPError:
-        return False
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -315,3 +317,46 @@ async def _many_streams(base: str, streams: int, server_pid: int, tokens: int, f
             f"(~{per_stream:.0f} KiB per stream); server CPU {cpu:.1f} s for {completed * tokens} tokens "
             f"(~{cpu / max(completed * tokens, 1) * 1e6:.0f} µs per token, set-up and storage included); "
             f"the fake provider and this client used {harness:.1f} s CPU on the same {os.cpu_count()} cores")
+
+
+def test_checkpoint_of_every_live_answer(settings):
+    """One checkpoint of BENCH_STREAMS answers streaming at 20 tokens/s, each with 2 s of new text (40 tokens):
+    the one write an API process makes every KEEL_CHAT_CHECKPOINT_SECONDS; wall time and this process's CPU."""
+    streams, rounds = int(os.environ.get("BENCH_STREAMS", "1000")), 10
+
+    async def measure() -> str:
+        container = build_container(settings)
+        live, save = container.live_answers(), container.save_answer_progress()
+        user_id, workspace_id = await account(container)
+        now = datetime.now(UTC)
+        conversation = Conversation(uuid.uuid4(), workspace_id, user_id, "checkpoints", now, now)
+        answers = [Message(uuid.uuid4(), conversation.id, MessageRole.ASSISTANT, "", MessageStatus.STREAMING, now)
+                   for _ in range(streams)]
+        async with container.uow() as uow:
+            await uow.conversations.add(conversation)
+            for answer in answers:
+                await uow.conversations.add_turn(conversation, answer, new=False)
+            await uow.commit()
+        done = asyncio.Event()
+        buffers = [live.start(answer.id, lambda _: done.wait()) for answer in answers]
+        walls, cpus = [], []
+        try:
+            for _ in range(rounds):
+                for buffer in buffers:
+                    for token in range(40):
+                        buffer.append(f" w{token}")
+                began, cpu = time.perf_counter(), time.process_time()
+                assert await save.execute() == streams
+                walls.append(time.perf_counter() - began)
+                cpus.append(time.process_time() - cpu)
+        finally:
+            done.set()
+            async with container.uow() as uow:
+                await uow.conversations.delete(conversation.id)
+                await uow.commit()
+            await shutdown(container)
+        return (f"{line('wall per checkpoint', walls)}; API process CPU per checkpoint p50 "
+                f"{statistics.median(cpus) * 1000:.1f} ms ({statistics.median(cpus) / streams * 1e6:.0f} µs per "
+                f"answer, {statistics.median(cpus) / 2 * 100:.1f}% of a core at one checkpoint every 2 s)")
+
+    print(f"\ncheckpoint of {streams} live answers: {asyncio.run(measure())}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -161,6 +161,13 @@ class Settings(BaseSettings):
     chat_resume_grace_seconds: float = Field(0.0, ge=0, le=600, description="after the last subscriber leaves, "
                                                                              "how long an answer keeps generating "
                                                                              "for a client to resume it")
+    chat_checkpoint_seconds: float = Field(2.0, ge=0.1, le=60, description="how often an API process stores the "
+                                                                           "text of the answers it is generating "
+                                                                           "(readers on other processes poll as "
+                                                                           "often)")
+    chat_stalled_after_seconds: float = Field(60.0, ge=1, le=86_400, description="an answer with no stored "
+                                                                                 "progress for this long is failed "
+                                                                                 "and settled (its process died)")
 
     @field_validator("database_url", "broker_url", "jwt_private_key", "oauth_google_client_id",
                      "oauth_github_client_id", "openai_api_key", "openai_base_url", "stripe_api_key",
@@ -174,6 +181,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_number_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _checkpoints_before_stalling(self) -> Settings:
+        if self.chat_stalled_after_seconds < 3 * self.chat_checkpoint_seconds:
+            raise ValueError("KEEL_CHAT_STALLED_AFTER_SECONDS must be at least 3 x KEEL_CHAT_CHECKPOINT_SECONDS "
+                             "(else a live answer would be taken for a dead one)")
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -225,6 +239,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
+            if not error["loc"]:  # a rule across settings names them itself
+                problems.append(error["msg"].removeprefix("Value error, "))
+                continue
             name = "KEEL_" + "_".join(str(part) for part in error["loc"]).upper()
             problems.append(f"{name}: {error['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

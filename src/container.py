@@ -36,8 +36,9 @@ from src.core.billing.plans import load_catalogue
 from src.core.billing.reconcile import RECONCILE_JOB, Reconcile, RequestReconciliation
 from src.core.billing.webhooks import HandleStripeEvent
 from src.core.conversation import conversations as convs
-from src.core.conversation.chat import FollowMessage, SendMessage
+from src.core.conversation.chat import SendMessage
 from src.core.conversation.live import LiveAnswers
+from src.core.conversation.progress import RECOVER_JOB, FollowMessage, RecoverStalledAnswers, SaveAnswerProgress
 from src.core.conversation.resilience import Breakers
 from src.core.identity import accounts, api_keys, audit_trail, oauth, password_reset, sessions, users
 from src.core.identity import authorize as authz
@@ -129,6 +130,7 @@ def schedules(settings: Settings) -> list[Schedule]:
         found.append(Schedule(RECONCILE_JOB, timedelta(days=1), timedelta(hours=settings.billing_reconcile_hour_utc)))
     if settings.keyword_index_check_minutes > 0:
         found.append(Schedule(KEYWORD_INDEX_JOB, timedelta(minutes=settings.keyword_index_check_minutes)))
+    found.append(Schedule(RECOVER_JOB, timedelta(minutes=1)))  # answers whose process died
     return found
 
 
@@ -141,7 +143,8 @@ def chat_settings(settings: Settings) -> ChatSettings:
         breaker_failures=settings.chat_breaker_failures,
         breaker_cooldown_seconds=settings.chat_breaker_cooldown_seconds,
         first_token_timeout_seconds=settings.chat_first_token_timeout_seconds,
-        user_daily_tokens=settings.chat_user_daily_tokens, resume_grace_seconds=settings.chat_resume_grace_seconds)
+        user_daily_tokens=settings.chat_user_daily_tokens, resume_grace_seconds=settings.chat_resume_grace_seconds,
+        checkpoint_seconds=settings.chat_checkpoint_seconds, stalled_after_seconds=settings.chat_stalled_after_seconds)
 
 
 def chat_models(settings: Settings) -> ModelRegistry:
@@ -268,7 +271,10 @@ class Container(containers.DeclarativeContainer):
                                   providers.Callable(SearchMode, settings.provided.chat_retrieval_mode))
     send_message = providers.Factory(SendMessage, uow.provider, entitlements, retriever, chat_models, prompts,
                                      token_counter, breakers, live_answers, clock, chat)
-    follow_message = providers.Factory(FollowMessage, uow.provider, live_answers)
+    save_answer_progress = providers.Factory(SaveAnswerProgress, uow.provider, live_answers, clock)
+    recover_stalled_answers = providers.Factory(RecoverStalledAnswers, uow.provider, chat_models, token_counter, clock,
+                                                chat)
+    follow_message = providers.Factory(FollowMessage, uow.provider, live_answers, recover_stalled_answers, clock, chat)
     create_conversation = providers.Factory(convs.CreateConversation, uow.provider, clock)
     list_conversations = providers.Factory(convs.ListConversations, uow.provider, clock)
     get_conversation = providers.Factory(convs.GetConversation, uow.provider, clock)

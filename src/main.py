@@ -3,8 +3,11 @@ uvicorn runs `create_app`."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -19,6 +22,16 @@ from src.config import Settings, load_settings
 from src.container import Container, build_container, shutdown
 from src.core.conversation.safety import install_log_redaction
 from src.graphql.app import KeelGraphQL
+
+
+async def every(seconds: float, use_case: Callable[[], Any]) -> None:
+    """Runs the use case every `seconds` until cancelled; a failed run is logged and the next one tries again."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await use_case().execute()
+        except Exception:
+            logging.getLogger(__name__).exception("periodic %s failed", use_case)
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Starlette:
@@ -40,7 +53,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         except Exception:
             logging.getLogger(__name__).exception("could not check the keyword index")
         container.chat_models()  # the provider clients are built now, not while the first answer waits
+        checkpoints = asyncio.create_task(every(settings.chat_checkpoint_seconds, container.save_answer_progress))
         yield
+        checkpoints.cancel()
         await container.live_answers().stop_all()  # unfinished answers are stored as cancelled
         await shutdown(container)
 

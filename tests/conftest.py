@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from src.config import REPO_ROOT, Settings, load_settings
 from src.container import Container, build_container, shutdown
 from src.localdb.stack import ensure_database_running
 from src.main import create_app
-from tests.fakes.openai_api import FakeOpenAI
+from tests.fakes.openai_api import FakeOpenAI, free_port
 
 
 def _test_settings() -> Settings:
@@ -127,6 +128,30 @@ def worker_process(test_env: dict[str, str]):
     process = start_worker(test_env)
     yield process
     stop_worker(process)
+
+
+def healthy(base: str, path: str = "/healthz") -> bool:
+    try:
+        return httpx.get(f"{base}{path}", timeout=2).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+@contextlib.contextmanager
+def keel_serve(env: dict[str, str], output=subprocess.DEVNULL) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`keel serve` in its own process, healthy: yields its base URL and the process (stopped at the end)."""
+    port = free_port()
+    api = subprocess.Popen([sys.executable, "-m", "src.cli", "serve"], cwd=REPO_ROOT,
+                           env={**env, "KEEL_PORT": str(port)}, stdout=output, stderr=output, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: healthy(base) or api.poll() is not None, timeout=120, interval=0.3)
+        assert api.poll() is None, "keel serve exited at start"
+        yield base, api
+    finally:
+        if api.poll() is None:
+            api.terminate()
+        api.wait(timeout=30)
 
 
 def run_keel(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -138,7 +138,8 @@ class ConversationSubscription:
 
     @strawberry.subscription(extensions=require(Permission.CONTENT_READ, "workspace_id"),
                              description="Follow a message from `offset` characters: live while it is being "
-                                         "generated, else its stored text.")
+                                         "generated (from its checkpoints when another API process generates "
+                                         "it), else its stored text.")
     async def message_stream(self, info: Info, workspace_id: WorkspaceId, message_id: strawberry.ID,
                              offset: int = 0) -> AsyncGenerator[ChatEventType, None]:
         try:

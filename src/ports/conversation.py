@@ -3,7 +3,7 @@ streaming interface, retrieval, prompt templates, token counting and the usage l
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -82,6 +82,17 @@ class Message:
     sources: tuple[Source, ...] = ()
     error: str | None = None
     completed_at: datetime | None = None
+    progress_at: datetime | None = None  # while streaming: when its generator last stored its text
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerProgress:
+    """The text an answer has produced since its last checkpoint."""
+
+    message_id: UUID
+    offset: int  # characters of it already stored
+    text: str  # the characters after them
+    model: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +248,10 @@ class UsageLedger(Protocol):
         """Replaces the reservation by the actual usage (once; settling again changes nothing)."""
         ...
 
+    async def unsettled(self, message_id: UUID) -> Reservation | None:
+        """The reservation made for a message, while it is not settled."""
+        ...
+
     async def report(self, workspace_id: UUID, since: date, user_id: UUID | None = None) -> list[UsageRow]: ...
 
 
@@ -269,6 +284,16 @@ class MessageRepository(Protocol):
         """The newest `limit` messages, oldest first."""
         ...
 
+    async def save_progress(self, progress: Sequence[AnswerProgress], now: datetime) -> dict[UUID, int]:
+        """One write for all: appends each answer's text where exactly `offset` characters are stored and it is
+        still streaming, and sets its `progress_at` to `now`; returns the stored length of each answer found."""
+        ...
+
+    async def stalled(self, before: datetime, limit: int) -> list[Message]:
+        """Answers still streaming whose progress was last stored before `before` (or never, created before
+        it), locked until the end of the transaction; ones another transaction holds are skipped."""
+        ...
+
 
 class ConversationUnitOfWork(UnitOfWork, Protocol):
     conversations: ConversationRepository
@@ -293,3 +318,5 @@ class ChatSettings:
     first_token_timeout_seconds: float = 60.0
     user_daily_tokens: int = 0  # 0 = only the workspace's plan caps apply
     resume_grace_seconds: float = 0.0
+    checkpoint_seconds: float = 2.0  # how often a generating process stores its answers' text
+    stalled_after_seconds: float = 60.0  # no progress stored for this long: the process generating it is gone

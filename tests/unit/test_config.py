@@ -33,6 +33,7 @@ def test_an_external_database_url_is_used_as_given(monkeypatch):
         ("KEEL_BROKER_URL", "kafka://x", "KEEL_BROKER_URL"),
         ("KEEL_PG_STACK", "docker", "KEEL_PG_STACK"),
         ("KEEL_LOG_LEVEL", "loud", "KEEL_LOG_LEVEL"),
+        ("KEEL_CHAT_STALLED_AFTER_SECONDS", "5", "KEEL_CHAT_STALLED_AFTER_SECONDS must be at least 3 x"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(monkeypatch, variable, value, expected):

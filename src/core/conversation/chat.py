@@ -39,7 +39,7 @@ from src.ports.conversation import (
     TokenCounter,
     Usage,
 )
-from src.ports.shared import Clock, InvalidInput, NotFound
+from src.ports.shared import Clock, InvalidInput
 
 log = logging.getLogger(__name__)
 ANSWER_TEMPLATE = "rag_answer"
@@ -189,7 +189,7 @@ class SendMessage:
         try:
             async for current, event in stream_with_fallback(self._routes(turn), request_for, self._breakers,
                                                              self._settings, attempts):
-                route = current
+                route, live.model = current, current.model  # the model is stored with the checkpoints
                 if isinstance(event, TextDelta) and event.text:
                     first_token_at = first_token_at or time.monotonic()
                     live.append(event.text)
@@ -230,29 +230,3 @@ class SendMessage:
             await uow.commit()
         live.finish(final)
 
-
-class FollowMessage:
-    """- Streams a message from `offset`: live while this process is generating it, else its stored
-    text once. Only the conversation's owner may."""
-
-    def __init__(self, uow: Callable[[], ConversationUnitOfWork], live: LiveAnswers) -> None:
-        self._uow = uow
-        self._live = live
-
-    async def execute(self, user_id: UUID, workspace_id: UUID, message_id: UUID,
-                      offset: int = 0) -> AsyncIterator[Delta | Message]:
-        if offset < 0:
-            raise InvalidInput("offset must be 0 or more", field="offset")
-        async with self._uow() as uow:
-            message = await uow.messages.get(message_id)
-            if message is None:
-                raise NotFound("no such message")
-            await load_owned(uow, message.conversation_id, user_id, workspace_id)
-        answer = self._live.get(message_id)
-        if answer is not None:
-            async for event in self._live.follow(answer, offset):
-                yield event
-            return
-        if len(message.content) > offset:
-            yield Delta(offset, message.content[offset:])
-        yield message

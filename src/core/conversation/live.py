@@ -1,6 +1,8 @@
 """Answers being generated in this process: a buffer per message that any number of subscribers follow
 from an offset (a reconnecting client resumes where it was). The generation runs in its own task; when
-its last subscriber leaves it is cancelled after a grace period, unless someone re-attaches."""
+its last subscriber leaves it is cancelled after a grace period, unless someone re-attaches. Every few
+seconds the text produced since the last checkpoint is stored (`progress`, `stored`): readers on other
+processes follow it from there, and a crash loses at most that much."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from src.ports.conversation import Message
+from src.ports.conversation import AnswerProgress, Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,8 @@ class LiveAnswer:
     final: Message | None = None
     subscribers: int = 0
     task: asyncio.Task | None = None
+    stored: int = 0  # characters the last checkpoint stored
+    model: str | None = None  # the model answering, once one streams
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def append(self, text: str) -> None:
@@ -62,6 +66,16 @@ class LiveAnswers:
 
     def get(self, message_id: UUID) -> LiveAnswer | None:
         return self._answers.get(message_id)
+
+    def progress(self) -> list[AnswerProgress]:
+        """What every unfinished answer produced since its last checkpoint (possibly nothing: it is alive)."""
+        return [AnswerProgress(answer.message_id, answer.stored, answer.text_from(answer.stored), answer.model)
+                for answer in self._answers.values() if answer.final is None]
+
+    def stored(self, lengths: dict[UUID, int]) -> None:
+        for message_id, length in lengths.items():
+            if (answer := self._answers.get(message_id)) is not None:
+                answer.stored = length
 
     def start(self, message_id: UUID, generate: Callable[[LiveAnswer], Awaitable[None]]) -> LiveAnswer:
         answer = LiveAnswer(message_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, DateTime, Float, ForeignKey, Identity, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Date, DateTime, Float, ForeignKey, Identity, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,7 +47,11 @@ class MessageRow(Base):
     sources: Mapped[list] = mapped_column(JSONB, server_default="[]")
     error: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    progress_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)  # insertion order within a second
+
+    # the answers being generated (few): what the sweeper of stalled answers reads
+    __table_args__ = (Index("ix_messages_streaming", "created_at", postgresql_where=text("status = 'streaming'")),)
 
 
 class UsageRecordRow(Base):
@@ -66,7 +70,9 @@ class UsageRecordRow(Base):
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
 
-    __table_args__ = (Index("ix_usage_records_workspace_day", "workspace_id", "day"),)
+    __table_args__ = (Index("ix_usage_records_workspace_day", "workspace_id", "day"),
+                      Index("ix_usage_records_unsettled_message", "message_id",
+                            postgresql_where=text("settled_at IS NULL")))
 
 
 class UsageDayRow(Base):

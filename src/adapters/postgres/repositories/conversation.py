@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import date, datetime
 from functools import cache
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from src.adapters.postgres.models.conversation import ConversationRow, MessageRow, UsageRecordRow
 from src.adapters.postgres.repositories.mapping import to_record, values_of
 from src.ports.conversation import (
+    AnswerProgress,
     Conversation,
     Message,
     MessageRole,
@@ -59,6 +61,16 @@ _SETTLE = text("""
     workspace="settled.workspace_id", user="settled.user_id", day="settled.day",
     tokens="CAST(:prompt_tokens AS integer) + CAST(:completion_tokens AS integer) - settled.reserved_tokens",
     cost="CAST(:cost_usd AS float8)", calls="0", source="settled"))
+# Every answer a process is generating, checkpointed in one statement: the new text is appended only where the
+# stored text has the length the process last saw (a repeated or late checkpoint appends nothing twice).
+_SAVE_PROGRESS = text("""
+    UPDATE messages AS m
+    SET content = CASE WHEN length(m.content) = p.stored THEN m.content || p.piece ELSE m.content END,
+        model = coalesce(p.model, m.model), progress_at = :now
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:offsets AS integer[]), CAST(:pieces AS text[]),
+                CAST(:models AS text[])) AS p(id, stored, piece, model)
+    WHERE m.id = p.id AND m.status = 'streaming'
+    RETURNING m.id, length(m.content)""")
 
 
 @cache
@@ -152,6 +164,20 @@ class PgMessageRepository:
                                            .order_by(MessageRow.seq.desc()).limit(limit))
         return [_message(row) for row in reversed(rows.scalars().all())]
 
+    async def save_progress(self, progress: Sequence[AnswerProgress], now: datetime) -> dict[UUID, int]:
+        rows = await self._session.execute(_SAVE_PROGRESS, {
+            "ids": [p.message_id for p in progress], "offsets": [p.offset for p in progress],
+            "pieces": [p.text for p in progress], "models": [p.model for p in progress], "now": now})
+        return dict(rows.all())
+
+    async def stalled(self, before: datetime, limit: int) -> list[Message]:
+        row = MessageRow
+        rows = await self._session.execute(
+            select(row).where(row.status == MessageStatus.STREAMING.value,
+                              func.coalesce(row.progress_at, row.created_at) < before)
+            .order_by(row.created_at).limit(limit).with_for_update(skip_locked=True))
+        return [_message(found) for found in rows.scalars()]
+
 
 class PgUsageLedger:
     def __init__(self, session: AsyncSession) -> None:
@@ -166,6 +192,11 @@ class PgUsageLedger:
         await self._session.execute(_SETTLE, {
             "reservation_id": reservation_id, "model": model, "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens, "cost_usd": cost_usd, "settled_at": now})
+
+    async def unsettled(self, message_id: UUID) -> Reservation | None:
+        row = (await self._session.execute(select(UsageRecordRow).where(
+            UsageRecordRow.message_id == message_id, UsageRecordRow.settled_at.is_(None)))).scalars().first()
+        return None if row is None else to_record(row, Reservation)
 
     async def report(self, workspace_id: UUID, since: date, user_id: UUID | None = None) -> list[UsageRow]:
         row = UsageRecordRow
