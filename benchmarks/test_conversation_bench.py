@@ -14,7 +14,7 @@
 4. One checkpoint of BENCH_STREAMS live answers (the write an API process makes every few seconds).
 
 Run: ./keel test benchmarks -k conversation -s
-     (BENCH_STREAMS=1000, BENCH_ANSWERS=40, BENCH_POOL_SIZE=10 by default)
+     (BENCH_STREAMS=1000, BENCH_ANSWERS=40, BENCH_RETRIEVAL_K=0,6, BENCH_POOL_SIZE=10 by default)
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def test_conversation_overhead_on_ttft_and_per_token(settings, test_env):
 
     try:
         wait_for(lambda: healthy(f"http://127.0.0.1:{fake_port}", "/v1/models"), timeout=60, interval=0.3)
-        for k in (0, 6):
+        for k in [int(k) for k in os.environ.get("BENCH_RETRIEVAL_K", "0,6").split(",")]:
             with _keel_serve({**env, "KEEL_CHAT_RETRIEVAL_K": str(k)}) as (base, _):
                 token, workspace = asyncio.run(_account_with_documents(settings, base, with_documents=k > 0))
                 url = base.replace("http://", "ws://") + "/graphql"

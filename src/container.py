@@ -269,12 +269,13 @@ class Container(containers.DeclarativeContainer):
     live_answers = providers.Singleton(LiveAnswers, settings.provided.chat_resume_grace_seconds)
     retriever = providers.Factory(KnowledgeRetriever, search,
                                   providers.Callable(SearchMode, settings.provided.chat_retrieval_mode))
-    send_message = providers.Factory(SendMessage, uow.provider, entitlements, retriever, chat_models, prompts,
-                                     token_counter, breakers, live_answers, clock, chat)
+    send_message = providers.Factory(SendMessage, uow.provider, read_uow.provider, entitlements, retriever, chat_models,
+                                     prompts, token_counter, breakers, live_answers, clock, chat)
     save_answer_progress = providers.Factory(SaveAnswerProgress, uow.provider, live_answers, clock)
     recover_stalled_answers = providers.Factory(RecoverStalledAnswers, uow.provider, chat_models, token_counter, clock,
                                                 chat)
-    follow_message = providers.Factory(FollowMessage, uow.provider, live_answers, recover_stalled_answers, clock, chat)
+    follow_message = providers.Factory(FollowMessage, read_uow.provider, live_answers, recover_stalled_answers, clock,
+                                       chat)
     create_conversation = providers.Factory(convs.CreateConversation, uow.provider, clock)
     list_conversations = providers.Factory(convs.ListConversations, uow.provider, clock)
     get_conversation = providers.Factory(convs.GetConversation, uow.provider, clock)

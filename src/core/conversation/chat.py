@@ -93,10 +93,13 @@ class SendMessage:
       from the text when a stream is cut short); past the soft cap the plan's cheaper model answers.
     - Errors before the first token are retried / fall back; after it the answer fails with what it has."""
 
-    def __init__(self, uow: Callable[[], ConversationUnitOfWork], entitlements: EntitlementChecker,
-                 retriever: Retriever, models: ChatModels, prompts: PromptLibrary, counter: TokenCounter,
-                 breakers: Breakers, live: LiveAnswers, clock: Clock, settings: ChatSettings) -> None:
+    def __init__(self, uow: Callable[[], ConversationUnitOfWork], reads: Callable[[], ConversationUnitOfWork],
+                 entitlements: EntitlementChecker, retriever: Retriever, models: ChatModels, prompts: PromptLibrary,
+                 counter: TokenCounter, breakers: Breakers, live: LiveAnswers, clock: Clock,
+                 settings: ChatSettings) -> None:
+        """`reads`: units of work for reads only, without a transaction (each read is one round trip)."""
         self._uow = uow
+        self._reads = reads
         self._entitlements = entitlements
         self._retriever = retriever
         self._models = models
@@ -167,7 +170,7 @@ class SendMessage:
     async def _conversation(self, user_id, workspace_id, conversation_id, question, now):
         if conversation_id is None:
             return new_conversation(workspace_id, user_id, question, now), []
-        async with self._uow() as uow:
+        async with self._reads() as uow:
             conversation = await load_owned(uow, conversation_id, user_id, workspace_id)
             return conversation, await uow.messages.history(conversation.id, self._settings.history_messages)
 

@@ -109,9 +109,10 @@ class FollowMessage:
     stalled is failed there and then (its reader need not wait for the workers' sweep). Only the
     conversation's owner may."""
 
-    def __init__(self, uow: Callable[[], ConversationUnitOfWork], live: LiveAnswers, recover: RecoverStalledAnswers,
-                 clock: Clock, settings: ChatSettings) -> None:
-        self._uow = uow
+    def __init__(self, reads: Callable[[], ConversationUnitOfWork], live: LiveAnswers,
+                 recover: RecoverStalledAnswers, clock: Clock, settings: ChatSettings) -> None:
+        """`reads`: units of work for reads only, without a transaction."""
+        self._reads = reads
         self._live = live
         self._recover = recover
         self._clock = clock
@@ -121,7 +122,7 @@ class FollowMessage:
                       offset: int = 0) -> AsyncIterator[Delta | Message]:
         if offset < 0:
             raise InvalidInput("offset must be 0 or more", field="offset")
-        async with self._uow() as uow:
+        async with self._reads() as uow:
             message = await uow.messages.get(message_id)
             if message is None:
                 raise NotFound("no such message")
@@ -144,7 +145,7 @@ class FollowMessage:
         yield message
 
     async def _read(self, message_id: UUID) -> Message:
-        async with self._uow() as uow:
+        async with self._reads() as uow:
             message = await uow.messages.get(message_id)
         if message is None:
             raise NotFound("no such message")
