@@ -278,7 +278,10 @@ class ConversationRepository(Protocol):
 class MessageRepository(Protocol):
     async def get(self, message_id: UUID) -> Message | None: ...
 
-    async def save(self, message: Message) -> None: ...
+    async def finish(self, message: Message) -> bool:
+        """Stores the outcome of an answer that is still streaming; False, and nothing written, when it was
+        finished already (an answer is finished once: by its process, or by the sweep of stalled ones)."""
+        ...
 
     async def history(self, conversation_id: UUID, limit: int) -> list[Message]:
         """The newest `limit` messages, oldest first."""

@@ -22,7 +22,7 @@ from src.main import every
 from src.ports.conversation import Conversation, Message, MessageRole, MessageStatus, Reservation
 from src.ports.shared import Job
 from tests.conftest import keel_serve, signed_up, start_worker, stop_worker
-from tests.conversation_helpers import account
+from tests.conversation_helpers import account, ask
 
 pytestmark = pytest.mark.slow
 CHAT = "subscription($w: ID!, $q: String!) { chat(workspaceId: $w, content: $q) { kind messageId text } }"
@@ -157,3 +157,24 @@ async def _reserved(container, message_id) -> int:
     async with container.engine().connect() as connection:
         return (await connection.execute(text("SELECT reserved_tokens FROM usage_records WHERE message_id = :m"),
                                          {"m": message_id})).scalar_one()
+
+
+async def test_an_answer_failed_by_the_sweep_stays_failed_when_its_slow_process_finishes_it(configure, fakes):
+    openai_fake, _ = fakes
+    openai_fake.chat.reply = " ".join(f"w{i}" for i in range(30))
+    openai_fake.chat.token_delay = 0.1  # three seconds; no checkpoints run here, so after one it looks dead
+    options = {"chat_retrieval_k": 0, "chat_models": "gpt-4o-mini", "chat_checkpoint_seconds": 0.2,
+               "chat_stalled_after_seconds": 1}
+    frozen, sweeper = configure(**options), configure(**options)
+    user_id, workspace_id = await account(frozen)
+    answering = asyncio.create_task(ask(frozen, user_id, workspace_id, "Count"))
+    await asyncio.sleep(1.5)
+    assert await sweeper.recover_stalled_answers().execute() >= 1
+    final, deltas = await asyncio.wait_for(answering, 30)
+    assert "".join(deltas) == openai_fake.chat.reply  # its reader got every token
+    assert (final.status.value, final.error) == ("failed", STALLED)  # but the outcome stored first stands
+    stored = await _message(frozen, final.id)
+    assert (stored.status.value, stored.error, stored.completion_tokens) == ("failed", STALLED,
+                                                                            final.completion_tokens)
+    settled_at, prompt, completed = await _ledger(frozen, final.id)
+    assert settled_at is not None and (prompt, completed) == (stored.prompt_tokens, stored.completion_tokens)

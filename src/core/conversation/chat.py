@@ -228,8 +228,10 @@ class SendMessage:
                         latency_ms=int((time.monotonic() - started) * 1000),
                         ttft_ms=int((first_token_at - started) * 1000) if first_token_at else None, completed_at=now)
         async with self._uow() as uow:
-            await uow.messages.save(final)
-            await uow.usage.settle(turn.decision.reservation.id, final.model or "", usage, cost, now)
-            await uow.commit()
+            if await uow.messages.finish(final):
+                await uow.usage.settle(turn.decision.reservation.id, final.model or "", usage, cost, now)
+                await uow.commit()
+            else:  # this process stalled so long that the sweep failed the answer: that outcome stands
+                final = await uow.messages.get(final.id) or final
         live.finish(final)
 

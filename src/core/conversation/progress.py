@@ -96,10 +96,10 @@ class RecoverStalledAnswers:
         usage = Usage(prompt, self._counter.count(model, answer.content) if answer.content else 0)
         route = self._models.route(model) if model else None
         cost = cost_usd(usage, route.input_usd_per_mtok, route.output_usd_per_mtok) if route else 0.0
-        await uow.messages.save(replace(answer, status=MessageStatus.FAILED, error=STALLED,
-                                        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                                        cost_usd=cost, completed_at=now))
-        if reservation is not None:
+        finished = await uow.messages.finish(replace(
+            answer, status=MessageStatus.FAILED, error=STALLED, prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens, cost_usd=cost, completed_at=now))
+        if finished and reservation is not None:
             await uow.usage.settle(reservation.id, model, usage, cost, now)
 
 

@@ -31,7 +31,8 @@ from src.ports.conversation import (
 _CONVERSATIONS, _MESSAGES = ConversationRow.__table__, MessageRow.__table__
 _INSERT_CONVERSATION = _CONVERSATIONS.insert()
 _TOUCH_CONVERSATION = update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
-_SAVE_MESSAGE = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
+_FINISH_MESSAGE = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"),
+                                          _MESSAGES.c.status == MessageStatus.STREAMING.value)
 # The day's totals (usage_days, per workspace and per member) move with every reservation and settlement in
 # one upsert: the workspace's row first, then the user's, so two transactions never wait on each other
 # crosswise; the row lock taken on the workspace's row serialises its reservations until the commit.
@@ -154,10 +155,10 @@ class PgMessageRepository:
         row = await self._session.get(MessageRow, message_id, populate_existing=True)
         return None if row is None else _message(row)
 
-    async def save(self, message: Message) -> None:
+    async def finish(self, message: Message) -> bool:
         values = _message_values(message)
         values["message_id"] = values.pop("id")
-        await self._session.execute(_SAVE_MESSAGE, values)
+        return (await self._session.execute(_FINISH_MESSAGE, values)).rowcount == 1
 
     async def history(self, conversation_id: UUID, limit: int) -> list[Message]:
         rows = await self._session.execute(select(MessageRow).where(MessageRow.conversation_id == conversation_id)
