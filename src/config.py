@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address `keel serve` binds")
     port: int = Field(8000, ge=1, le=65535, description="port `keel serve` binds")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    gc_gen0_threshold: int = Field(50_000, ge=0, le=10_000_000, description="API process: allocations between young "
+                                                                          "garbage collections (Python's default "
+                                                                          "700 paused streams; 0 keeps it)")
     graphiql: bool = Field(True, description="serve the GraphiQL IDE at /graphql in a browser")
     public_url: str = Field("http://127.0.0.1:8000", description="Keel's public base URL (token issuer, links)")
 
