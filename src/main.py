@@ -31,7 +31,7 @@ async def every(seconds: float, use_case: Callable[[], Any]) -> None:
         try:
             await use_case().execute()
         except Exception:
-            logging.getLogger(__name__).exception("periodic %s failed", use_case)
+            logging.getLogger(__name__).exception("a periodic run failed; the next one tries again")
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Starlette:
