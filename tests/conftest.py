@@ -22,6 +22,7 @@ from src.config import REPO_ROOT, Settings, load_settings
 from src.container import Container, build_container, shutdown
 from src.localdb.stack import ensure_database_running
 from src.main import create_app
+from tests.fakes.anthropic_api import FakeAnthropic
 from tests.fakes.openai_api import FakeOpenAI, free_port
 
 
@@ -112,6 +113,15 @@ def stop_worker(process: subprocess.Popen) -> None:
     from src.cli.serve import stop_worker_process
 
     stop_worker_process(process)
+
+
+@pytest.fixture
+def fakes():
+    """The local OpenAI and Anthropic servers, with `url` for each SDK."""
+    openai_fake, anthropic_fake = FakeOpenAI(), FakeAnthropic()
+    with openai_fake.serve() as openai_served, anthropic_fake.serve() as anthropic_served:
+        openai_fake.url, anthropic_fake.url = openai_served.url + "/v1", anthropic_served.url
+        yield openai_fake, anthropic_fake
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ from src.container import build_container, shutdown
 from src.main import create_app
 from tests.conftest import asgi_client, graphql, signed_up, subscription_updates
 from tests.conversation_helpers import ask, ids, on_plan, ready_documents, used_today
-from tests.fakes.anthropic_api import FakeAnthropic
-from tests.fakes.openai_api import FakeOpenAI
 
 CHAT = """subscription($w: ID!, $q: String!, $c: ID) { chat(workspaceId: $w, content: $q, conversationId: $c) {
   kind conversationId messageId offset text error { code message limit }
@@ -33,14 +31,6 @@ CONVERSATIONS = """query($w: ID!) { conversations(workspaceId: $w) { __typename 
 GLACIERS = {"Glaciers": "# Glaciers\n\nGlaciers carve fjords when they move down to the sea. A fjord is a long, "
                         "narrow inlet with steep sides, made by a glacier.",
             "Deserts": "# Deserts\n\nDunes migrate across deserts as the wind moves sand grains."}
-
-
-@pytest.fixture
-def fakes():
-    openai_fake, anthropic_fake = FakeOpenAI(), FakeAnthropic()
-    with openai_fake.serve() as openai_served, anthropic_fake.serve() as anthropic_served:
-        openai_fake.url, anthropic_fake.url = openai_served.url + "/v1", anthropic_served.url
-        yield openai_fake, anthropic_fake
 
 
 def with_providers(settings, fakes, **extra):

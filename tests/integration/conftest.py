@@ -1,20 +1,10 @@
-"""Conversation fixtures: the local OpenAI and Anthropic servers, and containers configured to use them."""
+"""Conversation fixtures: containers configured to use the local OpenAI and Anthropic servers (`fakes`)."""
 
 from __future__ import annotations
 
 import pytest
 
 from src.container import build_container, shutdown
-from tests.fakes.anthropic_api import FakeAnthropic
-from tests.fakes.openai_api import FakeOpenAI
-
-
-@pytest.fixture
-def fakes():
-    openai_fake, anthropic_fake = FakeOpenAI(), FakeAnthropic()
-    with openai_fake.serve() as openai_served, anthropic_fake.serve() as anthropic_served:
-        openai_fake.url, anthropic_fake.url = openai_served.url + "/v1", anthropic_served.url
-        yield openai_fake, anthropic_fake
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _STOP_WORDS = ("the a an of to in and or is are was were be for on with by as at it this that what which how why "
                "who does do did from its their there")
 _STOP = frozenset(_STOP_WORDS.split(" "))
+# A real model's pace, roughly: without one the whole answer is produced while the answer's set-up is still
+# committing and reaches the client as a single delta, which no model would do.
+WORD_SECONDS = 0.01
 LABEL = "Offline answer (no language model is configured on this server): quoted from your documents.\n\n"
 
 
@@ -49,7 +52,7 @@ class OfflineChat:
         answer = extract(question, request.passages)
         for piece in re.findall(r"\S+\s*", answer):
             yield TextDelta(piece)
-            await asyncio.sleep(0)  # a real stream yields to other work between tokens
+            await asyncio.sleep(WORD_SECONDS)
         sent = request.system + "".join(m.content for m in request.messages)
         yield Finished(Usage(_estimate(sent), _estimate(answer)), "end_turn")
 
