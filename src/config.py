@@ -50,8 +50,38 @@ class Settings(BaseSettings):
     gc_gen0_threshold: int = Field(50_000, ge=0, le=10_000_000, description="API process: allocations between young "
                                                                           "garbage collections (Python's default "
                                                                           "700 paused streams; 0 keeps it)")
-    graphiql: bool = Field(True, description="serve the GraphiQL IDE at /graphql in a browser")
     public_url: str = Field("http://127.0.0.1:8000", description="Keel's public base URL (token issuer, links)")
+
+    # the public edge: production switch, CORS, proxies, GraphQL and request limits
+    env: Literal["development", "production"] = Field(
+        "development", description="production turns GraphiQL, introspection and field suggestions off "
+                                   "(each can be turned back on by its own setting)")
+    graphiql: bool | None = Field(None, description="serve the GraphiQL IDE at /graphql in a browser; unset = on "
+                                                    "in development, off in production")
+    graphql_introspection: bool | None = Field(None, description="answer introspection queries; unset = on in "
+                                                                 "development, off in production")
+    graphql_suggestions: bool | None = Field(None, description="'Did you mean …' in validation errors; unset = on "
+                                                               "in development, off in production")
+    graphql_max_depth: int = Field(12, ge=2, le=100, description="deepest selection an operation may nest "
+                                                                 "(introspection fields aside)")
+    graphql_max_aliases: int = Field(30, ge=1, le=10_000, description="most aliases in one operation")
+    graphql_max_tokens: int = Field(5_000, ge=100, le=1_000_000, description="most lexical tokens in one document")
+    graphql_max_cost: int = Field(5_000, ge=10, description="most fields an operation may ask for, list fields "
+                                                           "counted as first/k/limit times their selection; "
+                                                           "refused before it runs")
+    graphql_timeout_seconds: float = Field(30.0, gt=0, le=3600, description="longest a query or mutation may run "
+                                                                           "(subscriptions are not cut)")
+    max_request_bytes: int = Field(1_000_000, ge=1_000, description="largest request body other than a multipart "
+                                                                   "upload (those may be KEEL_MAX_DOCUMENT_BYTES "
+                                                                   "plus this)")
+    cors_origins: str | None = Field(None, description="comma-separated origins browsers may call Keel from (* = "
+                                                       "any); unset = the origins of KEEL_OAUTH_REDIRECT_URL and "
+                                                       "KEEL_BILLING_RETURN_URL (your frontend)")
+    cors_credentials: bool = Field(False, description="let browsers send cookies/credentials cross-origin (Keel "
+                                                      "itself authenticates by header and needs none)")
+    trusted_proxies: str = Field("", description="comma-separated addresses/networks of reverse proxies whose "
+                                                 "X-Forwarded-For is believed; empty = none (the peer address "
+                                                 "counts)")
 
     # Identity
     jwt_private_key: str | None = Field(
@@ -175,12 +205,13 @@ class Settings(BaseSettings):
     @field_validator("database_url", "broker_url", "jwt_private_key", "oauth_google_client_id",
                      "oauth_github_client_id", "openai_api_key", "openai_base_url", "stripe_api_key",
                      "stripe_api_base", "stripe_webhook_secret", "anthropic_api_key",
-                     "anthropic_base_url", "chat_model_table")
+                     "anthropic_base_url", "chat_model_table", "cors_origins")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("embedding_dimensions", "plans_file", mode="before")
+    @field_validator("embedding_dimensions", "plans_file", "graphiql", "graphql_introspection",
+                     "graphql_suggestions", mode="before")
     @classmethod
     def _blank_number_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -211,6 +242,30 @@ class Settings(BaseSettings):
         pairs = (item.split("=", 1) for item in self.stripe_prices.split(",") if item)
         return {plan: price for plan, price in pairs}
 
+    def _development_unless(self, value: bool | None) -> bool:
+        return (self.env == "development") if value is None else value
+
+    @property
+    def graphiql_on(self) -> bool:
+        return self._development_unless(self.graphiql)
+
+    @property
+    def introspection_on(self) -> bool:
+        return self._development_unless(self.graphql_introspection)
+
+    @property
+    def suggestions_on(self) -> bool:
+        return self._development_unless(self.graphql_suggestions)
+
+    def cors_origin_list(self) -> list[str]:
+        """KEEL_CORS_ORIGINS, else the frontend's origins (where OAuth and Stripe send the browser back)."""
+        if self.cors_origins:
+            return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
+        return list(dict.fromkeys(_origin(url) for url in (self.oauth_redirect_url, self.billing_return_url)))
+
+    def trusted_proxy_list(self) -> list[str]:
+        return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
+
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None
@@ -233,6 +288,11 @@ class Settings(BaseSettings):
     def libpq_url(self, database: str | None = None) -> str:
         """The same database as a plain postgresql:// URL (psycopg, the Dramatiq broker)."""
         return self.sqlalchemy_url(database).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 def load_settings(**overrides: object) -> Settings:

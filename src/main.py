@@ -12,9 +12,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Scope
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from src.adapters.rest.body_limits import BodyLimits
 from src.adapters.rest.health import health_endpoint
 from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
 from src.adapters.rest.stripe_webhooks import stripe_webhook_endpoint
@@ -22,6 +26,7 @@ from src.config import Settings, load_settings
 from src.container import Container, build_container, shutdown
 from src.core.conversation.safety import install_log_redaction
 from src.graphql.app import KeelGraphQL
+from src.graphql.limits import GraphQLLimits
 
 
 async def every(seconds: float, use_case: Callable[[], Any]) -> None:
@@ -34,12 +39,46 @@ async def every(seconds: float, use_case: Callable[[], Any]) -> None:
             logging.getLogger(__name__).exception("a periodic run failed; the next one tries again")
 
 
+def graphql_limits(settings: Settings) -> GraphQLLimits:
+    return GraphQLLimits(max_depth=settings.graphql_max_depth, max_aliases=settings.graphql_max_aliases,
+                         max_tokens=settings.graphql_max_tokens, max_cost=settings.graphql_max_cost,
+                         timeout_seconds=settings.graphql_timeout_seconds, introspection=settings.introspection_on,
+                         suggestions=settings.suggestions_on)
+
+
+def body_limit(settings: Settings) -> Callable[[Scope], int]:
+    def limit_for(scope: Scope) -> int:
+        content_type = dict(scope["headers"]).get(b"content-type", b"")
+        if scope["path"] == "/graphql" and content_type.startswith(b"multipart/form-data"):
+            return settings.max_document_bytes + settings.max_request_bytes
+        return settings.max_request_bytes
+
+    return limit_for
+
+
+def edge_middleware(settings: Settings, origins: list[str], registry: CollectorRegistry) -> list[Middleware]:
+    """Outermost first: the client's real address (behind trusted proxies only), CORS, body limits, metrics."""
+    middleware = []
+    if settings.trusted_proxy_list():
+        middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list()))
+    middleware += [
+        Middleware(CORSMiddleware, allow_origins=origins, allow_credentials=settings.cors_credentials,
+                   allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type", "x-api-key"],
+                   expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After"], max_age=600),
+        Middleware(BodyLimits, limit_for=body_limit(settings)),
+        Middleware(HttpMetrics, registry=registry),
+    ]
+    return middleware
+
+
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Starlette:
     settings = settings or load_settings()
     container = container or build_container(settings)
     logging.basicConfig(level=settings.log_level.upper())
     install_log_redaction()  # no email or card number reaches a log
-    graphql = KeelGraphQL(container, graphiql=settings.graphiql)
+    origins = settings.cors_origin_list()
+    graphql = KeelGraphQL(container, graphiql=settings.graphiql_on, limits=graphql_limits(settings),
+                          allowed_origins=origins)
     registry = CollectorRegistry(auto_describe=True)
 
     @contextlib.asynccontextmanager
@@ -73,7 +112,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                 settings.stripe_webhook_secret, settings.stripe_webhook_tolerance_seconds,
                 container.handle_stripe_event), methods=["POST"]),
         ],
-        middleware=[Middleware(HttpMetrics, registry=registry)],
+        middleware=edge_middleware(settings, origins, registry),
         lifespan=lifespan,
     )
     app.state.container = container

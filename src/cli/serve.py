@@ -85,7 +85,8 @@ def run_api(settings: Settings, on_ready: Callable[[], None] = lambda: None) -> 
     check_port_free(settings.host, settings.port, "KEEL_PORT")
     config = uvicorn.Config(
         "src.main:create_app", factory=True, host=settings.host, port=settings.port,
-        log_level=settings.log_level, ws="websockets-sansio", proxy_headers=True,
+        log_level=settings.log_level, ws="websockets-sansio",
+        proxy_headers=False,  # X-Forwarded-For is read by the app, from KEEL_TRUSTED_PROXIES only
         # token deltas are ~100-byte frames: compressing them costs CPU and a zlib state per connection
         ws_per_message_deflate=False,
     )

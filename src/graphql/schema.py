@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import ValidationCache
+from strawberry.file_uploads import Upload
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from graphql import GraphQLError
 from src.graphql.billing import BillingMutation, BillingQuery
 from src.graphql.billing_types import LONG_SCALAR, Long
 from src.graphql.conversation import ConversationMutation, ConversationQuery, ConversationSubscription
@@ -14,7 +16,9 @@ from src.graphql.errors import ALL_ERRORS
 from src.graphql.graph import GraphQuery
 from src.graphql.identity import IdentityMutation, IdentityQuery
 from src.graphql.knowledge import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
-from src.graphql.permissions import AccessDenied, unguarded_root_fields
+from src.graphql.limits import GraphQLLimits, InputGuard, TolerantParserCache, limit_extensions
+from src.graphql.masking import KeelSchema, ShapeErrors
+from src.graphql.permissions import unguarded_root_fields
 from src.graphql.system import SystemMutation, SystemQuery, SystemSubscription
 
 Query = merge_types("Query", (IdentityQuery, KnowledgeQuery, GraphQuery, ConversationQuery, BillingQuery,
@@ -24,24 +28,30 @@ Mutation = merge_types("Mutation", (IdentityMutation, KnowledgeMutation, Convers
 Subscription = merge_types("Subscription", (KnowledgeSubscription, ConversationSubscription, SystemSubscription))
 
 
-def _should_mask(error) -> bool:
-    # Validation/syntax errors and access denials are the client's to see; anything else our code raised
-    # is masked (and logged by Strawberry with its traceback).
-    original = getattr(error, "original_error", None)
-    return original is not None and not isinstance(original, AccessDenied)
+def _file_only(value: object) -> object:
+    """A multipart file part; a string or number in its place is the client's mistake, named as such."""
+    if not hasattr(value, "read"):
+        raise GraphQLError("an Upload must be a file sent as a part of a multipart request")
+    return value
 
 
-def build_schema() -> strawberry.Schema:
-    # clients send the same few documents over and over: parse and validate each once (one cache for all
-    # requests, so each request gets the same instance)
-    parser, validation = ParserCache(maxsize=1000), ValidationCache(maxsize=1000)
-    schema = strawberry.Schema(
+UPLOAD_SCALAR = strawberry.scalar(name="Upload", description="A file sent as a part of a multipart request.",
+                                  serialize=lambda value: value, parse_value=_file_only)
+
+
+def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
+    limits = limits or GraphQLLimits()
+    # clients send the same few documents over and over: parse and validate each once (Strawberry keeps both
+    # caches per process, shared by every request)
+    schema = KeelSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=ALL_ERRORS,
-        config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
-        extensions=[lambda: MaskErrors(should_mask_error=_should_mask), lambda: parser, lambda: validation],
+        config=StrawberryConfig(scalar_map={Long: LONG_SCALAR, Upload: UPLOAD_SCALAR},
+                                disable_field_suggestions=not limits.suggestions),
+        extensions=[*limit_extensions(limits), ShapeErrors, lambda: TolerantParserCache(maxsize=1000),
+                    lambda: ValidationCache(maxsize=1000), lambda: InputGuard(limits.max_cost)],
     )
     missing = unguarded_root_fields(schema)
     if missing:

@@ -4,6 +4,8 @@ automatically; only the public list below is maintained by hand."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from httpx_ws import aconnect_ws
@@ -40,10 +42,23 @@ def _literal(type_ref: dict, types: dict) -> str:
 
 
 def _document(operation: str, field: dict, types: dict) -> str:
-    args = [f"{a['name']}: {_literal(a['type'], types)}" for a in field["args"] if a["type"]["kind"] == "NON_NULL"]
+    """A file can only arrive as a multipart part: an Upload argument is the variable $file."""
+    required = [a for a in field["args"] if a["type"]["kind"] == "NON_NULL"]
+    args = [f"{a['name']}: {'$file' if _named(a['type'])['name'] == 'Upload' else _literal(a['type'], types)}"
+            for a in required]
     arguments = f"({', '.join(args)})" if args else ""
     selection = " { __typename }" if _named(field["type"])["kind"] in ("OBJECT", "UNION", "INTERFACE") else ""
-    return f"{operation} {{ {field['name']}{arguments}{selection} }}"
+    variables = "($file: Upload!)" if "$file" in arguments else ""
+    return f"{operation}{variables} {{ {field['name']}{arguments}{selection} }}"
+
+
+async def _post(client, document: str) -> dict:
+    if "$file" not in document:
+        return (await client.post("/graphql", json={"query": document})).json()
+    operations = json.dumps({"query": document, "variables": {"file": None}})
+    response = await client.post("/graphql", data={"operations": operations, "map": '{"0": ["variables.file"]}'},
+                                 files={"0": ("a.txt", b"text", "text/plain")})
+    return response.json()
 
 
 async def _root_fields(client) -> list[tuple[str, str]]:
@@ -67,7 +82,7 @@ async def test_every_non_public_field_refuses_an_anonymous_caller(client, settin
         if document.startswith("subscription"):
             code = await _subscription_error_code(create_app(settings, container), document)
         else:
-            body = (await client.post("/graphql", json={"query": document})).json()
+            body = await _post(client, document)
             assert body.get("data") in (None, {name: None}) or body["data"] is None, (name, body)
             code = body["errors"][0]["extensions"]["code"] if body.get("errors") else None
         assert code == "UNAUTHENTICATED", (name, document, code)

@@ -164,7 +164,7 @@ class SendMessage:
                 turn.committed.set_result(committed)
                 if not committed:
                     live.task.cancel()
-        log.info("answering in conversation %s: %s", conversation.id, redact(question[:200]))
+        log.debug("answering %s in conversation %s", answer.id, conversation.id)  # ids only: no prompt text
         return turn, live
 
     async def _conversation(self, user_id, workspace_id, conversation_id, question, now):
