@@ -79,6 +79,22 @@ class Settings(BaseSettings):
                                                        "KEEL_BILLING_RETURN_URL (your frontend)")
     cors_credentials: bool = Field(False, description="let browsers send cookies/credentials cross-origin (Keel "
                                                       "itself authenticates by header and needs none)")
+    redis_url: str | None = Field(None, description="redis://… for state every API process shares (rate limits); "
+                                                    "unset = Postgres")
+    rate_anonymous_per_minute: int = Field(120, ge=0, description="request units per minute per client address "
+                                                                  "for anonymous calls; 0 = no limit")
+    rate_user_per_minute: int = Field(1_200, ge=0, description="request units per minute per signed-in user; "
+                                                               "0 = no limit")
+    rate_api_key_per_minute: int = Field(1_200, ge=0, description="request units per minute per API key without a "
+                                                                  "rate of its own; 0 = no limit")
+    rate_process_per_second: int = Field(1_000, ge=0, description="request units per second one API process "
+                                                                  "accepts from everyone together; 0 = no limit")
+    rate_costs: str = Field("", pattern=r"^([A-Za-z_]+=\d+(,[A-Za-z_]+=\d+)*)?$",
+                            description="request units of operations, added to the built-in ones (chat=20, "
+                                        "search=5, uploadDocument=10, …; the rest cost 1): chat=40,search=10")
+    ws_max_operations: int = Field(10, ge=1, le=1_000, description="operations one websocket may run at once")
+    ws_max_per_caller: int = Field(20, ge=1, le=10_000, description="websockets one user, API key or anonymous "
+                                                                   "address may hold open on one API process")
     trusted_proxies: str = Field("", description="comma-separated addresses/networks of reverse proxies whose "
                                                  "X-Forwarded-For is believed; empty = none (the peer address "
                                                  "counts)")
@@ -89,6 +105,12 @@ class Settings(BaseSettings):
     )
     access_token_minutes: int = Field(15, ge=1, le=1440, description="lifetime of access tokens")
     refresh_token_days: int = Field(30, ge=1, le=365, description="lifetime of a session (refresh token family)")
+    password_hash_threads: int = Field(2, ge=1, le=64, description="threads hashing passwords (argon2, ~50 ms "
+                                                                   "each); more sign-ins at once wait their turn")
+    sign_ups_per_address_hourly: int = Field(10, ge=0, description="sign-ups one client address may make per "
+                                                                   "hour; 0 = no limit")
+    reset_mails_per_address_hourly: int = Field(10, ge=0, description="password-reset requests one client "
+                                                                      "address may make per hour; 0 = no limit")
     oauth_redirect_url: str = Field(
         "http://127.0.0.1:3000/oauth/{provider}/callback",
         description="where providers send the browser back (your frontend's route; {provider} is filled in)",
@@ -205,7 +227,7 @@ class Settings(BaseSettings):
     @field_validator("database_url", "broker_url", "jwt_private_key", "oauth_google_client_id",
                      "oauth_github_client_id", "openai_api_key", "openai_base_url", "stripe_api_key",
                      "stripe_api_base", "stripe_webhook_secret", "anthropic_api_key",
-                     "anthropic_base_url", "chat_model_table", "cors_origins")
+                     "anthropic_base_url", "chat_model_table", "cors_origins", "redis_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -228,6 +250,13 @@ class Settings(BaseSettings):
     def _postgres_only(cls, value: str | None) -> str | None:
         if value and not value.startswith(("postgresql://", "postgresql+asyncpg://", "postgres://")):
             raise ValueError("must start with postgresql:// (e.g. postgresql://user:pass@host:5432/keel)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_only(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must start with redis:// or rediss://")
         return value
 
     @field_validator("broker_url")
@@ -262,6 +291,10 @@ class Settings(BaseSettings):
         if self.cors_origins:
             return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
         return list(dict.fromkeys(_origin(url) for url in (self.oauth_redirect_url, self.billing_return_url)))
+
+    def rate_cost_overrides(self) -> dict[str, int]:
+        pairs = (item.split("=", 1) for item in self.rate_costs.split(",") if item)
+        return {name: int(cost) for name, cost in pairs}
 
     def trusted_proxy_list(self) -> list[str]:
         return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]

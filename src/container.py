@@ -19,15 +19,18 @@ from src.adapters.knowledge_bridge import KnowledgeRetriever
 from src.adapters.llm.models import ModelRegistry, ProviderKeys
 from src.adapters.llm.prompts import FilePromptLibrary
 from src.adapters.llm.tokens import TokenCounter
+from src.adapters.memory.rate_limits import ProcessRateLimiter
 from src.adapters.postgres.engine import make_engine, make_read_session_factory, make_session_factory
 from src.adapters.postgres.health import PostgresHealthProbe
 from src.adapters.postgres.keyword_index import KeywordIndexRepair
 from src.adapters.postgres.outbox import OutboxEmailSender
+from src.adapters.postgres.rate_limits import PgRateLimiter
 from src.adapters.postgres.search import PgSearchSettings
 from src.adapters.postgres.signing_keys import PgSigningKeyStore
 from src.adapters.postgres.unit_of_work import SqlAlchemyUnitOfWork
 from src.adapters.queue.broker import make_broker
 from src.adapters.queue.job_queue import DramatiqJobQueue
+from src.adapters.redis.rate_limits import RedisRateLimiter
 from src.adapters.stripe.payments import StripeNotConfigured, StripePayments
 from src.config import Settings
 from src.core.billing import checkout, views
@@ -40,6 +43,7 @@ from src.core.conversation.chat import SendMessage
 from src.core.conversation.live import LiveAnswers
 from src.core.conversation.progress import RECOVER_JOB, FollowMessage, RecoverStalledAnswers, SaveAnswerProgress
 from src.core.conversation.resilience import Breakers
+from src.core.edge.rate_limits import DEFAULT_COSTS, Admission, RateLimitConfig
 from src.core.identity import accounts, api_keys, audit_trail, oauth, password_reset, sessions, users
 from src.core.identity import authorize as authz
 from src.core.identity import workspaces as ws
@@ -55,6 +59,7 @@ from src.core.system.health import CheckHealth
 from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
 from src.core.system.schedules import EnqueueDueJobs
 from src.ports.conversation import ChatSettings
+from src.ports.edge import RateLimiter
 from src.ports.graph import EntityExtractor
 from src.ports.knowledge import SearchMode
 from src.ports.system import Schedule
@@ -65,7 +70,9 @@ GRAPH_PROMPT = "graph_extraction"
 
 def identity_config(settings: Settings) -> IdentityConfig:
     return IdentityConfig(access_ttl=timedelta(minutes=settings.access_token_minutes),
-                          refresh_ttl=timedelta(days=settings.refresh_token_days), public_url=settings.public_url)
+                          refresh_ttl=timedelta(days=settings.refresh_token_days), public_url=settings.public_url,
+                          sign_ups_per_ip=settings.sign_ups_per_address_hourly,
+                          resets_per_ip=settings.reset_mails_per_address_hourly)
 
 
 def oauth_providers(settings: Settings) -> dict:
@@ -153,6 +160,18 @@ def chat_models(settings: Settings) -> ModelRegistry:
     return ModelRegistry(keys, settings.chat_model_table)
 
 
+def shared_rate_limiter(settings: Settings, engine) -> RateLimiter:
+    return RedisRateLimiter(settings.redis_url) if settings.redis_url else PgRateLimiter(engine)
+
+
+def rate_limit_config(settings: Settings) -> RateLimitConfig:
+    return RateLimitConfig(anonymous_per_minute=settings.rate_anonymous_per_minute,
+                           user_per_minute=settings.rate_user_per_minute,
+                           api_key_per_minute=settings.rate_api_key_per_minute,
+                           process_per_second=settings.rate_process_per_second,
+                           costs={**DEFAULT_COSTS, **settings.rate_cost_overrides()})
+
+
 def redirect_url_for(settings: Settings):
     return lambda provider: settings.oauth_redirect_url.replace("{provider}", provider)
 
@@ -193,7 +212,7 @@ class Container(containers.DeclarativeContainer):
 
     # identity: adapters
     identity = providers.Singleton(identity_config, settings)
-    hasher = providers.Singleton(Argon2PasswordHasher)
+    hasher = providers.Singleton(Argon2PasswordHasher, threads=settings.provided.password_hash_threads)
     token_codec = providers.Singleton(jwt_codec, settings, providers.Singleton(PgSigningKeyStore, session_factory))
     mailer = providers.Singleton(OutboxEmailSender, session_factory)
     oauth_providers = providers.Singleton(oauth_providers, settings)
@@ -202,7 +221,7 @@ class Container(containers.DeclarativeContainer):
     authenticate = providers.Factory(sessions.Authenticate, read_uow.provider, token_codec, clock)
     authenticate_api_key = providers.Factory(api_keys.AuthenticateApiKey, uow.provider, clock)
     authorize = providers.Factory(authz.Authorize, read_uow.provider)
-    sign_up = providers.Factory(accounts.SignUp, uow.provider, hasher, session_issuer, clock)
+    sign_up = providers.Factory(accounts.SignUp, uow.provider, hasher, session_issuer, clock, identity)
     sign_in = providers.Factory(accounts.SignIn, uow.provider, hasher, session_issuer, clock, identity)
     change_password = providers.Factory(accounts.ChangePassword, uow.provider, hasher, clock)
     refresh_session = providers.Factory(sessions.RefreshSession, uow.provider, session_issuer, clock)
@@ -235,6 +254,11 @@ class Container(containers.DeclarativeContainer):
     catalogue = providers.Singleton(plan_catalogue, settings)
     billing = providers.Singleton(billing_config, settings)
     entitlements = providers.Factory(CheckEntitlement, read_uow.provider, catalogue, clock)
+
+    # the edge: rate limits (shared through Postgres, or Redis when configured)
+    rate_limiter = providers.Singleton(shared_rate_limiter, settings, engine)
+    admission = providers.Singleton(Admission, rate_limiter, providers.Singleton(ProcessRateLimiter), entitlements,
+                                    providers.Singleton(rate_limit_config, settings))
 
     # knowledge
     knowledge = providers.Singleton(knowledge_config, settings)
@@ -307,4 +331,5 @@ def build_container(settings: Settings) -> Container:
 async def shutdown(container: Container) -> None:
     """Release pooled connections; called when the app or a worker stops."""
     await container.chat_models().aclose()
+    container.hasher().close()
     await container.engine().dispose()

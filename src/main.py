@@ -18,6 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from src.adapters.rest.admission import admitted
 from src.adapters.rest.body_limits import BodyLimits
 from src.adapters.rest.health import health_endpoint
 from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
@@ -42,7 +43,8 @@ async def every(seconds: float, use_case: Callable[[], Any]) -> None:
 def graphql_limits(settings: Settings) -> GraphQLLimits:
     return GraphQLLimits(max_depth=settings.graphql_max_depth, max_aliases=settings.graphql_max_aliases,
                          max_tokens=settings.graphql_max_tokens, max_cost=settings.graphql_max_cost,
-                         timeout_seconds=settings.graphql_timeout_seconds, introspection=settings.introspection_on,
+                         timeout_seconds=settings.graphql_timeout_seconds, ws_max_operations=settings.ws_max_operations,
+                         ws_max_per_caller=settings.ws_max_per_caller, introspection=settings.introspection_on,
                          suggestions=settings.suggestions_on)
 
 
@@ -106,11 +108,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             Route("/", home),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Route("/healthz", health_endpoint(container.check_health)),
-            Route("/metrics", metrics_endpoint(registry)),
-            Route("/webhooks/stripe", stripe_webhook_endpoint(
+            Route("/healthz", admitted(health_endpoint(container.check_health), container.admission, "healthz",
+                                        per_address=False)),
+            Route("/metrics", admitted(metrics_endpoint(registry), container.admission, "metrics", per_address=False)),
+            Route("/webhooks/stripe", admitted(stripe_webhook_endpoint(
                 settings.stripe_webhook_secret, settings.stripe_webhook_tolerance_seconds,
-                container.handle_stripe_event), methods=["POST"]),
+                container.handle_stripe_event), container.admission, "stripeWebhook", per_address=False),
+                  methods=["POST"]),
         ],
         middleware=edge_middleware(settings, origins, registry),
         lifespan=lifespan,

@@ -7,6 +7,8 @@ import contextlib
 import json
 import os
 import random
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -87,11 +89,37 @@ async def db_clean(container: Container) -> None:
             await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
 
 
+def random_address() -> str:
+    return f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+def ws_transport(app):
+    """A websocket-capable transport into the ASGI app, from its own client address."""
+    from httpx_ws.transport import ASGIWebSocketTransport
+
+    return ASGIWebSocketTransport(app=app, client=(random_address(), 1))
+
+
 def asgi_client(app, ip: str | None = None) -> httpx.AsyncClient:
     """An HTTP client into the ASGI app, from its own client address (throttling is per address)."""
-    address = ip or f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    transport = httpx.ASGITransport(app=app, client=(ip or random_address(), 40000))
     return httpx.AsyncClient(transport=transport, base_url="http://keel.test", headers={"user-agent": "keel-tests"})
+
+
+# for tests of something else that send more than a caller's quota
+NO_RATE_LIMITS = {"rate_anonymous_per_minute": 0, "rate_user_per_minute": 0, "rate_api_key_per_minute": 0,
+                  "rate_process_per_second": 0}
+
+
+@contextlib.asynccontextmanager
+async def keel_app(settings: Settings, **changes: object):
+    """The ASGI app on a container of its own, for settings the services read (rate limits, pools, …)."""
+    changed = settings.model_copy(update=changes)
+    services = build_container(changed)
+    try:
+        yield create_app(changed, services)
+    finally:
+        await shutdown(services)
 
 
 @pytest.fixture
@@ -140,6 +168,20 @@ def worker_process(test_env: dict[str, str]):
     stop_worker(process)
 
 
+@pytest.fixture(scope="session")
+def redis_url():
+    """A throwaway Redis server on loopback."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (`keel test` installs it as root)")
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, timeout=30)
+    yield f"redis://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait(timeout=30)
+
+
 def healthy(base: str, path: str = "/healthz") -> bool:
     try:
         return httpx.get(f"{base}{path}", timeout=2).status_code < 500
@@ -151,8 +193,10 @@ def healthy(base: str, path: str = "/healthz") -> bool:
 def keel_serve(env: dict[str, str], output=subprocess.DEVNULL) -> Iterator[tuple[str, subprocess.Popen]]:
     """`keel serve` in its own process, healthy: yields its base URL and the process (stopped at the end)."""
     port = free_port()
-    api = subprocess.Popen([sys.executable, "-m", "src.cli", "serve"], cwd=REPO_ROOT,
-                           env={**env, "KEEL_PORT": str(port)}, stdout=output, stderr=output, start_new_session=True)
+    # every test's server sees its clients at 127.0.0.1: sign-ups per address are not what these tests are about
+    env = {"KEEL_SIGN_UPS_PER_ADDRESS_HOURLY": "0", **env, "KEEL_PORT": str(port)}
+    api = subprocess.Popen([sys.executable, "-m", "src.cli", "serve"], cwd=REPO_ROOT, env=env, stdout=output,
+                           stderr=output, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: healthy(base) or api.poll() is not None, timeout=120, interval=0.3)
@@ -194,10 +238,9 @@ async def subscription_updates(app, query: str, token: str, field: str, timeout:
                                **variables) -> list[dict]:
     """Every `next` payload of one graphql-transport-ws subscription until the server completes it."""
     from httpx_ws import aconnect_ws
-    from httpx_ws.transport import ASGIWebSocketTransport
 
     async with (
-        httpx.AsyncClient(transport=ASGIWebSocketTransport(app=app), base_url="http://keel.test") as http,
+        httpx.AsyncClient(transport=ws_transport(app), base_url="http://keel.test") as http,
         aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,
     ):
         await ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})

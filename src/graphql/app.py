@@ -16,7 +16,7 @@ from graphql import GraphQLError
 from src.graphql.context import Context
 from src.graphql.limits import GraphQLLimits
 from src.graphql.schema import build_schema
-from src.graphql.sockets import KeelTransportWS
+from src.graphql.sockets import KeelTransportWS, LiveSockets
 
 TOO_DEEP = "the request's JSON is nested too deeply"
 
@@ -27,6 +27,7 @@ class KeelGraphQL(GraphQL):
     def __init__(self, services: Any, *, graphiql: bool, limits: GraphQLLimits | None = None,
                  allowed_origins: Sequence[str] = ()) -> None:
         self.limits = limits or GraphQLLimits()
+        self.sockets = LiveSockets(self.limits.ws_max_per_caller)
         super().__init__(
             build_schema(self.limits),
             graphql_ide="graphiql" if graphiql else None,
@@ -35,6 +36,7 @@ class KeelGraphQL(GraphQL):
             # never by cookie, so a cross-site form post carries no credentials.
             multipart_uploads_enabled=True,
             allowed_origins=[origin for origin in allowed_origins if origin != "*"],
+            max_subscriptions_per_connection=self.limits.ws_max_operations,
         )
         self.any_origin = "*" in allowed_origins
         self.services = services

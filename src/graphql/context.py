@@ -7,6 +7,7 @@ from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
 
+from src.ports.edge import RateDecision
 from src.ports.identity import ClientInfo, Principal, Unauthenticated
 
 _UNRESOLVED = object()
@@ -19,6 +20,24 @@ class Context:
     response: Any = None
     connection_params: dict | None = None  # graphql-transport-ws connection_init payload
     _principal: Any = field(default=_UNRESOLVED, repr=False)
+    rate: RateDecision | None = None  # the rate-limit decision nearest its limit, for the response's headers
+
+    def note_rate(self, decision: RateDecision) -> None:
+        if not decision.policy:
+            return
+        if self.rate is None or (self.rate.allowed and (not decision.allowed or
+                                                        decision.remaining < self.rate.remaining)):
+            self.rate = decision
+
+    def set_status(self, status: int) -> None:
+        if self.request is not None and self.request.scope["type"] == "http" and self.response is not None:
+            self.response.status_code = status
+
+    def write_rate_headers(self) -> None:
+        if self.rate is None or self.response is None or self.request.scope["type"] != "http":
+            return
+        for name, value in self.rate.header_fields().items():
+            self.response.headers[name] = value
 
     @property
     def client(self) -> ClientInfo:

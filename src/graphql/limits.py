@@ -53,6 +53,8 @@ class GraphQLLimits:
     max_tokens: int = 5_000
     max_cost: int = 5_000
     timeout_seconds: float = 30.0
+    ws_max_operations: int = 10
+    ws_max_per_caller: int = 20
     introspection: bool = True
     suggestions: bool = True
 
@@ -108,7 +110,7 @@ class InputGuard(SchemaExtension):
             problem = _literal_problem(document)
         if problem:
             raise bad_input(problem)
-        operation = _operation(document, context.operation_name)
+        operation = operation_of(document, context.operation_name)
         if operation is not None:
             fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
             schema: GraphQLSchema = context.schema._schema
@@ -120,7 +122,7 @@ class InputGuard(SchemaExtension):
         yield
 
 
-def _operation(document, name: str | None) -> OperationDefinitionNode | None:
+def operation_of(document, name: str | None) -> OperationDefinitionNode | None:
     if document is None:
         return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]

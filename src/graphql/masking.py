@@ -15,6 +15,7 @@ import strawberry
 from strawberry.extensions import MaskErrors
 
 from graphql import GraphQLError, GraphQLSyntaxError
+from src.ports.edge import RateLimited
 from src.ports.identity import Forbidden, Unauthenticated
 from src.ports.shared import DomainError, InvalidInput, NotFound, StorageUnavailable
 
@@ -22,12 +23,24 @@ log = logging.getLogger("keel.graphql")
 UNEXPECTED = "Unexpected error."
 CODES: list[tuple[type[DomainError], str]] = [
     (Unauthenticated, "UNAUTHENTICATED"), (Forbidden, "FORBIDDEN"), (InvalidInput, "BAD_USER_INPUT"),
-    (NotFound, "NOT_FOUND"), (StorageUnavailable, "UNAVAILABLE"),
+    (NotFound, "NOT_FOUND"), (StorageUnavailable, "UNAVAILABLE"), (RateLimited, "RATE_LIMITED"),
 ]
 
 
 def _code(exc: DomainError) -> str:
     return next((code for kind, code in CODES if isinstance(exc, kind)), exc.code.upper())
+
+
+def domain_extensions(exc: DomainError) -> dict:
+    extensions: dict = {"code": _code(exc)}
+    if retry := getattr(exc, "retry_after_seconds", None):
+        extensions["retryAfterSeconds"] = retry
+    return extensions
+
+
+def domain_error(exc: DomainError) -> GraphQLError:
+    """For refusals raised outside a resolver (extensions), where errors are not shaped afterwards."""
+    return GraphQLError(str(exc), extensions=domain_extensions(exc))
 
 
 def _with(error: GraphQLError, message: str, extensions: dict) -> GraphQLError:
@@ -47,10 +60,7 @@ def shape(error: GraphQLError) -> GraphQLError:
         extensions.setdefault("code", "BAD_USER_INPUT")
         return _with(error, error.message, extensions)
     if isinstance(original, DomainError):
-        extensions = {"code": _code(original)}
-        if retry := getattr(original, "retry_after_seconds", None):
-            extensions["retryAfterSeconds"] = retry
-        return _with(error, str(original), extensions)
+        return _with(error, str(original), domain_extensions(original))
     error_id = uuid.uuid4().hex[:12]
     log.error("unexpected error %s in %s", error_id, ".".join(map(str, error.path or [])) or "the operation",
               exc_info=original)

@@ -9,6 +9,8 @@ from uuid import UUID
 from strawberry.permission import BasePermission, PermissionExtension
 
 from graphql import GraphQLError
+from src.graphql.masking import domain_error
+from src.ports.edge import RateLimited
 from src.ports.identity import Forbidden, Permission, Unauthenticated
 from src.ports.shared import StorageUnavailable
 
@@ -42,6 +44,11 @@ class Requires(BasePermission):
                 raise Unauthenticated("sign in first")
             if self.permission is not None:
                 await context.services.authorize().execute(principal, self.permission, workspace_id)
+            if workspace_id is not None:  # authorised there: the workspace's quota pays for the field
+                context.note_rate(await context.services.admission().workspace(workspace_id, info.field_name))
+        except RateLimited as exc:
+            context.note_rate(exc.decision)
+            raise domain_error(exc) from None
         except Unauthenticated as exc:
             raise AccessDenied(str(exc), extensions={"code": "UNAUTHENTICATED"}) from None
         except Forbidden as exc:

@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from graphql import GraphQLError
+from src.graphql.admission import Admit
 from src.graphql.billing import BillingMutation, BillingQuery
 from src.graphql.billing_types import LONG_SCALAR, Long
 from src.graphql.conversation import ConversationMutation, ConversationQuery, ConversationSubscription
@@ -51,7 +52,7 @@ def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR, Upload: UPLOAD_SCALAR},
                                 disable_field_suggestions=not limits.suggestions),
         extensions=[*limit_extensions(limits), ShapeErrors, lambda: TolerantParserCache(maxsize=1000),
-                    lambda: ValidationCache(maxsize=1000), lambda: InputGuard(limits.max_cost)],
+                    lambda: ValidationCache(maxsize=1000), lambda: InputGuard(limits.max_cost), Admit],
     )
     missing = unguarded_root_fields(schema)
     if missing:

@@ -30,6 +30,9 @@ class QuotaExceeded(DomainError):
         self.limit = limit  # "daily_tokens", "max_documents", "max_storage_bytes", …
 
 
+DEFAULT_REQUESTS_PER_MINUTE = 1_200  # for plans stored or configured before the limit existed
+
+
 @dataclass(frozen=True, slots=True)
 class PlanLimits:
     daily_tokens: int  # hard cap per workspace per day; past it requests get QuotaExceeded
@@ -39,16 +42,19 @@ class PlanLimits:
     seats: int
     models: tuple[str, ...]  # models the plan may use, best first
     cheaper_model: str
+    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE  # the workspace's rate limit (request units)
 
     def as_dict(self) -> dict[str, Any]:
         return {"daily_tokens": self.daily_tokens, "soft_cap_tokens": self.soft_cap_tokens,
                 "max_documents": self.max_documents, "max_storage_bytes": self.max_storage_bytes,
-                "seats": self.seats, "models": list(self.models), "cheaper_model": self.cheaper_model}
+                "seats": self.seats, "models": list(self.models), "cheaper_model": self.cheaper_model,
+                "requests_per_minute": self.requests_per_minute}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> PlanLimits:
         return cls(int(raw["daily_tokens"]), int(raw["soft_cap_tokens"]), int(raw["max_documents"]),
-                   int(raw["max_storage_bytes"]), int(raw["seats"]), tuple(raw["models"]), str(raw["cheaper_model"]))
+                   int(raw["max_storage_bytes"]), int(raw["seats"]), tuple(raw["models"]), str(raw["cheaper_model"]),
+                   int(raw.get("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,6 +141,7 @@ class ApiKey:
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    requests_per_minute: int | None = None  # its own rate limit; None = the default for keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +213,17 @@ class Principal:
     api_key_id: UUID | None = None
     key_workspace_id: UUID | None = None
     key_scopes: frozenset[Permission] | None = None
+    key_requests_per_minute: int | None = None  # the key's own rate limit (None: the default)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptCount:
+    """Attempts under one key in the window that started at `window_started_at`."""
+
+    key: str
+    attempts: int = 0
+    window_started_at: datetime | None = None
+    last_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,9 +235,11 @@ class ClientInfo:
 # -- driven ports -------------------------------------------------------------------------------------
 @runtime_checkable
 class PasswordHasher(Protocol):
-    def hash(self, password: str) -> str: ...
+    """Hashing is slow on purpose: both calls run off the event loop, a bounded number at a time."""
 
-    def verify(self, password_hash: str, password: str) -> bool: ...
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool: ...
 
     def needs_rehash(self, password_hash: str) -> bool: ...
 
@@ -348,12 +362,19 @@ class AuditLog(Protocol):
                     limit: int) -> list[AuditEvent]: ...
 
 
-class AuthFailureLog(Protocol):
-    async def record(self, keys: list[str], at: datetime) -> None: ...
+class AttemptLog(Protocol):
+    """Counts of attempts (sign-ins, sign-ups, reset mails) per key, e.g. an account or a client address."""
 
-    async def count_since(self, key: str, since: datetime) -> int: ...
+    async def hold(self, keys: list[str]) -> dict[str, AttemptCount]:
+        """The keys' counts (zero for a key never seen), each held until the transaction ends: a concurrent
+        attempt under the same key waits, so a check and the count it leads to are one step."""
+        ...
 
-    async def clear(self, key: str) -> None: ...
+    async def save(self, counts: list[AttemptCount]) -> None: ...
+
+    async def clear(self, keys: list[str], prefixes: list[str] = ()) -> None:
+        """Forget these keys and every key starting with one of `prefixes`."""
+        ...
 
 
 class IdentityUnitOfWork(UnitOfWork, Protocol):
@@ -365,4 +386,4 @@ class IdentityUnitOfWork(UnitOfWork, Protocol):
     one_time_tokens: OneTimeTokenRepository
     oauth: OAuthRepository
     audit: AuditLog
-    auth_failures: AuthFailureLog
+    attempts: AttemptLog

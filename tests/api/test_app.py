@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
-
 from src.config import Settings
 from src.container import build_container, shutdown
 from src.main import create_app
-from tests.conftest import graphql, signed_up, signed_up_admin
+from tests.conftest import asgi_client, graphql, signed_up, signed_up_admin
 
 PROBE = "query($id: ID!) { workerProbe(id: $id) { __typename ... on Error { code message } " \
         "... on InvalidInputError { field } ... on WorkerProbe { id done } } }"
@@ -60,7 +58,7 @@ async def test_healthz_is_503_when_the_database_is_down(settings: Settings):
     unreachable = settings.model_copy(update={"database_url": "postgresql://keel@127.0.0.1:1/keel"})
     services = build_container(unreachable)
     app = create_app(unreachable, services)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://keel.test") as http:
+    async with asgi_client(app) as http:
         response = await http.get("/healthz")
     await shutdown(services)
     assert response.status_code == 503
@@ -86,7 +84,7 @@ async def test_a_busy_pool_answers_unavailable_after_the_pool_timeout_instead_of
     busy = settings.model_copy(update={"db_pool_size": 1, "db_pool_timeout_seconds": 0.5})
     services = build_container(busy)
     app = create_app(busy, services)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://keel.test") as http:
+    async with asgi_client(app) as http:
         account = await signed_up(http)
         held = [await services.engine().connect() for _ in range(2)]  # the pool (1 + 1 overflow) is taken
         try:

@@ -10,12 +10,11 @@ import uuid
 import httpx
 import pytest
 from httpx_ws import aconnect_ws
-from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import text
 
 from src.container import build_container, shutdown
 from src.main import create_app
-from tests.conftest import asgi_client, graphql, signed_up, subscription_updates
+from tests.conftest import asgi_client, graphql, signed_up, subscription_updates, ws_transport
 from tests.conversation_helpers import ask, ids, on_plan, ready_documents, used_today
 
 CHAT = """subscription($w: ID!, $q: String!, $c: ID) { chat(workspaceId: $w, content: $q, conversationId: $c) {
@@ -154,7 +153,7 @@ async def test_a_client_that_disconnects_cancels_upstream_and_the_partial_answer
     openai_fake.chat.token_delay = 0.02
     account = await signed_up(providers_app)
     user_id, workspace_id = ids(account)
-    transport = ASGIWebSocketTransport(app=providers_app.app)
+    transport = ws_transport(providers_app.app)
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://keel.test") as http,
         aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,

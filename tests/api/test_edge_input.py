@@ -11,11 +11,10 @@ import logging
 import httpx
 import pytest
 from httpx_ws import WebSocketDisconnect, aconnect_ws
-from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import text
 
 from src.main import create_app
-from tests.conftest import asgi_client, graphql, signed_up
+from tests.conftest import asgi_client, graphql, signed_up, ws_transport
 
 SEARCH = """query($w: ID!, $q: String!, $k: Int!, $m: SearchMode!) { search(workspaceId: $w, query: $q, k: $k,
   mode: $m) { __typename ... on Error { code } } }"""
@@ -206,7 +205,7 @@ async def _signed_up_with(client, headers) -> dict:
 
 async def test_malformed_websocket_messages_close_with_4400_and_a_syntax_error_is_an_error(settings, container):
     app = create_app(settings, container)
-    async with httpx.AsyncClient(transport=ASGIWebSocketTransport(app=app), base_url="http://keel.test") as http:
+    async with httpx.AsyncClient(transport=ws_transport(app), base_url="http://keel.test") as http:
         async with aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws:
             await ws.send_json({"type": "connection_init"})
             assert (await ws.receive_json())["type"] == "connection_ack"

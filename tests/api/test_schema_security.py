@@ -9,10 +9,8 @@ import json
 import httpx
 import pytest
 from httpx_ws import aconnect_ws
-from httpx_ws.transport import ASGIWebSocketTransport
 
-from src.main import create_app
-from tests.conftest import graphql
+from tests.conftest import NO_RATE_LIMITS, asgi_client, graphql, keel_app, ws_transport
 
 PUBLIC = {"signUp", "signIn", "refreshSession", "startOAuth", "completeOAuth", "requestPasswordReset",
           "resetPassword", "plans"}
@@ -72,7 +70,12 @@ async def _root_fields(client) -> list[tuple[str, str]]:
     return found
 
 
-async def test_every_non_public_field_refuses_an_anonymous_caller(client, settings, container):
+async def test_every_non_public_field_refuses_an_anonymous_caller(settings):
+    async with keel_app(settings, **NO_RATE_LIMITS) as app, asgi_client(app) as client:  # a sweep of every field
+        await _sweep(app, client)
+
+
+async def _sweep(app, client) -> None:
     fields = await _root_fields(client)
     assert len(fields) >= 25 and {name for name, _ in fields} >= PUBLIC
     swept = 0
@@ -80,7 +83,7 @@ async def test_every_non_public_field_refuses_an_anonymous_caller(client, settin
         if name in PUBLIC:
             continue
         if document.startswith("subscription"):
-            code = await _subscription_error_code(create_app(settings, container), document)
+            code = await _subscription_error_code(app, document)
         else:
             body = await _post(client, document)
             assert body.get("data") in (None, {name: None}) or body["data"] is None, (name, body)
@@ -91,7 +94,7 @@ async def test_every_non_public_field_refuses_an_anonymous_caller(client, settin
 
 
 async def _subscription_error_code(app, document: str) -> str | None:
-    transport = ASGIWebSocketTransport(app=app)
+    transport = ws_transport(app)
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://keel.test") as http,
         aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,

@@ -4,40 +4,21 @@ Redis (KEEL_BROKER_URL)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import uuid
 
-import httpx
 import pytest
 
 from src.container import build_container, shutdown
 from src.core.system.probes import PROCESS_PROBE_JOB
 from src.main import create_app
 from src.ports.shared import Job
-from tests.conftest import graphql, signed_up_admin, start_worker, stop_worker, subscription_updates, wait_for
+from tests.conftest import asgi_client, graphql, signed_up_admin, start_worker, stop_worker, subscription_updates
 
 REQUEST = "mutation { requestWorkerProbe { __typename ... on WorkerProbe { id done } } }"
 WATCH = "subscription($id: ID!) { workerProbe(id: $id) { __typename ... on WorkerProbe { id done processedBy } } }"
 READ = "query($id: ID!) { workerProbe(id: $id) { ... on WorkerProbe { done processedBy } } }"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (`keel test` installs it as root)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, timeout=30)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.terminate()
-    server.wait(timeout=30)
 
 
 @pytest.fixture(params=["postgres", "redis"])
@@ -65,7 +46,7 @@ async def test_a_job_enqueued_by_the_app_is_processed_by_a_worker_process_once(b
     worker = start_worker(env, threads=1)
     try:
         app = create_app(settings, services)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://keel.test") as client:
+        async with asgi_client(app) as client:
             token = (await signed_up_admin(client, services))["accessToken"]
             created = (await graphql(client, REQUEST, token=token))["data"]["requestWorkerProbe"]
             assert created["__typename"] == "WorkerProbe" and created["done"] is False

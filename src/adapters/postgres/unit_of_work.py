@@ -13,8 +13,8 @@ from src.adapters.postgres.graph_tables import TableGraphStore
 from src.adapters.postgres.repositories.accounts import PgMembershipRepository, PgUserRepository, PgWorkspaceRepository
 from src.adapters.postgres.repositories.auth import (
     PgApiKeyRepository,
+    PgAttemptLog,
     PgAuditLog,
-    PgAuthFailureLog,
     PgOAuthRepository,
     PgOneTimeTokenRepository,
     PgSessionRepository,
@@ -63,7 +63,7 @@ class SqlAlchemyUnitOfWork:
         self.one_time_tokens = PgOneTimeTokenRepository(session)
         self.oauth = PgOAuthRepository(session)
         self.audit = PgAuditLog(session)
-        self.auth_failures = PgAuthFailureLog(session)
+        self.attempts = PgAttemptLog(session)
         self.billing = PgBillingRepository(session)
         self.stripe_events = PgStripeEventLog(session)
         self.reconciliation = PgReconciliationLog(session)

@@ -13,15 +13,15 @@ MB = 1_000_000
 DEFAULT_PLANS = (
     Plan("free", PlanLimits(daily_tokens=50_000, soft_cap_tokens=40_000, max_documents=100,
                             max_storage_bytes=50 * MB, seats=1, models=("gpt-4o-mini", "offline"),
-                            cheaper_model="offline")),
+                            cheaper_model="offline", requests_per_minute=1_200)),
     Plan("pro", PlanLimits(daily_tokens=2_000_000, soft_cap_tokens=1_500_000, max_documents=10_000,
                            max_storage_bytes=5_000 * MB, seats=5,
                            models=("claude-sonnet-4-6", "gpt-4o", "gpt-4o-mini", "offline"),
-                           cheaper_model="gpt-4o-mini")),
+                           cheaper_model="gpt-4o-mini", requests_per_minute=6_000)),
     Plan("team", PlanLimits(daily_tokens=10_000_000, soft_cap_tokens=8_000_000, max_documents=100_000,
                             max_storage_bytes=50_000 * MB, seats=50,
                             models=("claude-sonnet-4-6", "gpt-4o", "gpt-4o-mini", "offline"),
-                            cheaper_model="gpt-4o-mini")),
+                            cheaper_model="gpt-4o-mini", requests_per_minute=20_000)),
 )
 
 

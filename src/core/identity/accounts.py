@@ -9,7 +9,15 @@ from dataclasses import replace
 from src.core.identity.audit_trail import audit
 from src.core.identity.config import IdentityConfig
 from src.core.identity.sessions import AuthTokens, SessionIssuer
-from src.core.identity.throttle import account_key, address_key, check_not_throttled
+from src.core.identity.throttle import (
+    Rule,
+    account_key,
+    address_key,
+    give_back,
+    pair_key,
+    sign_in_rules,
+    take_attempt,
+)
 from src.core.identity.values import check_name, check_password, normalise_email
 from src.core.identity.workspaces import create_workspace_for
 from src.ports.identity import (
@@ -30,25 +38,31 @@ _DUMMY_PASSWORD = "keel-timing-equaliser"
 _dummy_hashes: dict[int, str] = {}
 
 
-def _dummy_hash(hasher: PasswordHasher) -> str:
+async def _dummy_hash(hasher: PasswordHasher) -> str:
     if id(hasher) not in _dummy_hashes:
-        _dummy_hashes[id(hasher)] = hasher.hash(_DUMMY_PASSWORD)
+        _dummy_hashes[id(hasher)] = await hasher.hash(_DUMMY_PASSWORD)
     return _dummy_hashes[id(hasher)]
 
 
 class SignUp:
-    """- Normalised email, checked password; a personal workspace owned by the new user; a session."""
+    """- Normalised email, checked password; a personal workspace owned by the new user; a session.
+    - At most `sign_ups_per_ip` per address per hour (counted before the password is hashed)."""
 
     def __init__(self, uow: Callable[[], IdentityUnitOfWork], hasher: PasswordHasher, issuer: SessionIssuer,
-                 clock: Clock) -> None:
-        self._uow, self._hasher, self._issuer, self._clock = uow, hasher, issuer, clock
+                 clock: Clock, config: IdentityConfig) -> None:
+        self._uow, self._hasher, self._issuer, self._clock, self._config = uow, hasher, issuer, clock, config
 
     async def execute(self, email: str, password: str, display_name: str, client: ClientInfo) -> AuthTokens:
         email = normalise_email(email)
         check_password(password)
         name = check_name(display_name or email.split("@")[0], field="displayName", limit=100)
-        password_hash = self._hasher.hash(password)
         now = self._clock.now()
+        rule = Rule(self._config.sign_ups_per_ip, self._config.door_window,
+                    message="too many sign-ups from this address; try again later")
+        async with self._uow() as uow:
+            await take_attempt(uow, {address_key(client, "sign-up"): rule}, now)
+            await uow.commit()
+        password_hash = await self._hasher.hash(password)
         async with self._uow() as uow:
             if await uow.users.by_email(email) is not None:
                 raise EmailTaken("this email cannot be used to sign up; sign in or reset the password instead")
@@ -62,7 +76,9 @@ class SignUp:
 
 
 class SignIn:
-    """- Throttled per account and per address; failures are recorded (and audited) even though they fail.
+    """- Throttled per account and address, per address, and per account (see `throttle`): the attempt is
+      counted before the password is checked, so concurrent guesses cannot all pass one check.
+    - Failures are audited; a success takes its attempt back.
     - Rehashes the password when the hasher's parameters changed.
     """
 
@@ -76,20 +92,24 @@ class SignIn:
         except InvalidInput:
             raise InvalidCredentials("wrong email or password") from None
         now = self._clock.now()
+        rules = sign_in_rules(self._config, email, client)
         async with self._uow() as uow:
-            await check_not_throttled(uow, self._config, now, email, client)
+            await take_attempt(uow, rules, now)
             user = await uow.users.by_email(email)
-            stored = user.password_hash if user and user.password_hash else _dummy_hash(self._hasher)
-            if user is None or not user.password_hash or not self._hasher.verify(stored, password or ""):
-                await uow.auth_failures.record([account_key(email), address_key(client)], now)
+            await uow.commit()
+        stored = user.password_hash if user and user.password_hash else await _dummy_hash(self._hasher)
+        matches = await self._hasher.verify(stored, password or "")
+        async with self._uow() as uow:
+            if user is None or not user.password_hash or not matches:
                 await audit(uow, now, "auth.sign_in_failed", user.id if user else None, client,
                             subject=email, details={"method": "password"})
                 await uow.commit()
                 raise InvalidCredentials("wrong email or password")
             if self._hasher.needs_rehash(user.password_hash):
-                user = _with_password(user, self._hasher.hash(password))
+                user = _with_password(user, await self._hasher.hash(password))
                 await uow.users.save(user)
-            await uow.auth_failures.clear(account_key(email))
+            await give_back(uow, [address_key(client), account_key(email)])
+            await uow.attempts.clear([pair_key(email, client)])
             await audit(uow, now, "auth.signed_in", user.id, client, details={"method": "password"})
             tokens = await self._issuer.start(uow, user, client)
             await uow.commit()
@@ -109,11 +129,14 @@ class ChangePassword:
         now = self._clock.now()
         async with self._uow() as uow:
             user = await uow.users.get(principal.user_id)
-            if user is None:
-                raise Unauthenticated("sign in first")
-            if user.password_hash and not self._hasher.verify(user.password_hash, current or ""):
-                raise InvalidCredentials("the current password is wrong")
-            await uow.users.save(_with_password(user, self._hasher.hash(new)))
+        if user is None:
+            raise Unauthenticated("sign in first")
+        # no connection is held while hashing
+        if user.password_hash and not await self._hasher.verify(user.password_hash, current or ""):
+            raise InvalidCredentials("the current password is wrong")
+        password_hash = await self._hasher.hash(new)
+        async with self._uow() as uow:
+            await uow.users.save(_with_password(user, password_hash))
             await uow.sessions.revoke_all_of_user(user.id, now, keep=principal.session_id)
             await audit(uow, now, "auth.password_changed", user.id, client)
             await uow.commit()

@@ -124,4 +124,4 @@ class AuthenticateApiKey:
                 await uow.api_keys.touch(key.id, now)
                 await uow.commit()
         return Principal(user_id=user.id, role=user.role, api_key_id=key.id, key_workspace_id=key.workspace_id,
-                         key_scopes=key.scopes)
+                         key_scopes=key.scopes, key_requests_per_minute=key.requests_per_minute)

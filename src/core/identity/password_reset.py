@@ -8,8 +8,17 @@ from dataclasses import replace
 
 from src.core.identity.audit_trail import audit
 from src.core.identity.config import IdentityConfig
+from src.core.identity.throttle import Rule, account_key, address_key, pair_prefix, take_attempt
 from src.core.identity.values import check_password, hash_secret, new_secret, normalise_email
-from src.ports.identity import ClientInfo, Email, EmailSender, IdentityUnitOfWork, InvalidToken, OneTimeToken
+from src.ports.identity import (
+    ClientInfo,
+    Email,
+    EmailSender,
+    IdentityUnitOfWork,
+    InvalidToken,
+    OneTimeToken,
+    TooManyAttempts,
+)
 from src.ports.shared import Clock, InvalidInput
 
 RESET = "password_reset"
@@ -17,7 +26,8 @@ RESET = "password_reset"
 
 class RequestPasswordReset:
     """- Always answers the same, whether the account exists or not (no account discovery).
-    - At most `max_resets_per_account` mails per account per throttle window.
+    - At most `max_resets_per_account` mails per account per throttle window, `resets_per_ip` per address
+      per hour.
     - The mail goes out after the token is committed.
     """
 
@@ -32,13 +42,22 @@ class RequestPasswordReset:
             return
         now = self._clock.now()
         secret = new_secret()
+        config = self._config
+        async with self._uow() as uow:
+            # per address: answered as a refusal, since it reveals nothing about any account
+            await take_attempt(uow, {address_key(client, "reset"): Rule(
+                config.resets_per_ip, config.door_window, message="too many reset requests from this address; "
+                                                                  "try again later")}, now)
+            await uow.commit()
         async with self._uow() as uow:
             user = await uow.users.by_email(email)
-            key = f"reset:{email}"
-            recent = await uow.auth_failures.count_since(key, now - self._config.throttle_window)
-            if user is None or recent >= self._config.max_resets_per_account:
+            if user is None:
                 return
-            await uow.auth_failures.record([key], now)
+            try:  # per account: silently, so the answer stays the same whether the account exists or not
+                await take_attempt(uow, {f"reset:{email}": Rule(config.max_resets_per_account,
+                                                                config.throttle_window)}, now)
+            except TooManyAttempts:
+                return
             await uow.one_time_tokens.add(
                 OneTimeToken(uuid.uuid4(), user.id, RESET, hash_secret(secret), now + self._config.reset_ttl)
             )
@@ -62,6 +81,7 @@ class ResetPassword:
     async def execute(self, token: str, new_password: str, client: ClientInfo) -> None:
         check_password(new_password, field="newPassword")
         now = self._clock.now()
+        password_hash = await self._hasher.hash(new_password)  # before the transaction: no connection held
         async with self._uow() as uow:
             stored = await uow.one_time_tokens.by_hash(hash_secret(token or ""), for_update=True)
             if stored is None or stored.purpose != RESET or stored.used_at is not None or stored.expires_at <= now:
@@ -69,8 +89,10 @@ class ResetPassword:
             user = await uow.users.get(stored.user_id)
             if user is None:
                 raise InvalidToken("this reset code is not valid any more; ask for a new one")
-            await uow.users.save(replace(user, password_hash=self._hasher.hash(new_password)))
+            await uow.users.save(replace(user, password_hash=password_hash))
             await uow.one_time_tokens.save(replace(stored, used_at=now))
             await uow.sessions.revoke_all_of_user(user.id, now)
+            # whoever can read the mail owns the account: earlier sign-in attempts stop slowing it down
+            await uow.attempts.clear([account_key(user.email)], prefixes=[pair_prefix(user.email)])
             await audit(uow, now, "auth.password_reset", user.id, client)
             await uow.commit()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -79,6 +79,7 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer)
 
 
 class OneTimeTokenRow(Base):
@@ -129,13 +130,13 @@ class AuditEventRow(Base):
     details: Mapped[dict] = mapped_column(JSONB, server_default="{}")
 
 
-class AuthFailureRow(Base):
-    __tablename__ = "auth_failures"
-    __table_args__ = (Index("ix_auth_failures_key_at", "key", "at"),)
+class AuthAttemptRow(Base):
+    __tablename__ = "auth_attempts"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(400))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    window_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class OutboxEmailRow(Base):

@@ -1,11 +1,12 @@
-"""System tables: worker probes (a job round-trip from the app through a worker into the DB)."""
+"""System tables: worker probes (a job round-trip from the app through a worker into the DB), periodic job
+schedules, rate-limit quotas."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String
+from sqlalchemy import DateTime, Double, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from src.adapters.postgres.models.base import Base
@@ -29,3 +30,14 @@ class JobScheduleRow(Base):
     job_name: Mapped[str] = mapped_column(String(200), primary_key=True)
     next_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateLimitRow(Base):
+    """A rate-limit quota's theoretical arrival time (epoch seconds). Unlogged: cheap writes, and after a
+    crash every quota simply starts whole."""
+
+    __tablename__ = "rate_limits"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    tat: Mapped[float] = mapped_column(Double)

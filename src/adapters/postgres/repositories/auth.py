@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import SimpleNamespace
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.adapters.postgres.models.identity import (
     ApiKeyRow,
     AuditEventRow,
-    AuthFailureRow,
+    AuthAttemptRow,
     OAuthIdentityRow,
     OAuthStateRow,
     OneTimeTokenRow,
@@ -25,6 +25,7 @@ from src.adapters.postgres.models.identity import (
 from src.adapters.postgres.repositories.mapping import to_record, values_of
 from src.ports.identity import (
     ApiKey,
+    AttemptCount,
     AuditEvent,
     OAuthState,
     OneTimeToken,
@@ -34,6 +35,20 @@ from src.ports.identity import (
     Session,
     User,
 )
+
+# Attempt counters: rows made on first use, then held (row lock) in key order, so concurrent attempts on
+# overlapping keys queue instead of deadlocking.
+_ATTEMPTS = AuthAttemptRow.__table__.name
+_NEW_ATTEMPT_KEYS = text(f"INSERT INTO {_ATTEMPTS} (key) SELECT unnest(CAST(:keys AS text[])) ORDER BY 1 "
+                         "ON CONFLICT (key) DO NOTHING")
+_HELD_ATTEMPTS = text(f"SELECT key, attempts, window_started_at, last_attempt_at FROM {_ATTEMPTS} "
+                      "WHERE key = ANY(CAST(:keys AS text[])) ORDER BY key FOR UPDATE")
+_SAVE_ATTEMPTS = text(f"UPDATE {_ATTEMPTS} AS a SET attempts = n.attempts, window_started_at = n.started, "
+                      "last_attempt_at = n.last FROM unnest(CAST(:keys AS text[]), CAST(:attempts AS int[]), "
+                      "CAST(:started AS timestamptz[]), CAST(:last AS timestamptz[])) AS n(key, attempts, started, "
+                      "last) WHERE a.key = n.key")
+_CLEAR_ATTEMPTS = text(f"DELETE FROM {_ATTEMPTS} WHERE key = ANY(CAST(:keys AS text[])) OR EXISTS (SELECT 1 FROM "
+                       "unnest(CAST(:prefixes AS text[])) AS p WHERE starts_with(key, p))")
 
 # Read on every request: plain rows of both tables in one statement, without the ORM's per-object CPU.
 _SESSIONS, _USERS = SessionRow.__table__, UserRow.__table__
@@ -176,18 +191,17 @@ class PgAuditLog(_Repository):
         return [to_record(row, AuditEvent) for row in (await self._session.execute(query)).scalars()]
 
 
-class PgAuthFailureLog(_Repository):
-    async def record(self, keys: list[str], at: datetime) -> None:
-        # Counts older than a day never matter again: drop them for these keys as new ones arrive.
-        await self._session.execute(delete(AuthFailureRow).where(AuthFailureRow.key.in_(keys),
-                                                                 AuthFailureRow.at < at - timedelta(days=1)))
-        self._session.add_all([AuthFailureRow(id=uuid.uuid4(), key=key, at=at) for key in keys])
-        await self._session.flush()
+class PgAttemptLog(_Repository):
+    async def hold(self, keys: list[str]) -> dict[str, AttemptCount]:
+        await self._session.execute(_NEW_ATTEMPT_KEYS, {"keys": keys})
+        rows = await self._session.execute(_HELD_ATTEMPTS, {"keys": keys})
+        return {row.key: AttemptCount(row.key, row.attempts, row.window_started_at, row.last_attempt_at)
+                for row in rows}
 
-    async def count_since(self, key: str, since: datetime) -> int:
-        query = select(func.count()).select_from(AuthFailureRow).where(AuthFailureRow.key == key,
-                                                                       AuthFailureRow.at >= since)
-        return (await self._session.execute(query)).scalar_one()
+    async def save(self, counts: list[AttemptCount]) -> None:
+        await self._session.execute(_SAVE_ATTEMPTS, {
+            "keys": [c.key for c in counts], "attempts": [c.attempts for c in counts],
+            "started": [c.window_started_at for c in counts], "last": [c.last_attempt_at for c in counts]})
 
-    async def clear(self, key: str) -> None:
-        await self._session.execute(delete(AuthFailureRow).where(AuthFailureRow.key == key))
+    async def clear(self, keys: list[str], prefixes: list[str] = ()) -> None:
+        await self._session.execute(_CLEAR_ATTEMPTS, {"keys": keys, "prefixes": list(prefixes)})

@@ -1,0 +1,1 @@
+"""In-process adapters: state that belongs to one process."""

@@ -1,0 +1,1 @@
+"""The public edge: who may send how much, and when."""
