@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     ws_max_operations: int = Field(10, ge=1, le=1_000, description="operations one websocket may run at once")
     ws_max_per_caller: int = Field(20, ge=1, le=10_000, description="websockets one user, API key or anonymous "
                                                                    "address may hold open on one API process")
+    ws_recheck_seconds: float = Field(2.0, gt=0, le=600, description="how often each API process closes the open "
+                                                                     "websockets of ended sessions and revoked "
+                                                                     "API keys")
     trusted_proxies: str = Field("", description="comma-separated addresses/networks of reverse proxies whose "
                                                  "X-Forwarded-For is believed; empty = none (the peer address "
                                                  "counts)")

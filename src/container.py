@@ -221,6 +221,7 @@ class Container(containers.DeclarativeContainer):
     authenticate = providers.Factory(sessions.Authenticate, read_uow.provider, token_codec, clock)
     authenticate_api_key = providers.Factory(api_keys.AuthenticateApiKey, uow.provider, clock)
     authorize = providers.Factory(authz.Authorize, read_uow.provider)
+    find_ended_credentials = providers.Factory(sessions.FindEndedCredentials, read_uow.provider)
     sign_up = providers.Factory(accounts.SignUp, uow.provider, hasher, session_issuer, clock, identity)
     sign_in = providers.Factory(accounts.SignIn, uow.provider, hasher, session_issuer, clock, identity)
     change_password = providers.Factory(accounts.ChangePassword, uow.provider, hasher, clock)

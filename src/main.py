@@ -95,8 +95,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             logging.getLogger(__name__).exception("could not check the keyword index")
         container.chat_models()  # the provider clients are built now, not while the first answer waits
         checkpoints = asyncio.create_task(every(settings.chat_checkpoint_seconds, container.save_answer_progress))
+        sockets = asyncio.create_task(graphql.sockets.watch(container.find_ended_credentials,
+                                                            settings.ws_recheck_seconds))
         yield
         checkpoints.cancel()
+        sockets.cancel()
         await container.live_answers().stop_all()  # unfinished answers are stored as cancelled
         await shutdown(container)
 
@@ -120,4 +123,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lifespan=lifespan,
     )
     app.state.container = container
+    app.state.sockets = graphql.sockets
     return app

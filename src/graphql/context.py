@@ -60,6 +60,15 @@ class Context:
             return "api_key", value.strip()
         return None
 
+    def forget_caller(self) -> None:
+        """The next `principal()` authenticates again (a websocket does so on every `subscribe`)."""
+        self._principal = _UNRESOLVED
+
+    @property
+    def known_principal(self) -> Principal | None:
+        """The caller as last authenticated, without asking again."""
+        return self._principal if isinstance(self._principal, Principal) else None
+
     async def principal(self) -> Principal | None:
         """The caller, or None when anonymous. A bad credential is an error, never silently anonymous."""
         if self._principal is _UNRESOLVED:

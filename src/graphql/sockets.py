@@ -2,17 +2,25 @@
 - a malformed message closes the socket with 4400 and a reason (never a dropped connection); an operation
   that does not parse gets an `error` message;
 - `connection_init` spends a unit of the caller's rate-limit quota, and a caller holds at most
-  `ws_max_per_caller` sockets on this process (4429 past it)."""
+  `ws_max_per_caller` sockets on this process (4429 past it);
+- every `subscribe` authenticates the caller again, and open sockets of ended sessions and revoked keys
+  are closed within seconds (LiveSockets)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from src.ports.edge import RateLimited
 from src.ports.identity import Principal, Unauthenticated
+from src.ports.shared import DomainError
+
+log = logging.getLogger(__name__)
 
 
 def _malformed(message: Any) -> str | None:
@@ -41,7 +49,9 @@ def caller_key(principal: Principal | None, ip: str) -> str:
 
 
 class LiveSockets:
-    """The sockets this process holds, by caller."""
+    """The sockets this process holds, by caller; every few seconds those whose session or API key ended
+    anywhere (signed out, revoked: every process sees it in the database) are closed, 4401 for a session,
+    4403 for a key."""
 
     def __init__(self, max_per_caller: int) -> None:
         self.max_per_caller = max_per_caller
@@ -63,6 +73,34 @@ class LiveSockets:
             if not held:
                 del self.by_caller[caller]
 
+    async def close_ended(self, find_ended: Callable[[], Any]) -> int:
+        """One sweep: returns how many sockets it closed."""
+        held = {socket: principal for sockets in self.by_caller.values() for socket in sockets
+                if (principal := socket.context.known_principal) is not None}
+        keys = {principal.api_key_id for principal in held.values() if principal.api_key_id}
+        sessions = {principal.session_id for principal in held.values() if principal.session_id}
+        if not keys and not sessions:
+            return 0
+        ended = await find_ended().execute(sessions, keys)
+        closed = 0
+        for socket, principal in held.items():
+            if principal.api_key_id in ended:
+                await socket.close(4403, "this API key was revoked")
+            elif principal.session_id in ended:
+                await socket.close(4401, "this session has ended; sign in again")
+            else:
+                continue
+            closed += 1
+        return closed
+
+    async def watch(self, find_ended: Callable[[], Any], every_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(every_seconds)
+            try:
+                await self.close_ended(find_ended)
+            except Exception:  # the database away, say: the next sweep tries again
+                log.warning("could not check the callers of open websockets", exc_info=True)
+
 
 class KeelTransportWS(BaseGraphQLTransportWSHandler):
     caller: str | None = None
@@ -72,12 +110,32 @@ class KeelTransportWS(BaseGraphQLTransportWSHandler):
         if problem:
             await self.handle_invalid_message(problem)
             return
+        refusal = None
         if message["type"] == "connection_init" and not self.connection_init_received:
             refusal = await self._admit(message.get("payload") or {})
-            if refusal:
-                await self.websocket.close(code=refusal[0], reason=refusal[1])
-                return
+        elif message["type"] == "subscribe" and self.connection_acknowledged:
+            refusal = await self._recheck()
+        if refusal:
+            await self.close(*refusal)
+            return
         await super().handle_message(message)
+
+    async def _recheck(self) -> tuple[int, str] | None:
+        """Every subscribe authenticates again: an expired token, an ended session or a revoked key ends the
+        socket (the client reconnects with fresh credentials)."""
+        if self.context.known_principal is None:
+            return None  # anonymous: each operation is refused on its own
+        self.context.forget_caller()
+        try:
+            await self.context.principal()
+        except Unauthenticated as exc:
+            return 4401, str(exc)[:120]
+        except DomainError:
+            return None  # could not check now (the database is busy): the operation answers UNAVAILABLE
+        return None
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.websocket.close(code=code, reason=reason)
 
     async def _admit(self, payload: dict) -> tuple[int, str] | None:
         context = self.context

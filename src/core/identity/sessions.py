@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from src.core.identity.audit_trail import audit
 from src.core.identity.config import IdentityConfig
@@ -135,3 +136,20 @@ class Authenticate:
         if session is None or session.revoked_at is not None or user.id != claims.user_id:
             raise Unauthenticated("this session has ended; sign in again")
         return Principal(user_id=user.id, role=user.role, session_id=session.id)
+
+
+class FindEndedCredentials:
+    """- Of the sessions and API keys that hold connections open (websockets), those that no longer authenticate
+      (signed out, revoked, the user deleted): their connections are to close. Two reads for any number."""
+
+    def __init__(self, uow: Callable[[], IdentityUnitOfWork]) -> None:
+        self._uow = uow
+
+    async def execute(self, session_ids: set[UUID], key_ids: set[UUID]) -> set[UUID]:
+        active: set[UUID] = set()
+        async with self._uow() as uow:
+            if session_ids:
+                active |= await uow.sessions.active_among(sorted(session_ids))
+            if key_ids:
+                active |= await uow.api_keys.active_among(sorted(key_ids))
+        return (session_ids | key_ids) - active

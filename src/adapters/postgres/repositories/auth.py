@@ -86,6 +86,10 @@ class PgSessionRepository(_Repository):
         await self._session.execute(update(SessionRow).where(SessionRow.id == session_id,
                                                              SessionRow.revoked_at.is_(None)).values(revoked_at=at))
 
+    async def active_among(self, session_ids: list[UUID]) -> set[UUID]:
+        query = select(SessionRow.id).where(SessionRow.id.in_(session_ids), SessionRow.revoked_at.is_(None))
+        return set((await self._session.execute(query)).scalars())
+
     async def revoke_all_of_user(self, user_id: UUID, at: datetime, keep: UUID | None = None) -> int:
         query = update(SessionRow).where(SessionRow.user_id == user_id, SessionRow.revoked_at.is_(None))
         if keep is not None:
@@ -133,6 +137,10 @@ class PgApiKeyRepository(_Repository):
 
     async def touch(self, key_id: UUID, at: datetime) -> None:
         await self._session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=at))
+
+    async def active_among(self, key_ids: list[UUID]) -> set[UUID]:
+        query = select(ApiKeyRow.id).where(ApiKeyRow.id.in_(key_ids), ApiKeyRow.revoked_at.is_(None))
+        return set((await self._session.execute(query)).scalars())
 
 
 class PgOneTimeTokenRepository(_Repository):
