@@ -210,6 +210,11 @@ class Container(containers.DeclarativeContainer):
     watch_worker_probe = providers.Factory(WatchWorkerProbe, get=get_worker_probe)
     enqueue_due_jobs = providers.Factory(EnqueueDueJobs, uow.provider, clock, providers.Callable(schedules, settings))
 
+    # billing: what other modules check
+    catalogue = providers.Singleton(plan_catalogue, settings)
+    billing = providers.Singleton(billing_config, settings)
+    entitlements = providers.Factory(CheckEntitlement, read_uow.provider, catalogue, clock)
+
     # identity: adapters
     identity = providers.Singleton(identity_config, settings)
     hasher = providers.Singleton(Argon2PasswordHasher, threads=settings.provided.password_hash_threads)
@@ -241,7 +246,7 @@ class Container(containers.DeclarativeContainer):
     rename_workspace = providers.Factory(ws.RenameWorkspace, uow.provider, clock)
     delete_workspace = providers.Factory(ws.DeleteWorkspace, uow.provider, clock)
     list_members = providers.Factory(ws.ListMembers, uow.provider, clock)
-    set_member = providers.Factory(ws.SetMember, uow.provider, clock)
+    set_member = providers.Factory(ws.SetMember, uow.provider, clock, entitlements)
     remove_member = providers.Factory(ws.RemoveMember, uow.provider, clock)
     create_api_key = providers.Factory(api_keys.CreateApiKey, uow.provider, clock)
     revoke_api_key = providers.Factory(api_keys.RevokeApiKey, uow.provider, clock)
@@ -251,10 +256,6 @@ class Container(containers.DeclarativeContainer):
     set_user_role = providers.Factory(users.SetUserRole, uow.provider, clock)
     grant_role_from_console = providers.Factory(users.GrantRoleFromConsole, uow.provider, clock)
 
-    # billing: what other modules check
-    catalogue = providers.Singleton(plan_catalogue, settings)
-    billing = providers.Singleton(billing_config, settings)
-    entitlements = providers.Factory(CheckEntitlement, read_uow.provider, catalogue, clock)
 
     # the edge: rate limits (shared through Postgres, or Redis when configured)
     rate_limiter = providers.Singleton(shared_rate_limiter, settings, engine)

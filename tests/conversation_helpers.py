@@ -16,7 +16,12 @@ from src.core.knowledge.ingestion import GRAPH_JOB
 from src.evaluation.retrieval import CollectedJobs
 from src.ports.billing import Entitlement, EntitlementChange, EntitlementStatus
 from src.ports.conversation import Message, Reservation, Usage
-from src.ports.identity import Membership, User, Workspace, WorkspaceRole
+from src.ports.identity import Membership, Principal, Role, User, Workspace, WorkspaceRole
+
+
+def member(user_id: uuid.UUID) -> Principal:
+    """A signed-in member as the use cases see one (the GraphQL layer passes the authenticated caller)."""
+    return Principal(user_id=user_id, role=Role.USER)
 
 
 async def ready_documents(container, workspace_id: uuid.UUID, documents: dict[str, str],
@@ -72,10 +77,13 @@ async def used_today(container, workspace_id: uuid.UUID, user_id: uuid.UUID, tok
         await uow.commit()
 
 
-async def ask(container, user_id, workspace_id, question: str, conversation_id=None) -> tuple[Message, list[str]]:
-    """Runs one answer through the use case; returns the final message and the deltas seen."""
+async def ask(container, user_id, workspace_id, question: str, conversation_id=None,
+              caller: Principal | None = None) -> tuple[Message, list[str]]:
+    """Runs one answer through the use case (as the member, or `caller`); returns the final message and the
+    deltas seen."""
     deltas, final = [], None
-    async for event in container.send_message().execute(user_id, workspace_id, conversation_id, question):
+    send = container.send_message()
+    async for event in send.execute(caller or member(user_id), workspace_id, conversation_id, question):
         if isinstance(event, Delta):
             deltas.append(event.text)
         elif not isinstance(event, Started):

@@ -48,12 +48,14 @@ class PlanLimitsType:
     seats: int
     models: list[str]
     cheaper_model: str
+    requests_per_minute: int = strawberry.field(description="The workspace's rate limit, in request units a minute.")
 
     @classmethod
     def of(cls, limits: PlanLimits) -> PlanLimitsType:
         return cls(daily_tokens=limits.daily_tokens, soft_cap_tokens=limits.soft_cap_tokens,
                    max_documents=limits.max_documents, max_storage_bytes=limits.max_storage_bytes,
-                   seats=limits.seats, models=list(limits.models), cheaper_model=limits.cheaper_model)
+                   seats=limits.seats, models=list(limits.models), cheaper_model=limits.cheaper_model,
+                   requests_per_minute=limits.requests_per_minute)
 
 
 @strawberry.type(name="Plan")

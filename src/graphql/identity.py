@@ -6,12 +6,14 @@ from datetime import datetime
 
 import strawberry
 
+from src.core.identity.api_keys import KeyLimits
 from src.graphql.context import Info
 from src.graphql.errors import (
     AuthError,
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    QuotaExceededError,
     TooManyAttemptsError,
     UnavailableError,
     answer,
@@ -39,7 +41,8 @@ AuthResult = result("AuthResult", AuthPayload, InvalidInputError, AuthError, Too
 OkResult = result("OkResult", Ok, InvalidInputError, AuthError, ForbiddenError, NotFoundError, TooManyAttemptsError)
 UserResult = result("UserResult", UserType, InvalidInputError, AuthError, ForbiddenError, NotFoundError)
 WorkspaceResult = result("WorkspaceResult", WorkspaceType, InvalidInputError, ForbiddenError, NotFoundError)
-MemberResult = result("MemberResult", MemberType, InvalidInputError, ForbiddenError, NotFoundError)
+MemberResult = result("MemberResult", MemberType, InvalidInputError, ForbiddenError, NotFoundError,
+                      QuotaExceededError, UnavailableError)
 ApiKeyResult = result("ApiKeyResult", ApiKeyType, InvalidInputError, ForbiddenError, NotFoundError)
 CreatedApiKeyResult = result("CreatedApiKeyResult", CreatedApiKey, InvalidInputError, ForbiddenError)
 OAuthStartResult = result("OAuthStartResult", OAuthStartPayload, InvalidInputError, AuthError)
@@ -176,14 +179,18 @@ class IdentityMutation:
         workspace, user = parse_id(workspace_id, "workspaceId"), parse_id(user_id, "userId")
         return await answer(lambda: remove.execute(principal, workspace, user, client), _ok)
 
-    @strawberry.mutation(extensions=require(Permission.API_KEYS_MANAGE, "workspace_id"))
-    async def create_api_key(self, info: Info, workspace_id: strawberry.ID, name: str,
-                             scopes: list[PermissionEnum]) -> CreatedApiKeyResult:
+    @strawberry.mutation(extensions=require(Permission.API_KEYS_MANAGE, "workspace_id"),
+                         description="A key for server-to-server use, with its own rate limit and daily model "
+                                     "budget if given.")
+    async def create_api_key(self, info: Info, workspace_id: strawberry.ID, name: str, scopes: list[PermissionEnum],
+                             requests_per_minute: int | None = None,
+                             daily_tokens: int | None = None) -> CreatedApiKeyResult:
         services, client, principal = await caller(info)
         create = services.create_api_key()
         workspace = parse_id(workspace_id, "workspaceId")
         return await answer(
-            lambda: create.execute(principal, workspace, name, [str(scope) for scope in scopes], client),
+            lambda: create.execute(principal, workspace, name, [str(scope) for scope in scopes], client,
+                                   KeyLimits(requests_per_minute, daily_tokens)),
             lambda created: CreatedApiKey(api_key=ApiKeyType.of(created.key), secret=created.secret),
         )
 

@@ -120,12 +120,17 @@ class ApiKeyType:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    requests_per_minute: int | None = strawberry.field(description="Its own rate limit in request units per "
+                                                                   "minute; null = the default for keys.")
+    daily_tokens: int | None = strawberry.field(description="Its own daily model budget; null = only the "
+                                                            "workspace's plan limits it.")
 
     @classmethod
     def of(cls, key: records.ApiKey) -> ApiKeyType:
         return cls(id=strawberry.ID(str(key.id)), workspace_id=strawberry.ID(str(key.workspace_id)), name=key.name,
                    prefix=key.prefix, scopes=sorted(key.scopes), created_at=key.created_at,
-                   last_used_at=key.last_used_at, revoked_at=key.revoked_at)
+                   last_used_at=key.last_used_at, revoked_at=key.revoked_at,
+                   requests_per_minute=key.requests_per_minute, daily_tokens=key.daily_tokens)
 
 
 @strawberry.type

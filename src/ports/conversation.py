@@ -47,12 +47,23 @@ class MessageStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
+    """Its owner's alone: a member's through their sessions, or an API key's (each key has its own)."""
+
     id: UUID
     workspace_id: UUID
     user_id: UUID
     title: str
     created_at: datetime
     updated_at: datetime
+    api_key_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who a conversation belongs to: `api_key_id` None = the member themselves (through a session)."""
+
+    user_id: UUID
+    api_key_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +235,16 @@ class Reservation:
     day: date
     reserved_tokens: int
     created_at: datetime
+    api_key_id: UUID | None = None  # spent through this API key (it has a day's total of its own)
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotals:
+    """The day's totals, just before a reservation, of its workspace, its member and its API key."""
+
+    workspace: UsageTotals
+    member: UsageTotals
+    api_key: UsageTotals
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +259,8 @@ class UsageRow:
 
 @runtime_checkable
 class UsageLedger(Protocol):
-    async def reserve(self, reservation: Reservation) -> tuple[UsageTotals, UsageTotals]:
-        """Records the reservation; returns the day's totals of its workspace and of its user as they were
+    async def reserve(self, reservation: Reservation) -> DayTotals:
+        """Records the reservation; returns the day's totals of its workspace, user and API key as they were
         just before it. From here to the end of the transaction the workspace's other reservations wait, so
         none slips in between a budget decision and its commit (or rollback)."""
         ...
@@ -252,7 +273,9 @@ class UsageLedger(Protocol):
         """The reservation made for a message, while it is not settled."""
         ...
 
-    async def report(self, workspace_id: UUID, since: date, user_id: UUID | None = None) -> list[UsageRow]: ...
+    async def report(self, workspace_id: UUID, since: date, owner: Owner | None = None) -> list[UsageRow]:
+        """The workspace's usage per day and model; `owner`: only what that member (or API key) spent."""
+        ...
 
 
 @runtime_checkable
@@ -270,7 +293,7 @@ class ConversationRepository(Protocol):
 
     async def delete(self, conversation_id: UUID) -> None: ...
 
-    async def page(self, workspace_id: UUID, user_id: UUID, limit: int,
+    async def page(self, workspace_id: UUID, owner: Owner, limit: int,
                    after: tuple[datetime, UUID] | None) -> list[Conversation]: ...
 
 

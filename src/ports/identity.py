@@ -142,6 +142,7 @@ class ApiKey:
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
     requests_per_minute: int | None = None  # its own rate limit; None = the default for keys
+    daily_tokens: int | None = None  # its own daily model budget; None = only the workspace's
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +215,7 @@ class Principal:
     key_workspace_id: UUID | None = None
     key_scopes: frozenset[Permission] | None = None
     key_requests_per_minute: int | None = None  # the key's own rate limit (None: the default)
+    key_daily_tokens: int | None = None  # the key's own daily model budget (None: only the workspace's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +285,10 @@ class WorkspaceRepository(Protocol):
     async def add(self, workspace: Workspace) -> None: ...
 
     async def get(self, workspace_id: UUID) -> Workspace | None: ...
+
+    async def hold(self, workspace_id: UUID) -> None:
+        """Changes to the workspace's membership wait for each other from here to the end of the transaction."""
+        ...
 
     async def save(self, workspace: Workspace) -> None: ...
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import text
 
 from tests.conftest import graphql, signed_up
+from tests.conversation_helpers import on_plan
 
 CREATE_KEY = """mutation($w: ID!, $s: [Permission!]!) { createApiKey(workspaceId: $w, name: "ci", scopes: $s) {
   __typename ... on CreatedApiKey { secret apiKey { id prefix scopes lastUsedAt } }
@@ -59,9 +62,10 @@ async def test_a_key_acts_in_its_workspace_within_its_scopes(client):
     assert (await graphql(client, WORKSPACE, id=workspace, headers=auth))["data"]["workspace"]["name"]
 
 
-async def test_a_key_cannot_get_more_than_its_maker_has(client):
+async def test_a_key_cannot_get_more_than_its_maker_has(client, container):
     owner, member = await signed_up(client), await signed_up(client)
     workspace = owner["user"]["workspaces"][0]["id"]
+    await on_plan(container, uuid.UUID(workspace), "team")
     await graphql(client, 'mutation($w: ID!, $e: String!) { setMember(workspaceId: $w, email: $e, role: MEMBER) { __typename } }',  # noqa: E501
                   w=workspace, e=member["user"]["email"], token=owner["accessToken"])
     denied = await graphql(client, CREATE_KEY, w=workspace, s=["CONTENT_READ"], token=member["accessToken"])
@@ -83,3 +87,36 @@ async def test_a_revoked_key_stops_working_and_use_is_recorded(client):
     assert _code(await graphql(client, WORKSPACE, id=workspace, headers=headers)) == "UNAUTHENTICATED"
     assert _code(await graphql(client, WORKSPACE, id=workspace, headers={"X-Api-Key": "keel_0000_guess"})) \
         == "UNAUTHENTICATED"
+
+
+async def test_a_key_has_its_own_rate_and_budget_and_its_conversations_are_its_own(client, container):
+    owner = await signed_up(client)
+    workspace = owner["user"]["workspaces"][0]["id"]
+    create = """mutation($w: ID!) { createApiKey(workspaceId: $w, name: "agent", scopes: [CONTENT_READ,
+      CONTENT_WRITE], requestsPerMinute: 3, dailyTokens: 500) { ... on CreatedApiKey { secret apiKey {
+      requestsPerMinute dailyTokens } } } }"""
+    created = (await graphql(client, create, w=workspace, token=owner["accessToken"]))["data"]["createApiKey"]
+    assert created["apiKey"] == {"requestsPerMinute": 3, "dailyTokens": 500}
+    key = {"X-Api-Key": created["secret"]}
+    new = 'mutation($w: ID!) { createConversation(workspaceId: $w, title: "mine") { ... on Conversation { id } } }'
+    listing = "query($w: ID!) { conversations(workspaceId: $w) { ... on ConversationConnection { items { id } } } }"
+    by_key = (await graphql(client, new, w=workspace, headers=key))["data"]["createConversation"]["id"]
+    by_owner = (await graphql(client, new, w=workspace, token=owner["accessToken"]))["data"]["createConversation"]
+    seen_by_key = (await graphql(client, listing, w=workspace, headers=key))["data"]["conversations"]["items"]
+    seen_by_owner = (await graphql(client, listing, w=workspace, token=owner["accessToken"]))["data"][
+        "conversations"]["items"]
+    assert seen_by_key == [{"id": by_key}] and seen_by_owner == [by_owner]
+    # three units a minute: the fourth request of the key is refused, the owner is not
+    assert not (await graphql(client, listing, w=workspace, headers=key)).get("errors")
+    refused = await client.post("/graphql", json={"query": listing, "variables": {"w": workspace}}, headers=key)
+    assert refused.status_code == 429 and _code(refused.json()) == "RATE_LIMITED"
+    assert refused.headers["RateLimit-Policy"] == '"api-key";q=3;w=60' and int(refused.headers["Retry-After"]) >= 1
+    assert (await graphql(client, listing, w=workspace, token=owner["accessToken"]))["data"]["conversations"]
+
+
+async def test_key_limits_out_of_range_are_typed_errors(client):
+    owner = await signed_up(client)
+    create = """mutation($w: ID!, $r: Int) { createApiKey(workspaceId: $w, name: "k", scopes: [CONTENT_READ],
+      requestsPerMinute: $r) { __typename ... on InvalidInputError { field } } }"""
+    answer = await graphql(client, create, w=owner["user"]["workspaces"][0]["id"], r=0, token=owner["accessToken"])
+    assert answer["data"]["createApiKey"] == {"__typename": "InvalidInputError", "field": "requestsPerMinute"}

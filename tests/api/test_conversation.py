@@ -15,7 +15,7 @@ from sqlalchemy import text
 from src.container import build_container, shutdown
 from src.main import create_app
 from tests.conftest import asgi_client, graphql, signed_up, subscription_updates, ws_transport
-from tests.conversation_helpers import ask, ids, on_plan, ready_documents, used_today
+from tests.conversation_helpers import ask, ids, member, on_plan, ready_documents, used_today
 
 CHAT = """subscription($w: ID!, $q: String!, $c: ID) { chat(workspaceId: $w, content: $q, conversationId: $c) {
   kind conversationId messageId offset text error { code message limit }
@@ -169,7 +169,7 @@ async def test_a_client_that_disconnects_cancels_upstream_and_the_partial_answer
     message_id = uuid.UUID(started["messageId"])
 
     async def stored():
-        return await providers_app.container.get_message().execute(user_id, workspace_id, message_id)
+        return await providers_app.container.get_message().execute(member(user_id), workspace_id, message_id)
 
     for _ in range(100):
         message = await stored()
@@ -260,6 +260,7 @@ async def test_conversations_are_created_listed_paged_renamed_deleted_and_usage_
 async def test_a_workspace_member_cannot_see_another_members_conversation(client, container):
     owner, member = await signed_up(client), await signed_up(client)
     owner_user, workspace_id = ids(owner)
+    await on_plan(container, workspace_id, "team")
     add = "mutation($w: ID!, $e: String!) { setMember(workspaceId: $w, email: $e, role: MEMBER) { __typename } }"
     await graphql(client, add, w=str(workspace_id), e=member["user"]["email"], token=owner["accessToken"])
     message, _ = await ask(container, owner_user, workspace_id, "Private question")

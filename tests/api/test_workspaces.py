@@ -3,11 +3,13 @@ id they guess, on every field that takes one."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import text
 
 from tests.conftest import graphql, graphql_upload, signed_up
+from tests.conversation_helpers import on_plan
 
 WORKSPACE = "query($id: ID!) { workspace(id: $id) { __typename ... on Workspace { id name myRole members { email role } } ... on Error { code } } }"  # noqa: E501
 RENAME = "mutation($id: ID!, $n: String!) { renameWorkspace(id: $id, name: $n) { __typename ... on Error { code message } } }"  # noqa: E501
@@ -120,9 +122,10 @@ async def test_every_root_field_taking_an_id_is_in_the_isolation_test(client):
     assert with_ids - not_workspace_data == covered
 
 
-async def test_members_read_owners_manage(client):
+async def test_members_read_owners_manage(client, container):
     owner, member = await signed_up(client), await signed_up(client)
     workspace = owner["user"]["workspaces"][0]["id"]
+    await on_plan(container, uuid.UUID(workspace), "team")  # seats for more than the owner
     added = await graphql(client, SET_MEMBER, w=workspace, e=member["user"]["email"], r="MEMBER",
                           token=owner["accessToken"])
     assert added["data"]["setMember"] == {"__typename": "Member", "email": member["user"]["email"], "role": "MEMBER"}
@@ -172,3 +175,24 @@ async def test_a_bad_workspace_name_names_the_field(client):
     owner = await signed_up(client)
     body = await graphql(client, RENAME, id=owner["user"]["workspaces"][0]["id"], n="   ", token=owner["accessToken"])
     assert body["data"]["renameWorkspace"]["__typename"] == "InvalidInputError"
+
+
+async def test_a_new_member_needs_a_free_seat_and_two_at_once_cannot_share_the_last(client, container):
+    owner = await signed_up(client)
+    workspace = owner["user"]["workspaces"][0]["id"]
+    free = await signed_up(client)
+    refused = (await graphql(client, SET_MEMBER, w=workspace, e=free["user"]["email"], r="MEMBER",
+                             token=owner["accessToken"]))["data"]["setMember"]
+    assert refused["__typename"] == "QuotaExceededError" and "1 seat" in refused["message"]
+    await on_plan(container, uuid.UUID(workspace), "pro")  # 5 seats: the owner and 4 more
+    people = [await signed_up(client) for _ in range(6)]
+    answers = await asyncio.gather(*(graphql(client, SET_MEMBER, w=workspace, e=p["user"]["email"], r="MEMBER",
+                                             token=owner["accessToken"]) for p in people))
+    kinds = sorted(a["data"]["setMember"]["__typename"] for a in answers)
+    assert kinds == ["Member"] * 4 + ["QuotaExceededError"] * 2
+    members = (await graphql(client, WORKSPACE, id=workspace, token=owner["accessToken"]))["data"]["workspace"]
+    assert len(members["members"]) == 5
+    # changing the role of someone already in takes no seat
+    inside = next(a["data"]["setMember"]["email"] for a in answers if a["data"]["setMember"]["__typename"] == "Member")
+    promoted = await graphql(client, SET_MEMBER, w=workspace, e=inside, r="OWNER", token=owner["accessToken"])
+    assert promoted["data"]["setMember"] == {"__typename": "Member", "email": inside, "role": "OWNER"}

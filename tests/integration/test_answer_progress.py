@@ -22,7 +22,7 @@ from src.main import every
 from src.ports.conversation import Conversation, Message, MessageRole, MessageStatus, Reservation
 from src.ports.shared import Job
 from tests.conftest import keel_serve, signed_up, start_worker, stop_worker
-from tests.conversation_helpers import account, ask
+from tests.conversation_helpers import account, ask, member
 
 pytestmark = pytest.mark.slow
 CHAT = "subscription($w: ID!, $q: String!) { chat(workspaceId: $w, content: $q) { kind messageId text } }"
@@ -39,7 +39,7 @@ async def test_a_reader_on_another_process_follows_the_answer_from_its_checkpoin
     started, seen = asyncio.get_running_loop().create_future(), []
 
     async def ask() -> Message:
-        async for event in generating.send_message().execute(user_id, workspace_id, None, "Count"):
+        async for event in generating.send_message().execute(member(user_id), workspace_id, None, "Count"):
             if isinstance(event, Started):
                 started.set_result(event.message.id)
             elif not isinstance(event, Delta):
@@ -48,7 +48,7 @@ async def test_a_reader_on_another_process_follows_the_answer_from_its_checkpoin
     asking = asyncio.create_task(ask())
     message_id = await started
     assert elsewhere.live_answers().get(message_id) is None  # it is not generated there
-    async for event in elsewhere.follow_message().execute(user_id, workspace_id, message_id, 0):
+    async for event in elsewhere.follow_message().execute(member(user_id), workspace_id, message_id, 0):
         seen.append(event)
     checkpoints.cancel()
     answered = await asyncio.wait_for(asking, 30)
@@ -133,7 +133,7 @@ async def test_a_reader_of_a_stalled_answer_fails_it_without_waiting_for_the_wor
         await uow.usage.reserve(Reservation(uuid.uuid4(), workspace_id, user_id, answer.id, "", started.date(),
                                             1_500, started))
         await uow.commit()
-    events = [event async for event in container.follow_message().execute(user_id, workspace_id, answer.id, 4)]
+    events = [event async for event in container.follow_message().execute(member(user_id), workspace_id, answer.id, 4)]
     assert [(e.offset, e.text) for e in events[:-1]] == [(4, "two")]
     final = events[-1]
     assert (final.status.value, final.content, final.error) == ("failed", "one two", STALLED)

@@ -12,8 +12,10 @@ from sqlalchemy import text
 
 from src.core.conversation.chat import Started
 from src.core.conversation.live import Delta
+from src.core.identity.api_keys import KeyLimits
 from src.ports.billing import QuotaExceeded
-from tests.conversation_helpers import account, ask, on_plan, ready_documents, used_today
+from src.ports.identity import ClientInfo
+from tests.conversation_helpers import account, ask, member, on_plan, ready_documents, used_today
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +54,37 @@ async def test_twenty_concurrent_requests_at_the_edge_of_the_hard_cap_cannot_ove
     assert len(openai_fake.chat.requests) == 1
 
 
+async def test_an_api_keys_own_budget_holds_under_twenty_concurrent_requests(configure, fakes):
+    openai_fake, _ = fakes
+    openai_fake.chat.token_delay = 0.05
+    container = configure(chat_retrieval_k=0, chat_models="gpt-4o-mini,offline")
+    user_id, workspace_id = await account(container)
+    await on_plan(container, workspace_id, "pro")
+    created = await container.create_api_key().execute(member(user_id), workspace_id, "agent", ["content:write"],
+                                                       ClientInfo(), KeyLimits(daily_tokens=1_230 + 600))
+    key = await container.authenticate_api_key().execute(created.secret)
+
+    async def one():
+        try:
+            return await ask(container, user_id, workspace_id, "Tell me about fjords", caller=key)
+        except QuotaExceeded as exc:
+            return exc
+
+    outcomes = await asyncio.gather(*(one() for _ in range(20)))
+    refused = [o for o in outcomes if isinstance(o, QuotaExceeded)]
+    assert len(refused) == 19 and {e.limit for e in refused} == {"api_key_daily_tokens"}
+    async with container.engine().connect() as connection:
+        spent = (await connection.execute(text(
+            "SELECT sum(prompt_tokens + completion_tokens) FROM usage_records WHERE api_key_id = :k"),
+            {"k": created.key.id})).scalar_one()
+        key_total = (await connection.execute(text(
+            "SELECT tokens FROM usage_days WHERE subject_id = :k"), {"k": created.key.id})).scalar_one()
+    assert key_total == spent > 0
+    # the member's own answers are not the key's: its budget does not stop them
+    answer, _ = await ask(container, user_id, workspace_id, "And about glaciers?")
+    assert answer.status.value == "complete"
+
+
 async def test_two_hundred_streams_on_a_pool_of_ten_connections_hold_none_while_streaming(configure, fakes):
     openai_fake, _ = fakes
     openai_fake.chat.reply = " ".join(f"t{i}" for i in range(40))
@@ -67,7 +100,7 @@ async def test_two_hundred_streams_on_a_pool_of_ten_connections_hold_none_while_
     async def one(user_id, workspace_id):
         nonlocal streaming
         text = ""
-        async for event in container.send_message().execute(user_id, workspace_id, None, "Count"):
+        async for event in container.send_message().execute(member(user_id), workspace_id, None, "Count"):
             if isinstance(event, Delta):
                 before, text = len(text.split()), text + event.text
                 streaming += before == 0
@@ -97,7 +130,7 @@ async def test_a_reader_resumes_a_stream_from_an_offset_while_it_is_generating(c
     container = configure(chat_retrieval_k=0, chat_resume_grace_seconds=5)
     user_id, workspace_id = await account(container)
     first_seen, message_id = "", None
-    stream = container.send_message().execute(user_id, workspace_id, None, "Count")
+    stream = container.send_message().execute(member(user_id), workspace_id, None, "Count")
     async for event in stream:
         if isinstance(event, Started):
             message_id = event.message.id
@@ -107,7 +140,7 @@ async def test_a_reader_resumes_a_stream_from_an_offset_while_it_is_generating(c
                 break
     await stream.aclose()  # the client dropped; the grace period keeps the answer going
     resumed, final = "", None
-    async for event in container.follow_message().execute(user_id, workspace_id, message_id, len(first_seen)):
+    async for event in container.follow_message().execute(member(user_id), workspace_id, message_id, len(first_seen)):
         if isinstance(event, Delta):
             resumed += event.text
         else:
@@ -174,7 +207,7 @@ async def test_a_title_through_native_structured_output(configure, fakes, plan, 
     user_id, workspace_id = await account(container)
     await on_plan(container, workspace_id, plan)
     final, _ = await ask(container, user_id, workspace_id, "How do glaciers carve fjords?")
-    titled = await container.suggest_title().execute(user_id, workspace_id, final.conversation_id)
+    titled = await container.suggest_title().execute(member(user_id), workspace_id, final.conversation_id)
     fake = anthropic_fake if expected_provider == "anthropic" else openai_fake
     assert titled.title == fake.chat.reply[:40].strip()
     sent = fake.chat.requests[-1]

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from src.ports.billing import Entitlement, QuotaExceeded
 from src.ports.conversation import ChatSettings, ConversationUnitOfWork, Reservation, Usage
+from src.ports.identity import Principal
 
 OFFLINE = "offline"
 
@@ -36,22 +37,26 @@ def model_chain(entitlement: Entitlement, settings: ChatSettings, soft_capped: b
     return tuple(dict.fromkeys(chain))
 
 
-async def reserve(uow: ConversationUnitOfWork, entitlement: Entitlement, settings: ChatSettings, user_id: UUID,
-                  message_id: UUID, estimate: int, now: datetime) -> BudgetDecision:
-    """Inside the caller's transaction, which must be rolled back if this raises: checks the caps and records
-    the reservation."""
+async def reserve(uow: ConversationUnitOfWork, entitlement: Entitlement, settings: ChatSettings,
+                  caller: Principal, message_id: UUID, estimate: int, now: datetime) -> BudgetDecision:
+    """Inside the caller's transaction, which must be rolled back if this raises: checks the caps (the
+    workspace's plan, the member's, the API key's own) and records the reservation."""
     workspace_id, limits, today = entitlement.workspace_id, entitlement.limits, now.date()
-    reservation = Reservation(uuid.uuid4(), workspace_id, user_id, message_id, "", today, estimate, now)
+    reservation = Reservation(uuid.uuid4(), workspace_id, caller.user_id, message_id, "", today, estimate, now,
+                              api_key_id=caller.api_key_id)
     # recorded at once with the totals before it (one round trip, which serialises the workspace's
     # reservations until the transaction ends); a refusal below raises, and the caller's transaction, this
     # reservation included, is rolled back
-    workspace_totals, user_totals = await uow.usage.reserve(reservation)
-    spent, mine = workspace_totals.tokens, user_totals.tokens
+    totals = await uow.usage.reserve(reservation)
+    spent, mine, keys = totals.workspace.tokens, totals.member.tokens, totals.api_key.tokens
     if spent + estimate > limits.daily_tokens:
         raise QuotaExceeded(f"the workspace's plan allows {limits.daily_tokens} tokens a day and "
                             f"{spent} are used; try tomorrow or upgrade the plan", limit="daily_tokens")
     if settings.user_daily_tokens and mine + estimate > settings.user_daily_tokens:
         raise QuotaExceeded(f"you may use {settings.user_daily_tokens} tokens a day and {mine} are used",
                             limit="user_daily_tokens")
+    if caller.key_daily_tokens is not None and keys + estimate > caller.key_daily_tokens:
+        raise QuotaExceeded(f"this API key may use {caller.key_daily_tokens} tokens a day and {keys} are used",
+                            limit="api_key_daily_tokens")
     soft_capped = spent + estimate > limits.soft_cap_tokens
     return BudgetDecision(reservation, model_chain(entitlement, settings, soft_capped), soft_capped)

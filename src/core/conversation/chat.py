@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from uuid import UUID
 
 from src.core.conversation.budget import BudgetDecision, cost_usd, reserve
-from src.core.conversation.conversations import load_owned, new_conversation
+from src.core.conversation.conversations import load_owned, new_conversation, owner_of
 from src.core.conversation.live import Delta, LiveAnswer, LiveAnswers
 from src.core.conversation.prompting import chat_request
 from src.core.conversation.resilience import Attempt, Breakers, stream_with_fallback
@@ -39,6 +39,7 @@ from src.ports.conversation import (
     TokenCounter,
     Usage,
 )
+from src.ports.identity import Principal
 from src.ports.shared import Clock, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -110,14 +111,14 @@ class SendMessage:
         self._clock = clock
         self._settings = settings
 
-    async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID | None,
+    async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID | None,
                       content: str) -> AsyncIterator[ChatEvent]:
         question = check_question(content, self._settings)
         # the passages and the entitlement are read while the conversation is read
         retrieval = asyncio.create_task(self._passages(workspace_id, question))
         entitlement = asyncio.create_task(self._entitlements.entitlement(workspace_id))
         try:
-            turn, live = await self._prepare(user_id, workspace_id, conversation_id, question, retrieval,
+            turn, live = await self._prepare(caller, workspace_id, conversation_id, question, retrieval,
                                              entitlement)
         finally:
             _discard(retrieval, entitlement)
@@ -130,9 +131,10 @@ class SendMessage:
             return []
         return await self._retriever.retrieve(workspace_id, question, self._settings.retrieval_k)
 
-    async def _prepare(self, user_id, workspace_id, conversation_id, question, retrieval, entitlement):
+    async def _prepare(self, caller, workspace_id, conversation_id, question, retrieval, entitlement):
         now = self._clock.now()
-        conversation, history = await self._conversation(user_id, workspace_id, conversation_id, question, now)
+        conversation, history = await self._conversation(owner_of(caller), workspace_id, conversation_id, question,
+                                                         now)
         passages = await retrieval
         estimate = (sum(self._counter.count("", text) for text in [question, *(m.content for m in history),
                                                                     *(p.text for p in passages)])
@@ -151,7 +153,7 @@ class SendMessage:
                                              new=conversation_id is None)
             # last: the workspace's budget lock is held from here to the commit, so concurrent answers wait
             # for each other only that long (refused past the hard cap: nothing above is kept)
-            decision = await reserve(uow, entitled, self._settings, user_id, answer.id, estimate, now)
+            decision = await reserve(uow, entitled, self._settings, caller, answer.id, estimate, now)
             turn = _Turn(workspace_id, question, history, passages, answer, decision,
                          asyncio.get_running_loop().create_future())
             # the provider request goes out while the commit is on its way; the outcome is stored after it
@@ -167,11 +169,11 @@ class SendMessage:
         log.debug("answering %s in conversation %s", answer.id, conversation.id)  # ids only: no prompt text
         return turn, live
 
-    async def _conversation(self, user_id, workspace_id, conversation_id, question, now):
+    async def _conversation(self, owner, workspace_id, conversation_id, question, now):
         if conversation_id is None:
-            return new_conversation(workspace_id, user_id, question, now), []
+            return new_conversation(workspace_id, owner, question, now), []
         async with self._reads() as uow:
-            conversation = await load_owned(uow, conversation_id, user_id, workspace_id)
+            conversation = await load_owned(uow, conversation_id, owner, workspace_id)
             return conversation, await uow.messages.history(conversation.id, self._settings.history_messages)
 
     def _routes(self, turn: _Turn) -> list[ModelRoute]:

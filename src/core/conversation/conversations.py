@@ -21,11 +21,13 @@ from src.ports.conversation import (
     ConversationPage,
     ConversationUnitOfWork,
     Message,
+    Owner,
     PromptLibrary,
     ProviderError,
     Usage,
     UsageRow,
 )
+from src.ports.identity import Principal
 from src.ports.shared import Clock, InvalidInput, NotFound
 
 MAX_TITLE = 200
@@ -43,17 +45,25 @@ def check_title(title: str) -> str:
     return cleaned
 
 
-def new_conversation(workspace_id: UUID, user_id: UUID, first_words: str, now: datetime) -> Conversation:
+def owner_of(caller: Principal) -> Owner:
+    """A member's conversations are theirs; an API key's are the key's alone, not its creator's: a key is an
+    integration acting for the workspace, so it neither reads its creator's private chats (a leaked
+    read-only key would expose them) nor fills the member's own list with its machine conversations."""
+    return Owner(caller.user_id, caller.api_key_id)
+
+
+def new_conversation(workspace_id: UUID, owner: Owner, first_words: str, now: datetime) -> Conversation:
     title = " ".join(first_words.split()[:8])[:MAX_TITLE] or "New conversation"
-    return Conversation(uuid.uuid4(), workspace_id, user_id, title, now, now)
+    return Conversation(uuid.uuid4(), workspace_id, owner.user_id, title, now, now, owner.api_key_id)
 
 
-async def load_owned(uow: ConversationUnitOfWork, conversation_id: UUID, user_id: UUID,
+async def load_owned(uow: ConversationUnitOfWork, conversation_id: UUID, owner: Owner,
                      workspace_id: UUID) -> Conversation:
-    """The conversation, if it is this user's in this workspace; otherwise NotFound (never 'forbidden':
+    """The conversation, if it is this owner's in this workspace; otherwise NotFound (never 'forbidden':
     that would confirm it exists)."""
     conversation = await uow.conversations.get(conversation_id)
-    if conversation is None or conversation.user_id != user_id or conversation.workspace_id != workspace_id:
+    if (conversation is None or conversation.workspace_id != workspace_id
+            or Owner(conversation.user_id, conversation.api_key_id) != owner):
         raise NotFound("no such conversation")
     return conversation
 
@@ -83,9 +93,9 @@ class _UseCase:
 
 
 class CreateConversation(_UseCase):
-    async def execute(self, user_id: UUID, workspace_id: UUID, title: str | None = None) -> Conversation:
+    async def execute(self, caller: Principal, workspace_id: UUID, title: str | None = None) -> Conversation:
         now = self._clock.now()
-        conversation = new_conversation(workspace_id, user_id, check_title(title) if title else "", now)
+        conversation = new_conversation(workspace_id, owner_of(caller), check_title(title) if title else "", now)
         async with self._uow() as uow:
             await uow.conversations.add(conversation)
             await uow.commit()
@@ -93,12 +103,12 @@ class CreateConversation(_UseCase):
 
 
 class ListConversations(_UseCase):
-    async def execute(self, user_id: UUID, workspace_id: UUID, first: int = 20,
+    async def execute(self, caller: Principal, workspace_id: UUID, first: int = 20,
                       after: str | None = None) -> ConversationPage:
         if not 1 <= first <= MAX_PAGE:
             raise InvalidInput(f"first must be between 1 and {MAX_PAGE}", field="first")
         async with self._uow() as uow:
-            rows = await uow.conversations.page(workspace_id, user_id, first + 1,
+            rows = await uow.conversations.page(workspace_id, owner_of(caller), first + 1,
                                                 _parse_cursor(after) if after else None)
         more = len(rows) > first
         rows = rows[:first]
@@ -106,30 +116,30 @@ class ListConversations(_UseCase):
 
 
 class GetConversation(_UseCase):
-    async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID,
+    async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID,
                       last: int = 50) -> ConversationWithMessages:
         if not 1 <= last <= 500:
             raise InvalidInput("last must be between 1 and 500", field="last")
         async with self._uow() as uow:
-            conversation = await load_owned(uow, conversation_id, user_id, workspace_id)
+            conversation = await load_owned(uow, conversation_id, owner_of(caller), workspace_id)
             return ConversationWithMessages(conversation, await uow.messages.history(conversation_id, last))
 
 
 class GetMessage(_UseCase):
-    async def execute(self, user_id: UUID, workspace_id: UUID, message_id: UUID) -> Message:
+    async def execute(self, caller: Principal, workspace_id: UUID, message_id: UUID) -> Message:
         async with self._uow() as uow:
             message = await uow.messages.get(message_id)
             if message is None:
                 raise NotFound("no such message")
-            await load_owned(uow, message.conversation_id, user_id, workspace_id)
+            await load_owned(uow, message.conversation_id, owner_of(caller), workspace_id)
             return message
 
 
 class RenameConversation(_UseCase):
-    async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID, title: str) -> Conversation:
+    async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID, title: str) -> Conversation:
         title = check_title(title)
         async with self._uow() as uow:
-            conversation = await load_owned(uow, conversation_id, user_id, workspace_id)
+            conversation = await load_owned(uow, conversation_id, owner_of(caller), workspace_id)
             renamed = replace(conversation, title=title, updated_at=self._clock.now())
             await uow.conversations.save(renamed)
             await uow.commit()
@@ -137,23 +147,24 @@ class RenameConversation(_UseCase):
 
 
 class DeleteConversation(_UseCase):
-    async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID) -> UUID:
+    async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID) -> UUID:
         async with self._uow() as uow:
-            await load_owned(uow, conversation_id, user_id, workspace_id)
+            await load_owned(uow, conversation_id, owner_of(caller), workspace_id)
             await uow.conversations.delete(conversation_id)
             await uow.commit()
         return conversation_id
 
 
 class UsageReport(_UseCase):
-    """- Tokens, cost and requests per day and model over the last `days`, for the workspace or one user."""
+    """- Tokens, cost and requests per day and model over the last `days`, for the whole workspace or what
+      the caller spent (a member through their sessions, or an API key)."""
 
-    async def execute(self, workspace_id: UUID, days: int, user_id: UUID | None) -> list[UsageRow]:
+    async def execute(self, workspace_id: UUID, days: int, caller: Principal | None) -> list[UsageRow]:
         if not 1 <= days <= 366:
             raise InvalidInput("days must be between 1 and 366", field="days")
         since = self._clock.now().date() - timedelta(days=days - 1)
         async with self._uow() as uow:
-            return await uow.usage.report(workspace_id, since, user_id)
+            return await uow.usage.report(workspace_id, since, owner_of(caller) if caller else None)
 
 
 class SuggestTitle:
@@ -169,9 +180,9 @@ class SuggestTitle:
         self._clock = clock
         self._settings = settings
 
-    async def execute(self, user_id: UUID, workspace_id: UUID, conversation_id: UUID) -> Conversation:
+    async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID) -> Conversation:
         async with self._uow() as uow:
-            conversation = await load_owned(uow, conversation_id, user_id, workspace_id)
+            conversation = await load_owned(uow, conversation_id, owner_of(caller), workspace_id)
             history = await uow.messages.history(conversation_id, 6)
         if not history:
             raise InvalidInput("the conversation has no messages yet", field="conversationId")
@@ -180,7 +191,7 @@ class SuggestTitle:
         transcript = "\n".join(f"{m.role.value}: {m.content[:500]}" for m in history)
         now = self._clock.now()
         async with self._uow() as uow:
-            decision = await reserve(uow, entitlement, self._settings, user_id, uuid.uuid4(), 600, now)
+            decision = await reserve(uow, entitlement, self._settings, caller, uuid.uuid4(), 600, now)
             await uow.commit()
         title, route, usage, error = None, None, None, None
         for model in model_chain(entitlement, self._settings, decision.soft_capped):

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from src.core.conversation.budget import cost_usd
-from src.core.conversation.conversations import load_owned
+from src.core.conversation.conversations import load_owned, owner_of
 from src.core.conversation.live import Delta, LiveAnswers
 from src.ports.conversation import (
     ChatModels,
@@ -24,6 +24,7 @@ from src.ports.conversation import (
     TokenCounter,
     Usage,
 )
+from src.ports.identity import Principal
 from src.ports.shared import Clock, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class FollowMessage:
         self._clock = clock
         self._settings = settings
 
-    async def execute(self, user_id: UUID, workspace_id: UUID, message_id: UUID,
+    async def execute(self, caller: Principal, workspace_id: UUID, message_id: UUID,
                       offset: int = 0) -> AsyncIterator[Delta | Message]:
         if offset < 0:
             raise InvalidInput("offset must be 0 or more", field="offset")
@@ -126,7 +127,7 @@ class FollowMessage:
             message = await uow.messages.get(message_id)
             if message is None:
                 raise NotFound("no such message")
-            await load_owned(uow, message.conversation_id, user_id, workspace_id)
+            await load_owned(uow, message.conversation_id, owner_of(caller), workspace_id)
         answer = self._live.get(message_id)
         if answer is not None:
             async for event in self._live.follow(answer, offset):

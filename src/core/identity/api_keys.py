@@ -29,6 +29,20 @@ TOUCH_EVERY = timedelta(minutes=1)  # last-used time is kept to the minute, not 
 
 
 @dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """A key's own limits; None = the defaults (the rate for keys, the workspace's budget)."""
+
+    requests_per_minute: int | None = None
+    daily_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.requests_per_minute is not None and not 1 <= self.requests_per_minute <= 1_000_000:
+            raise InvalidInput("requestsPerMinute must be between 1 and 1000000", field="requestsPerMinute")
+        if self.daily_tokens is not None and not 1 <= self.daily_tokens <= 10**12:
+            raise InvalidInput("dailyTokens must be between 1 and 10^12", field="dailyTokens")
+
+
+@dataclass(frozen=True, slots=True)
 class CreatedApiKey:
     key: ApiKey
     secret: str  # shown once, never stored
@@ -47,13 +61,14 @@ def _parse_scopes(raw: list[str]) -> frozenset[Permission]:
 class CreateApiKey:
     """- Only a signed-in user (not another key) who may manage keys in the workspace.
     - Scopes are workspace permissions the creator holds there; never more.
+    - It may carry its own rate limit and daily model budget (enforced at the edge and by the ledger).
     """
 
     def __init__(self, uow: Callable[[], IdentityUnitOfWork], clock: Clock) -> None:
         self._uow, self._clock = uow, clock
 
     async def execute(self, principal: Principal | None, workspace_id: UUID, name: str, scopes: list[str],
-                      client: ClientInfo) -> CreatedApiKey:
+                      client: ClientInfo, limits: KeyLimits = KeyLimits()) -> CreatedApiKey:
         wanted = _parse_scopes(scopes)
         name = check_name(name, limit=100)
         now = self._clock.now()
@@ -66,7 +81,8 @@ class CreateApiKey:
             prefix = secrets.token_hex(4)
             secret = f"{KEY_PREFIX}_{prefix}_{new_secret()}"
             key = ApiKey(uuid.uuid4(), workspace_id, principal.user_id, name, f"{KEY_PREFIX}_{prefix}",
-                         hash_secret(secret), wanted, now)
+                         hash_secret(secret), wanted, now, requests_per_minute=limits.requests_per_minute,
+                         daily_tokens=limits.daily_tokens)
             await uow.api_keys.add(key)
             await audit(uow, now, "api_key.created", principal.user_id, client, subject=str(key.id),
                         details={"workspace_id": str(workspace_id), "scopes": sorted(wanted)})
@@ -124,4 +140,5 @@ class AuthenticateApiKey:
                 await uow.api_keys.touch(key.id, now)
                 await uow.commit()
         return Principal(user_id=user.id, role=user.role, api_key_id=key.id, key_workspace_id=key.workspace_id,
-                         key_scopes=key.scopes, key_requests_per_minute=key.requests_per_minute)
+                         key_scopes=key.scopes, key_requests_per_minute=key.requests_per_minute,
+                         key_daily_tokens=key.daily_tokens)

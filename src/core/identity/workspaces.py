@@ -11,6 +11,7 @@ from uuid import UUID
 from src.core.identity.audit_trail import audit
 from src.core.identity.authorize import NO_ACCESS, require
 from src.core.identity.values import check_name, normalise_email
+from src.ports.billing import EntitlementChecker, QuotaExceeded
 from src.ports.identity import (
     ClientInfo,
     Forbidden,
@@ -112,8 +113,14 @@ class ListMembers(_WorkspaceUseCase):
 
 class SetMember(_WorkspaceUseCase):
     """- Adds an existing user by email, or changes a member's role; audited as a role change.
-    - The last owner cannot be demoted.
+    - A new member needs a free seat of the workspace's plan (members already there stay after a downgrade).
+    - The last owner cannot be demoted. Membership changes of a workspace happen one at a time, so two
+      concurrent additions cannot both take the last seat.
     """
+
+    def __init__(self, uow: Callable[[], IdentityUnitOfWork], clock: Clock, entitlements: EntitlementChecker) -> None:
+        super().__init__(uow, clock)
+        self._entitlements = entitlements
 
     async def execute(self, principal: Principal | None, workspace_id: UUID, email: str, role: WorkspaceRole,
                       client: ClientInfo) -> tuple[Membership, User]:
@@ -121,10 +128,16 @@ class SetMember(_WorkspaceUseCase):
         now = self._clock.now()
         async with self._uow() as uow:
             await self._load(uow, principal, workspace_id, Permission.WORKSPACE_MANAGE)
+        seats = (await self._entitlements.entitlement(workspace_id)).limits.seats  # read with no transaction open
+        async with self._uow() as uow:
+            await uow.workspaces.hold(workspace_id)
             user = await uow.users.by_email(email)
             if user is None:
                 raise NotFound("no user with that email; they need to sign up first")
             before = await uow.memberships.get(workspace_id, user.id)
+            if before is None and len(await uow.memberships.of_workspace(workspace_id)) >= seats:
+                raise QuotaExceeded(f"the workspace's plan has {seats} seat{'s' if seats != 1 else ''} and all "
+                                    "are taken; upgrade the plan or remove a member", limit="seats")
             if before and before.role == WorkspaceRole.OWNER and role != WorkspaceRole.OWNER:
                 await _keep_an_owner(uow, workspace_id)
             membership = Membership(workspace_id, user.id, role, before.created_at if before else now)
@@ -144,6 +157,7 @@ class RemoveMember(_WorkspaceUseCase):
         now = self._clock.now()
         async with self._uow() as uow:
             await self._load(uow, principal, workspace_id, Permission.WORKSPACE_MANAGE)
+            await uow.workspaces.hold(workspace_id)
             member = await uow.memberships.get(workspace_id, user_id)
             if member is None:
                 raise NotFound("that user is not a member of this workspace")

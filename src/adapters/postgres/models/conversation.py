@@ -22,6 +22,7 @@ class ConversationRow(Base):
     title: Mapped[str] = mapped_column(String(200), server_default="")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = created_at_column()
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
 
     __table_args__ = (Index("ix_conversations_owner_recent", "workspace_id", "user_id", "updated_at", "id"),)
 
@@ -69,6 +70,7 @@ class UsageRecordRow(Base):
     cost_usd: Mapped[float] = mapped_column(Float, server_default="0")
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
 
     __table_args__ = (Index("ix_usage_records_workspace_day", "workspace_id", "day"),
                       Index("ix_usage_records_unsettled_message", "message_id",

@@ -58,6 +58,9 @@ class PgWorkspaceRepository:
         row = await self._session.get(WorkspaceRow, workspace_id)
         return None if row is None else to_record(row, Workspace)
 
+    async def hold(self, workspace_id: UUID) -> None:
+        await self._session.execute(select(WorkspaceRow.id).where(WorkspaceRow.id == workspace_id).with_for_update())
+
     async def save(self, workspace: Workspace) -> None:
         await self._session.merge(WorkspaceRow(**values_of(workspace)))
         await self._session.flush()

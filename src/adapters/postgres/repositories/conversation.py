@@ -16,9 +16,11 @@ from src.adapters.postgres.repositories.mapping import to_record, values_of
 from src.ports.conversation import (
     AnswerProgress,
     Conversation,
+    DayTotals,
     Message,
     MessageRole,
     MessageStatus,
+    Owner,
     Reservation,
     Source,
     Usage,
@@ -39,17 +41,19 @@ _FINISH_MESSAGE = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_i
 _ADD_TO_DAY = """
     INSERT INTO usage_days AS d (workspace_id, day, subject_id, tokens, cost_usd, calls)
     SELECT {workspace}, {day}, subject.id, {tokens}, {cost}, {calls}
-    FROM {source} CROSS JOIN LATERAL unnest(ARRAY[{workspace}, {user}]) WITH ORDINALITY AS subject(id, position)
+    FROM {source} CROSS JOIN LATERAL unnest(ARRAY[{workspace}, {user}, {key}]) WITH ORDINALITY AS subject(id, position)
     WHERE subject.id IS NOT NULL ORDER BY subject.position
     ON CONFLICT (workspace_id, day, subject_id) DO UPDATE
     SET tokens = d.tokens + excluded.tokens, cost_usd = d.cost_usd + excluded.cost_usd,
         calls = d.calls + excluded.calls"""
 _RESERVE_AND_TOTAL = text("""
     WITH reserved AS (
-        INSERT INTO usage_records (id, workspace_id, user_id, message_id, model, day, reserved_tokens, created_at)
+        INSERT INTO usage_records (id, workspace_id, user_id, message_id, model, day, reserved_tokens, created_at,
+                                   api_key_id)
         VALUES (:id, :workspace_id, :user_id, :message_id, :model, :day, CAST(:reserved_tokens AS integer),
-                :created_at))""" + _ADD_TO_DAY.format(
-    workspace="CAST(:workspace_id AS uuid)", user="CAST(:user_id AS uuid)", day="CAST(:day AS date)",
+                :created_at, :api_key_id))""" + _ADD_TO_DAY.format(
+    workspace="CAST(:workspace_id AS uuid)", user="CAST(:user_id AS uuid)", key="CAST(:api_key_id AS uuid)",
+    day="CAST(:day AS date)",
     tokens="CAST(:reserved_tokens AS integer)", cost="0", calls="1", source="(VALUES (1)) AS one (n)") + """
     RETURNING d.subject_id, d.tokens - CAST(:reserved_tokens AS integer), d.cost_usd, d.calls - 1""")
 _SETTLE = text("""
@@ -58,8 +62,8 @@ _SETTLE = text("""
             completion_tokens = CAST(:completion_tokens AS integer), cost_usd = CAST(:cost_usd AS float8),
             settled_at = :settled_at
         WHERE id = :reservation_id AND settled_at IS NULL
-        RETURNING workspace_id, user_id, day, reserved_tokens)""" + _ADD_TO_DAY.format(
-    workspace="settled.workspace_id", user="settled.user_id", day="settled.day",
+        RETURNING workspace_id, user_id, api_key_id, day, reserved_tokens)""" + _ADD_TO_DAY.format(
+    workspace="settled.workspace_id", user="settled.user_id", key="settled.api_key_id", day="settled.day",
     tokens="CAST(:prompt_tokens AS integer) + CAST(:completion_tokens AS integer) - settled.reserved_tokens",
     cost="CAST(:cost_usd AS float8)", calls="0", source="settled"))
 # Every answer a process is generating, checkpointed in one statement: the new text is appended only where the
@@ -137,10 +141,11 @@ class PgConversationRepository:
     async def delete(self, conversation_id: UUID) -> None:
         await self._session.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
 
-    async def page(self, workspace_id: UUID, user_id: UUID, limit: int,
+    async def page(self, workspace_id: UUID, owner: Owner, limit: int,
                    after: tuple[datetime, UUID] | None) -> list[Conversation]:
         query = (select(ConversationRow)
-                 .where(ConversationRow.workspace_id == workspace_id, ConversationRow.user_id == user_id)
+                 .where(ConversationRow.workspace_id == workspace_id, ConversationRow.user_id == owner.user_id,
+                        ConversationRow.api_key_id.is_not_distinct_from(owner.api_key_id))
                  .order_by(ConversationRow.updated_at.desc(), ConversationRow.id.desc()).limit(limit))
         if after is not None:
             query = query.where(tuple_(ConversationRow.updated_at, ConversationRow.id) < tuple_(*after))
@@ -184,10 +189,12 @@ class PgUsageLedger:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def reserve(self, reservation: Reservation) -> tuple[UsageTotals, UsageTotals]:
+    async def reserve(self, reservation: Reservation) -> DayTotals:
         totals = {subject: UsageTotals(int(tokens), float(cost), int(calls)) for subject, tokens, cost, calls
                   in await self._session.execute(_RESERVE_AND_TOTAL, values_of(reservation))}
-        return totals[reservation.workspace_id], totals.get(reservation.user_id, UsageTotals(0, 0.0, 0))
+        nothing = UsageTotals(0, 0.0, 0)
+        return DayTotals(totals[reservation.workspace_id], totals.get(reservation.user_id, nothing),
+                         totals.get(reservation.api_key_id, nothing))
 
     async def settle(self, reservation_id: UUID, model: str, usage: Usage, cost_usd: float, now: datetime) -> None:
         await self._session.execute(_SETTLE, {
@@ -199,13 +206,13 @@ class PgUsageLedger:
             UsageRecordRow.message_id == message_id, UsageRecordRow.settled_at.is_(None)))).scalars().first()
         return None if row is None else to_record(row, Reservation)
 
-    async def report(self, workspace_id: UUID, since: date, user_id: UUID | None = None) -> list[UsageRow]:
+    async def report(self, workspace_id: UUID, since: date, owner: Owner | None = None) -> list[UsageRow]:
         row = UsageRecordRow
         query = (select(row.day, row.model, func.count(), func.sum(row.prompt_tokens), func.sum(row.completion_tokens),
                         func.sum(row.cost_usd))
                  .where(row.workspace_id == workspace_id, row.day >= since, row.settled_at.isnot(None))
                  .group_by(row.day, row.model).order_by(row.day.desc(), row.model))
-        if user_id is not None:
-            query = query.where(row.user_id == user_id)
+        if owner is not None:
+            query = query.where(row.user_id == owner.user_id, row.api_key_id.is_not_distinct_from(owner.api_key_id))
         return [UsageRow(day, model, int(n), int(p), int(c), float(cost))
                 for day, model, n, p, c, cost in (await self._session.execute(query)).all()]
