@@ -216,9 +216,10 @@ class Settings(BaseSettings):
     chat_request_timeout_seconds: float = Field(120.0, ge=1, le=3600, description="HTTP timeout of provider calls")
     chat_user_daily_tokens: int = Field(0, ge=0, description="per-user daily token cap; 0 = only the plan's "
                                                               "workspace caps")
-    chat_resume_grace_seconds: float = Field(0.0, ge=0, le=600, description="after the last subscriber leaves, "
-                                                                             "how long an answer keeps generating "
-                                                                             "for a client to resume it")
+    chat_resume_grace_seconds: float = Field(30.0, ge=0, le=600, description="after the last subscriber leaves, "
+                                                                              "how long an answer keeps "
+                                                                              "generating for a client to resume "
+                                                                              "it (stopAnswer stops one at once)")
     chat_checkpoint_seconds: float = Field(2.0, ge=0.1, le=60, description="how often an API process stores the "
                                                                            "text of the answers it is generating "
                                                                            "(readers on other processes poll as "

@@ -41,7 +41,13 @@ from src.core.billing.webhooks import HandleStripeEvent
 from src.core.conversation import conversations as convs
 from src.core.conversation.chat import SendMessage
 from src.core.conversation.live import LiveAnswers
-from src.core.conversation.progress import RECOVER_JOB, FollowMessage, RecoverStalledAnswers, SaveAnswerProgress
+from src.core.conversation.progress import (
+    RECOVER_JOB,
+    FollowMessage,
+    RecoverStalledAnswers,
+    SaveAnswerProgress,
+    StopAnswer,
+)
 from src.core.conversation.resilience import Breakers
 from src.core.edge.rate_limits import DEFAULT_COSTS, Admission, RateLimitConfig
 from src.core.identity import accounts, api_keys, audit_trail, oauth, password_reset, sessions, users
@@ -298,6 +304,7 @@ class Container(containers.DeclarativeContainer):
     send_message = providers.Factory(SendMessage, uow.provider, read_uow.provider, entitlements, retriever, chat_models,
                                      prompts, token_counter, breakers, live_answers, clock, chat)
     save_answer_progress = providers.Factory(SaveAnswerProgress, uow.provider, live_answers, clock)
+    stop_answer = providers.Factory(StopAnswer, uow.provider, live_answers, clock)
     recover_stalled_answers = providers.Factory(RecoverStalledAnswers, uow.provider, chat_models, token_counter, clock,
                                                 chat)
     follow_message = providers.Factory(FollowMessage, read_uow.provider, live_answers, recover_stalled_answers, clock,

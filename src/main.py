@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,18 @@ async def every(seconds: float, use_case: Callable[[], Any]) -> None:
             await use_case().execute()
         except Exception:
             logging.getLogger(__name__).exception("a periodic run failed; the next one tries again")
+
+
+async def warm_embeddings(container: Container) -> None:
+    """The first search would otherwise wait seconds for the local embedding model to load."""
+    started = time.monotonic()
+    try:
+        loaded = await asyncio.to_thread(container.embedders().warm)
+    except Exception:
+        logging.getLogger(__name__).exception("could not load the embedding model; searches will try again")
+        return
+    if loaded:
+        logging.getLogger(__name__).info("embedding model %s loaded in %.1f s", loaded, time.monotonic() - started)
 
 
 def graphql_limits(settings: Settings) -> GraphQLLimits:
@@ -85,6 +98,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        await warm_embeddings(container)
         try:  # starts re-embedding when the configured model changed; the API serves either way
             await container.sync_embedding_space().execute()
         except Exception:

@@ -19,5 +19,8 @@ broker = container.broker()
 broker.add_middleware(PeriodicJobs(interval=container.settings().schedule_check_seconds))
 dramatiq.set_broker(broker)
 runtime.bind(container)
+_loaded = container.embedders().warm()  # ingestion's first batch would otherwise wait for it
+if _loaded:
+    logging.getLogger(__name__).info("embedding model %s loaded", _loaded)
 
 from src.workers import actors  # noqa: E402,F401  (actors bind to the broker set above)

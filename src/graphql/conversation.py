@@ -117,6 +117,16 @@ class ConversationMutation:
                                                     parse_id(id, "id")), ConversationType.of)
 
 
+    @strawberry.mutation(extensions=require(Permission.CONTENT_WRITE, "workspace_id"),
+                         description="Stop an answer now (the text so far is kept, CANCELLED, its usage settled). "
+                                     "Closing or losing the subscription does not stop it before the resume "
+                                     "grace period: a reconnecting client can resume it.")
+    async def stop_answer(self, info: Info, workspace_id: WorkspaceId, message_id: strawberry.ID) -> MessageResult:
+        caller, stop = await _caller(info), info.context.services.stop_answer()
+        return await answer(lambda: stop.execute(caller, parse_id(workspace_id, "workspaceId"),
+                                                 parse_id(message_id, "messageId")), MessageType.of)
+
+
 @strawberry.type
 class ConversationSubscription:
     @strawberry.subscription(extensions=require(Permission.CONTENT_WRITE, "workspace_id"),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
+from uuid import UUID
 
 import strawberry
 
 from src.core.conversation.chat import ChatEvent, Started
 from src.core.conversation.conversations import ConversationWithMessages
 from src.core.conversation.live import Delta
+from src.graphql.context import Info
 from src.ports.conversation import Conversation, ConversationPage, Message, Source, UsageRow
 
 
@@ -85,14 +87,22 @@ class ConversationType:
     title: str
     created_at: datetime
     updated_at: datetime
-    messages: list[MessageType] = strawberry.field(default_factory=list,
-                                                   description="the newest messages, oldest first")
+    workspace_id: strawberry.Private[UUID]
+    loaded: strawberry.Private[list[Message] | None] = None  # read with the conversation, when it was
+
+    @strawberry.field(description="The newest `last` messages, oldest first.")
+    async def messages(self, info: Info, last: int = 20) -> list[MessageType]:
+        found = self.loaded
+        if found is None:  # listed without its messages: read them for whoever may
+            caller, get = await info.context.principal(), info.context.services.get_conversation()
+            found = (await get.execute(caller, self.workspace_id, UUID(self.id), max(1, min(last, 500)))).messages
+        return [MessageType.of(message) for message in found[-last:]] if last > 0 else []
 
     @classmethod
     def of(cls, conversation: Conversation, messages: list[Message] | None = None) -> ConversationType:
         return cls(id=strawberry.ID(str(conversation.id)), title=conversation.title,
                    created_at=conversation.created_at, updated_at=conversation.updated_at,
-                   messages=[MessageType.of(message) for message in messages or []])
+                   workspace_id=conversation.workspace_id, loaded=messages)
 
     @classmethod
     def with_messages(cls, found: ConversationWithMessages) -> ConversationType:

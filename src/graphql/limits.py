@@ -36,7 +36,7 @@ from graphql import (
 )
 
 # arguments that say how many items a list field answers: its selection counts that many times
-SIZE_ARGUMENTS = ("first", "k", "limit", "lastMessages")
+SIZE_ARGUMENTS = ("first", "k", "limit", "last", "lastMessages")
 # arguments that make one field's own work grow (graph traversals)
 DEPTH_ARGUMENTS = ("depth", "maxDepth")
 MAX_INPUT_NESTING = 32

@@ -97,6 +97,14 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """What one checkpoint stored: each answer's stored length, and the answers asked to stop."""
+
+    lengths: dict[UUID, int]
+    stop: set[UUID]
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerProgress:
     """The text an answer has produced since its last checkpoint."""
 
@@ -310,9 +318,15 @@ class MessageRepository(Protocol):
         """The newest `limit` messages, oldest first."""
         ...
 
-    async def save_progress(self, progress: Sequence[AnswerProgress], now: datetime) -> dict[UUID, int]:
+    async def save_progress(self, progress: Sequence[AnswerProgress], now: datetime) -> Checkpoint:
         """One write for all: appends each answer's text where exactly `offset` characters are stored and it is
-        still streaming, and sets its `progress_at` to `now`; returns the stored length of each answer found."""
+        still streaming, and sets its `progress_at` to `now`; returns the stored length of each answer found
+        and those someone asked to stop."""
+        ...
+
+    async def request_stop(self, message_id: UUID, now: datetime) -> bool:
+        """Asks whichever process generates the answer to stop it (seen at its next checkpoint); False when
+        it is no longer streaming."""
         ...
 
     async def stalled(self, before: datetime, limit: int) -> list[Message]:

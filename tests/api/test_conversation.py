@@ -4,6 +4,7 @@ offline provider and from the real OpenAI/Anthropic SDKs talking to local fakes 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 
@@ -19,14 +20,14 @@ from tests.conversation_helpers import ask, ids, member, on_plan, ready_document
 
 CHAT = """subscription($w: ID!, $q: String!, $c: ID) { chat(workspaceId: $w, content: $q, conversationId: $c) {
   kind conversationId messageId offset text error { code message limit }
-  message { id status content model template promptTokens completionTokens costUsd ttftMs
+  message { id status content model template promptTokens completionTokens costUsd ttftMs latencyMs
             sources { documentTitle score flagged } } } }"""
 STREAM = """subscription($w: ID!, $m: ID!, $o: Int!) { messageStream(workspaceId: $w, messageId: $m, offset: $o) {
   kind offset text message { status content } error { code } } }"""
 MESSAGE = """query($w: ID!, $id: ID!) { message(workspaceId: $w, id: $id) { __typename
   ... on Message { status content model completionTokens promptTokens } ... on Error { code } } }"""
 CONVERSATIONS = """query($w: ID!) { conversations(workspaceId: $w) { __typename ... on ConversationConnection {
-  items { id title } } } }"""
+  items { id title messages { role content } } } } }"""
 GLACIERS = {"Glaciers": "# Glaciers\n\nGlaciers carve fjords when they move down to the sea. A fjord is a long, "
                         "narrow inlet with steep sides, made by a glacier.",
             "Deserts": "# Deserts\n\nDunes migrate across deserts as the wind moves sand grains."}
@@ -79,10 +80,18 @@ async def test_offline_rag_answer_streams_with_sources_and_is_stored(client, con
     stored = (await graphql(client, MESSAGE, w=str(workspace_id), id=events[0]["messageId"],
                             token=account["accessToken"]))["data"]["message"]
     assert stored["content"] == message["content"] and stored["status"] == "COMPLETE"
+    # what the user waited for the first token, counted from the question (retrieval included)
+    assert 0 < message["ttftMs"] <= message["latencyMs"]
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", message["content"])}
+    assert cited and len(message["sources"]) == len(cited)  # only the passages the answer quotes
     listed = (await graphql(client, CONVERSATIONS, w=str(workspace_id), token=account["accessToken"]))["data"]
     assert listed["conversations"]["items"][0]["id"] == events[0]["conversationId"]
+    assert [(m["role"], m["content"]) for m in listed["conversations"]["items"][0]["messages"]] == [
+        ("USER", "How do glaciers make fjords?"), ("ASSISTANT", message["content"])]
     follow_up = await chat(app, account["accessToken"], str(workspace_id), "And dunes?", events[0]["conversationId"])
     assert answer_of(follow_up)["status"] == "COMPLETE"
+    nothing = answer_of(await chat(app, account["accessToken"], str(workspace_id), "Quantum chromodynamics?"))
+    assert "No passage" in nothing["content"] and nothing["sources"] == []
 
 
 async def test_anthropic_answer_token_by_token_with_usage_and_cost(providers_app, fakes):
@@ -147,7 +156,9 @@ async def test_past_the_hard_cap_a_typed_error_and_nothing_is_called(providers_a
     assert openai_fake.chat.requests == [] and anthropic_fake.chat.requests == []
 
 
+@pytest.mark.parametrize("providers_app", [{"chat_resume_grace_seconds": 0}], indirect=True)
 async def test_a_client_that_disconnects_cancels_upstream_and_the_partial_answer_is_kept(providers_app, fakes):
+    """With no resume grace period, a lost subscription stops its answer at once."""
     openai_fake, _ = fakes
     openai_fake.chat.reply = " ".join(f"word{i}" for i in range(200))
     openai_fake.chat.token_delay = 0.02
@@ -286,3 +297,42 @@ async def test_a_plan_bought_through_stripe_changes_the_model_of_the_next_answer
     assert delivered.json()["outcome"] == "processed"
     after = answer_of(await chat(providers_app.app, account["accessToken"], str(workspace_id), "Fjords?"))
     assert after["model"] == "claude-sonnet-4-6"
+
+
+async def test_a_dropped_answer_goes_on_for_a_resume_and_stop_answer_ends_it_at_once(providers_app, fakes):
+    openai_fake, _ = fakes
+    openai_fake.chat.reply = " ".join(f"word{i}" for i in range(400))
+    openai_fake.chat.token_delay = 0.02
+    account = await signed_up(providers_app)
+    user_id, workspace_id = ids(account)
+    async with (
+        httpx.AsyncClient(transport=ws_transport(providers_app.app), base_url="http://keel.test") as http,
+        aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,
+    ):
+        auth = {"Authorization": f"Bearer {account['accessToken']}"}
+        await ws.send_json({"type": "connection_init", "payload": auth})
+        assert (await ws.receive_json())["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {
+            "query": CHAT, "variables": {"w": str(workspace_id), "q": "Count for me"}}})
+        started = (await ws.receive_json())["payload"]["data"]["chat"]
+        await ws.receive_json()  # a first delta: then the socket drops
+    message_id = started["messageId"]
+    await asyncio.sleep(0.5)
+    get = providers_app.container.get_message()
+    going = await get.execute(member(user_id), workspace_id, uuid.UUID(message_id))
+    assert going.status.value == "streaming"  # the grace period keeps it going for a reconnecting client
+    stop = """mutation($w: ID!, $m: ID!) { stopAnswer(workspaceId: $w, messageId: $m) {
+      ... on Message { status content error completionTokens } } }"""
+    stopped = (await graphql(providers_app, stop, w=str(workspace_id), m=message_id,
+                             token=account["accessToken"]))["data"]["stopAnswer"]
+    assert stopped["status"] == "CANCELLED" and stopped["error"] == "stopped"
+    assert 0 < stopped["completionTokens"] < 400 and stopped["content"].startswith("word0")
+    for _ in range(100):
+        if openai_fake.chat.disconnected:
+            break
+        await asyncio.sleep(0.05)
+    assert openai_fake.chat.disconnected == 1 and openai_fake.chat.finished == 0
+    stranger = await signed_up(providers_app)
+    refused = (await graphql(providers_app, stop, w=str(workspace_id), m=message_id,
+                             token=stranger["accessToken"]))
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"

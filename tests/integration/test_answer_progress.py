@@ -59,6 +59,34 @@ async def test_a_reader_on_another_process_follows_the_answer_from_its_checkpoin
     assert len(deltas) >= 3  # it arrived checkpoint by checkpoint while generating, not at the end in one piece
 
 
+async def test_an_answer_is_stopped_from_another_process_at_the_next_checkpoint(configure, fakes):
+    openai_fake, _ = fakes
+    openai_fake.chat.reply = " ".join(f"w{i}" for i in range(200))
+    openai_fake.chat.token_delay = 0.05  # ten seconds of answer
+    options = {"chat_retrieval_k": 0, "chat_models": "gpt-4o-mini", "chat_checkpoint_seconds": 0.2}
+    generating, elsewhere = configure(**options), configure(**options)
+    checkpoints = asyncio.create_task(every(0.2, generating.save_answer_progress))
+    user_id, workspace_id = await account(generating)
+    started = asyncio.get_running_loop().create_future()
+
+    async def ask() -> Message:
+        async for event in generating.send_message().execute(member(user_id), workspace_id, None, "Count"):
+            if isinstance(event, Started):
+                started.set_result(event.message.id)
+            elif not isinstance(event, Delta):
+                return event
+
+    asking = asyncio.create_task(ask())
+    message_id = await started
+    await asyncio.sleep(0.5)
+    asked = await elsewhere.stop_answer().execute(member(user_id), workspace_id, message_id)
+    assert asked.status.value == "streaming"  # asked of the generating process, which stops it shortly
+    answered = await asyncio.wait_for(asking, 5)
+    checkpoints.cancel()
+    assert answered.status.value == "cancelled" and answered.error == "stopped"
+    assert 0 < answered.completion_tokens < 200 and openai_fake.chat.finished == 0
+
+
 async def test_an_answer_whose_process_was_killed_is_failed_and_settled_by_a_worker(configure, fakes, settings,
                                                                                      test_env):
     openai_fake, _ = fakes

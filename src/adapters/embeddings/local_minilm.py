@@ -24,7 +24,7 @@ class LocalMiniLmEmbedder:
         self._model = None
         self._lock = threading.Lock()  # one encode at a time: torch already uses every thread it is given
 
-    def _load(self):
+    def load(self):
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local; never reach for a hub
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -43,7 +43,7 @@ class LocalMiniLmEmbedder:
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         with self._lock:
-            model = self._load()
+            model = self.load()
             vectors = model.encode(texts, batch_size=self._batch_size, normalize_embeddings=True,
                                    convert_to_numpy=True, show_progress_bar=False)
         return vectors.tolist()

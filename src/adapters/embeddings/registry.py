@@ -41,6 +41,15 @@ class EmbedderRegistry:
     def configured(self) -> Embedder:
         return self.for_space(self._options.model)
 
+    def warm(self) -> str | None:
+        """Loads the configured local model now (blocking, ~1-6 s), so no search or ingestion waits for it
+        later; a remote model needs nothing. Returns what was loaded, for the log."""
+        embedder = self.configured()
+        if isinstance(embedder, LocalMiniLmEmbedder):
+            embedder.load()
+            return self._options.model
+        return None
+
     def for_space(self, name: str) -> Embedder:
         if name not in self._made:
             self._made[name] = self._make(name)

@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from uuid import UUID
 
-from src.core.conversation.budget import BudgetDecision, cost_usd, reserve
+from src.core.conversation.budget import OFFLINE, BudgetDecision, cost_usd, reserve
 from src.core.conversation.conversations import load_owned, new_conversation, owner_of
 from src.core.conversation.live import Delta, LiveAnswer, LiveAnswers
-from src.core.conversation.prompting import chat_request
+from src.core.conversation.prompting import chat_request, cited_sources
 from src.core.conversation.resilience import Attempt, Breakers, stream_with_fallback
 from src.core.conversation.safety import looks_like_injection, redact
 from src.ports.billing import EntitlementChecker
@@ -85,6 +85,7 @@ class _Turn:
     answer: Message
     decision: BudgetDecision
     committed: asyncio.Future[bool]  # whether the question, the empty answer and the reservation were stored
+    asked_at: float  # time.monotonic() when the request arrived: what the user waits is counted from here
 
 
 class SendMessage:
@@ -113,13 +114,14 @@ class SendMessage:
 
     async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID | None,
                       content: str) -> AsyncIterator[ChatEvent]:
+        asked_at = time.monotonic()
         question = check_question(content, self._settings)
         # the passages and the entitlement are read while the conversation is read
         retrieval = asyncio.create_task(self._passages(workspace_id, question))
         entitlement = asyncio.create_task(self._entitlements.entitlement(workspace_id))
         try:
             turn, live = await self._prepare(caller, workspace_id, conversation_id, question, retrieval,
-                                             entitlement)
+                                             entitlement, asked_at)
         finally:
             _discard(retrieval, entitlement)
         yield Started(turn.answer.conversation_id, turn.answer)
@@ -131,7 +133,7 @@ class SendMessage:
             return []
         return await self._retriever.retrieve(workspace_id, question, self._settings.retrieval_k)
 
-    async def _prepare(self, caller, workspace_id, conversation_id, question, retrieval, entitlement):
+    async def _prepare(self, caller, workspace_id, conversation_id, question, retrieval, entitlement, asked_at):
         now = self._clock.now()
         conversation, history = await self._conversation(owner_of(caller), workspace_id, conversation_id, question,
                                                          now)
@@ -155,7 +157,7 @@ class SendMessage:
             # for each other only that long (refused past the hard cap: nothing above is kept)
             decision = await reserve(uow, entitled, self._settings, caller, answer.id, estimate, now)
             turn = _Turn(workspace_id, question, history, passages, answer, decision,
-                         asyncio.get_running_loop().create_future())
+                         asyncio.get_running_loop().create_future(), asked_at)
             # the provider request goes out while the commit is on its way; the outcome is stored after it
             live = self._live.start(answer.id, lambda live: self._generate(turn, live))
             committed = False
@@ -181,7 +183,7 @@ class SendMessage:
 
     async def _generate(self, turn: _Turn, live: LiveAnswer) -> None:
         template = self._prompts.get(ANSWER_TEMPLATE)
-        started, first_token_at = time.monotonic(), None
+        started, first_token_at = turn.asked_at, None
         route: ModelRoute | None = None
         usage: Usage | None = None
         attempts: list[Attempt] = []
@@ -201,7 +203,7 @@ class SendMessage:
                 elif isinstance(event, Finished):
                     usage = event.usage
         except asyncio.CancelledError:
-            status, error = MessageStatus.CANCELLED, "the client went away"
+            status, error = MessageStatus.CANCELLED, "stopped" if live.stopped else "the client went away"
             await asyncio.shield(self._store(turn, live, route, usage, template.ref, status, error, started,
                                              first_token_at, request_for))
             raise
@@ -225,6 +227,7 @@ class SendMessage:
         cost = cost_usd(usage, route.input_usd_per_mtok, route.output_usd_per_mtok) if route else 0.0
         now = self._clock.now()
         final = replace(turn.answer, content=text, status=status, model=route.model if route else None,
+                        sources=cited_sources(text, turn.answer.sources, route.model if route else OFFLINE),
                         template=template_ref, prompt_tokens=usage.prompt_tokens,
                         completion_tokens=usage.completion_tokens, cost_usd=cost, error=error,
                         latency_ms=int((time.monotonic() - started) * 1000),

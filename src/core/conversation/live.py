@@ -32,6 +32,7 @@ class LiveAnswer:
     stored: int = 0  # characters the last checkpoint stored
     model: str | None = None  # the model answering, once one streams
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    stopped: bool = False  # someone asked to stop it (rather than every subscriber leaving)
 
     def append(self, text: str) -> None:
         self.pieces.append(text)
@@ -130,6 +131,15 @@ class LiveAnswers:
             answer.task.cancel()
         else:
             asyncio.get_running_loop().create_task(cancel())
+
+    def stop(self, message_id: UUID) -> asyncio.Task | None:
+        """Stops the answer at once if this process generates it; returns its task (it stores the outcome)."""
+        answer = self._answers.get(message_id)
+        if answer is None or answer.task is None or answer.task.done():
+            return None
+        answer.stopped = True
+        answer.task.cancel()
+        return answer.task
 
     async def stop_all(self) -> None:
         """At shutdown: cancel every generation (each stores its partial answer) and wait for them."""

@@ -52,10 +52,38 @@ class SaveAnswerProgress:
         if not progress:
             return 0
         async with self._uow() as uow:
-            stored = await uow.messages.save_progress(progress, self._clock.now())
+            checkpoint = await uow.messages.save_progress(progress, self._clock.now())
             await uow.commit()
-        self._live.stored(stored)
-        return len(stored)
+        self._live.stored(checkpoint.lengths)
+        for message_id in checkpoint.stop:  # asked of another process: stopped here, at this checkpoint
+            self._live.stop(message_id)
+        return len(checkpoint.lengths)
+
+
+class StopAnswer:
+    """- The conversation's owner stops an answer at once: this process cancels it if it generates it (the
+    text so far is kept, CANCELLED, its usage settled), else asks the process that does (it stops at its
+    next checkpoint, within `checkpoint_seconds`). An answer that already ended is answered as it is."""
+
+    def __init__(self, uow: Callable[[], ConversationUnitOfWork], live: LiveAnswers, clock: Clock) -> None:
+        self._uow = uow
+        self._live = live
+        self._clock = clock
+
+    async def execute(self, caller: Principal, workspace_id: UUID, message_id: UUID) -> Message:
+        async with self._uow() as uow:
+            message = await uow.messages.get(message_id)
+            if message is None:
+                raise NotFound("no such message")
+            await load_owned(uow, message.conversation_id, owner_of(caller), workspace_id)
+            if message.status is MessageStatus.STREAMING and self._live.get(message_id) is None:
+                await uow.messages.request_stop(message_id, self._clock.now())
+                await uow.commit()
+        task = self._live.stop(message_id)
+        if task is not None:
+            await asyncio.wait([task], timeout=10)  # its outcome is stored by then
+        async with self._uow() as uow:
+            return await uow.messages.get(message_id) or message
 
 
 class RecoverStalledAnswers:

@@ -3,11 +3,22 @@ untrusted), the template rendered, and history trimmed to the model's context wi
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from string import Template
 
+from src.core.conversation.budget import OFFLINE
 from src.core.conversation.safety import looks_like_injection
-from src.ports.conversation import ChatMessage, ChatRequest, Message, ModelRoute, Passage, PromptTemplate, TokenCounter
+from src.ports.conversation import (
+    ChatMessage,
+    ChatRequest,
+    Message,
+    ModelRoute,
+    Passage,
+    PromptTemplate,
+    Source,
+    TokenCounter,
+)
 
 
 def context_block(passages: list[Passage]) -> str:
@@ -49,3 +60,15 @@ def chat_request(route: ModelRoute, template: PromptTemplate, question: str, pas
     messages = fit_history(history, system, user, route, counter, max_output)
     return ChatRequest(route.provider_model, system, (*messages, ChatMessage("user", user)), max_output,
                        tuple(passages))
+
+
+_CITATION = re.compile(r"\[(\d{1,3})\]")
+
+
+def cited_sources(answer: str, sources: tuple[Source, ...], model: str) -> tuple[Source, ...]:
+    """The passages the answer cites as [n] (the template asks for it). An answer that cites none: the offline
+    provider found nothing to quote, so none; a model that did not cite saw them all, so all."""
+    cited = {int(number) for number in _CITATION.findall(answer)}
+    if not cited:
+        return () if model == OFFLINE else sources
+    return tuple(source for number, source in enumerate(sources, 1) if number in cited)

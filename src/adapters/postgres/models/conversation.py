@@ -49,6 +49,7 @@ class MessageRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     progress_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stop_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # seen at a checkpoint
     seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)  # insertion order within a second
 
     # the answers being generated (few): what the sweeper of stalled answers reads

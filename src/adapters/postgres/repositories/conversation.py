@@ -15,6 +15,7 @@ from src.adapters.postgres.models.conversation import ConversationRow, MessageRo
 from src.adapters.postgres.repositories.mapping import to_record, values_of
 from src.ports.conversation import (
     AnswerProgress,
+    Checkpoint,
     Conversation,
     DayTotals,
     Message,
@@ -75,7 +76,9 @@ _SAVE_PROGRESS = text("""
     FROM unnest(CAST(:ids AS uuid[]), CAST(:offsets AS integer[]), CAST(:pieces AS text[]),
                 CAST(:models AS text[])) AS p(id, stored, piece, model)
     WHERE m.id = p.id AND m.status = 'streaming'
-    RETURNING m.id, length(m.content)""")
+    RETURNING m.id, length(m.content), m.stop_requested_at IS NOT NULL""")
+_REQUEST_STOP = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"),
+                                        _MESSAGES.c.status == MessageStatus.STREAMING.value)
 
 
 @cache
@@ -170,11 +173,15 @@ class PgMessageRepository:
                                            .order_by(MessageRow.seq.desc()).limit(limit))
         return [_message(row) for row in reversed(rows.scalars().all())]
 
-    async def save_progress(self, progress: Sequence[AnswerProgress], now: datetime) -> dict[UUID, int]:
-        rows = await self._session.execute(_SAVE_PROGRESS, {
+    async def save_progress(self, progress: Sequence[AnswerProgress], now: datetime) -> Checkpoint:
+        rows = (await self._session.execute(_SAVE_PROGRESS, {
             "ids": [p.message_id for p in progress], "offsets": [p.offset for p in progress],
-            "pieces": [p.text for p in progress], "models": [p.model for p in progress], "now": now})
-        return dict(rows.all())
+            "pieces": [p.text for p in progress], "models": [p.model for p in progress], "now": now})).all()
+        return Checkpoint({ident: length for ident, length, _ in rows}, {ident for ident, _, stop in rows if stop})
+
+    async def request_stop(self, message_id: UUID, now: datetime) -> bool:
+        return (await self._session.execute(_REQUEST_STOP.values(stop_requested_at=now),
+                                            {"message_id": message_id})).rowcount == 1
 
     async def stalled(self, before: datetime, limit: int) -> list[Message]:
         row = MessageRow
