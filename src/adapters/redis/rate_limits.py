@@ -9,15 +9,19 @@ from limits import RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
+from redis.asyncio import BlockingConnectionPool
 
 from src.ports.edge import Quota, RateDecision
 from src.ports.shared import StorageUnavailable
 
 
 class RedisRateLimiter:
-    def __init__(self, url: str) -> None:
-        """`url`: redis://… or rediss://…"""
-        storage = RedisStorage(f"async+{url}", implementation="redispy", wrap_exceptions=True, key_prefix="keel")
+    def __init__(self, url: str, connections: int = 32) -> None:
+        """`url`: redis://… or rediss://… A burst waits for one of `connections` (5 s at most) rather than
+        opening one connection per concurrent request."""
+        pool = BlockingConnectionPool.from_url(url, max_connections=connections, timeout=5)
+        storage = RedisStorage(f"async+{url}", implementation="redispy", wrap_exceptions=True, key_prefix="keel",
+                               connection_pool=pool)
         self._limiter = MovingWindowRateLimiter(storage)
         self._storage = storage
 
