@@ -59,7 +59,7 @@ from src.core.knowledge.config import KnowledgeConfig
 from src.core.knowledge.graph import BuildDocumentGraph
 from src.core.knowledge.graph_queries import ExploreEntity, FindPath, RecentEntities, SearchEntities
 from src.core.knowledge.ingestion import KEYWORD_INDEX_JOB, GiveUpIngestion, IngestDocuments
-from src.core.knowledge.search import Search
+from src.core.knowledge.search import Search, SearchWorkspace
 from src.core.knowledge.spaces import Reembed, SyncEmbeddingSpace
 from src.core.system.health import CheckHealth
 from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
@@ -206,13 +206,15 @@ class Container(containers.DeclarativeContainer):
     # for use cases that only read, once per request (authentication, authorization, entitlements)
     read_uow = providers.Factory(SqlAlchemyUnitOfWork, sessions=providers.Singleton(make_read_session_factory, engine),
                                  jobs=jobs, search_settings=search_settings)
+    # who may do what: identity's policy, asked by every domain's use cases
+    access = providers.Singleton(authz.Authorize, read_uow.provider)
 
     # system
     repair_keyword_index = providers.Factory(KeywordIndexRepair, engine)
     check_health = providers.Factory(CheckHealth, probes=providers.List(providers.Factory(PostgresHealthProbe, engine)))
-    request_worker_probe = providers.Factory(RequestWorkerProbe, uow=uow.provider, clock=clock)
+    request_worker_probe = providers.Factory(RequestWorkerProbe, uow=uow.provider, clock=clock, access=access)
     process_worker_probe = providers.Factory(ProcessWorkerProbe, uow=uow.provider, clock=clock)
-    get_worker_probe = providers.Factory(GetWorkerProbe, uow=uow.provider)
+    get_worker_probe = providers.Factory(GetWorkerProbe, uow=uow.provider, access=access)
     watch_worker_probe = providers.Factory(WatchWorkerProbe, get=get_worker_probe)
     enqueue_due_jobs = providers.Factory(EnqueueDueJobs, uow.provider, clock, providers.Callable(schedules, settings))
 
@@ -231,7 +233,6 @@ class Container(containers.DeclarativeContainer):
     # identity: use cases
     authenticate = providers.Factory(sessions.Authenticate, read_uow.provider, token_codec, clock)
     authenticate_api_key = providers.Factory(api_keys.AuthenticateApiKey, uow.provider, clock)
-    authorize = providers.Factory(authz.Authorize, read_uow.provider)
     find_ended_credentials = providers.Factory(sessions.FindEndedCredentials, read_uow.provider)
     sign_up = providers.Factory(accounts.SignUp, uow.provider, hasher, session_issuer, clock, identity)
     sign_in = providers.Factory(accounts.SignIn, uow.provider, hasher, session_issuer, clock, identity)
@@ -272,21 +273,22 @@ class Container(containers.DeclarativeContainer):
     knowledge = providers.Singleton(knowledge_config, settings)
     embedders = providers.Singleton(EmbedderRegistry, providers.Singleton(embedding_options, settings))
     pdf_reader = providers.Singleton(PypdfReader)
-    upload_documents = providers.Factory(docs.UploadDocuments, uow.provider, clock, knowledge, entitlements)
-    get_document = providers.Factory(docs.GetDocument, uow.provider)
-    list_documents = providers.Factory(docs.ListDocuments, uow.provider)
-    delete_document = providers.Factory(docs.DeleteDocument, uow.provider)
+    upload_documents = providers.Factory(docs.UploadDocuments, uow.provider, clock, knowledge, entitlements, access)
+    get_document = providers.Factory(docs.GetDocument, uow.provider, access)
+    list_documents = providers.Factory(docs.ListDocuments, uow.provider, access)
+    delete_document = providers.Factory(docs.DeleteDocument, uow.provider, access)
     watch_document = providers.Factory(docs.WatchDocument, get_document)
     ingest_documents = providers.Factory(IngestDocuments, uow.provider, embedders, pdf_reader, clock, knowledge)
     give_up_ingestion = providers.Factory(GiveUpIngestion, uow.provider, clock)
-    search = providers.Factory(Search, uow.provider, embedders, knowledge)
+    search = providers.Factory(Search, uow.provider, embedders, knowledge)  # for callers already authorised
+    search_workspace = providers.Factory(SearchWorkspace, search, access)
     sync_embedding_space = providers.Factory(SyncEmbeddingSpace, uow.provider, embedders, clock)
     reembed = providers.Factory(Reembed, uow.provider, embedders, clock)
     # knowledge graph
-    search_entities = providers.Factory(SearchEntities, uow.provider)
-    explore_entity = providers.Factory(ExploreEntity, uow.provider, knowledge)
-    find_path = providers.Factory(FindPath, uow.provider, knowledge)
-    recent_entities = providers.Factory(RecentEntities, uow.provider, clock)
+    search_entities = providers.Factory(SearchEntities, uow.provider, access)
+    explore_entity = providers.Factory(ExploreEntity, uow.provider, knowledge, access)
+    find_path = providers.Factory(FindPath, uow.provider, knowledge, access)
+    recent_entities = providers.Factory(RecentEntities, uow.provider, clock, access)
 
     # conversation
     chat = providers.Singleton(chat_settings, settings)
@@ -302,35 +304,36 @@ class Container(containers.DeclarativeContainer):
     retriever = providers.Factory(KnowledgeRetriever, search,
                                   providers.Callable(SearchMode, settings.provided.chat_retrieval_mode))
     send_message = providers.Factory(SendMessage, uow.provider, read_uow.provider, entitlements, retriever, chat_models,
-                                     prompts, token_counter, breakers, live_answers, clock, chat)
+                                     prompts, token_counter, breakers, live_answers, clock, chat, access)
     save_answer_progress = providers.Factory(SaveAnswerProgress, uow.provider, live_answers, clock)
-    stop_answer = providers.Factory(StopAnswer, uow.provider, live_answers, clock)
+    stop_answer = providers.Factory(StopAnswer, uow.provider, live_answers, clock, access)
     recover_stalled_answers = providers.Factory(RecoverStalledAnswers, uow.provider, chat_models, token_counter, clock,
                                                 chat)
     follow_message = providers.Factory(FollowMessage, read_uow.provider, live_answers, recover_stalled_answers, clock,
-                                       chat)
-    create_conversation = providers.Factory(convs.CreateConversation, uow.provider, clock)
-    list_conversations = providers.Factory(convs.ListConversations, uow.provider, clock)
-    get_conversation = providers.Factory(convs.GetConversation, uow.provider, clock)
-    get_message = providers.Factory(convs.GetMessage, uow.provider, clock)
-    rename_conversation = providers.Factory(convs.RenameConversation, uow.provider, clock)
-    delete_conversation = providers.Factory(convs.DeleteConversation, uow.provider, clock)
-    usage_report = providers.Factory(convs.UsageReport, uow.provider, clock)
+                                       chat, access)
+    create_conversation = providers.Factory(convs.CreateConversation, uow.provider, clock, access)
+    list_conversations = providers.Factory(convs.ListConversations, uow.provider, clock, access)
+    get_conversation = providers.Factory(convs.GetConversation, uow.provider, clock, access)
+    get_message = providers.Factory(convs.GetMessage, uow.provider, clock, access)
+    rename_conversation = providers.Factory(convs.RenameConversation, uow.provider, clock, access)
+    delete_conversation = providers.Factory(convs.DeleteConversation, uow.provider, clock, access)
+    usage_report = providers.Factory(convs.UsageReport, uow.provider, clock, access)
     suggest_title = providers.Factory(convs.SuggestTitle, uow.provider, entitlements, chat_models, prompts, clock,
-                                      chat)
+                                      chat, access)
 
     # billing: Stripe, webhooks, reconciliation, views
     payments = providers.Singleton(payment_provider, settings)
     handle_stripe_event = providers.Factory(HandleStripeEvent, uow.provider, catalogue, clock, billing)
     start_checkout = providers.Factory(checkout.StartCheckout, uow.provider, payments, catalogue, clock,
-                                       settings.provided.billing_return_url)
+                                       settings.provided.billing_return_url, access)
     open_billing_portal = providers.Factory(checkout.OpenPortal, uow.provider, payments, clock,
-                                            settings.provided.billing_return_url)
+                                            settings.provided.billing_return_url, access)
     reconcile_billing = providers.Factory(Reconcile, uow.provider, payments, catalogue, clock, billing)
-    request_reconciliation = providers.Factory(RequestReconciliation, uow.provider)
-    billing_overview = providers.Factory(views.GetBillingOverview, uow.provider, catalogue, clock)
-    list_webhook_events = providers.Factory(views.ListWebhookEvents, uow.provider)
-    list_billing_repairs = providers.Factory(views.ListRepairs, uow.provider)
+    request_reconciliation = providers.Factory(RequestReconciliation, uow.provider, access)
+    billing_overview = providers.Factory(views.GetBillingOverview, uow.provider, catalogue, clock, access)
+    view_entitlement = providers.Factory(views.ViewEntitlement, entitlements, access)
+    list_webhook_events = providers.Factory(views.ListWebhookEvents, uow.provider, access)
+    list_billing_repairs = providers.Factory(views.ListRepairs, uow.provider, access)
 
 
 def build_container(settings: Settings) -> Container:

@@ -24,6 +24,12 @@ def member(user_id: uuid.UUID) -> Principal:
     return Principal(user_id=user_id, role=Role.USER)
 
 
+async def owner_of(container, workspace_id: uuid.UUID) -> uuid.UUID:
+    async with container.uow() as uow:
+        members = await uow.memberships.of_workspace(workspace_id)
+    return next(m.user_id for m, _ in members if m.role == WorkspaceRole.OWNER)
+
+
 async def ready_documents(container, workspace_id: uuid.UUID, documents: dict[str, str],
                           uploaded_by: uuid.UUID | None = None) -> list[uuid.UUID]:
     """Uploads, ingests and builds the knowledge graph right here (no worker): the documents are searchable
@@ -32,7 +38,8 @@ async def ready_documents(container, workspace_id: uuid.UUID, documents: dict[st
     container.jobs.override(providers.Object(collected))
     try:
         uploads = [DocumentUpload(title, body.encode(), "text/markdown") for title, body in documents.items()]
-        await container.upload_documents().execute(workspace_id, uploads, uploaded_by)
+        uploader = member(uploaded_by or await owner_of(container, workspace_id))
+        await container.upload_documents().execute(uploader, workspace_id, uploads)
         ids = [uuid.UUID(raw) for job in collected.jobs for raw in job.kwargs["document_ids"]]
         await container.ingest_documents().execute(ids)
         graph_jobs = [job for job in collected.jobs if job.name == GRAPH_JOB]

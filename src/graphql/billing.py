@@ -41,30 +41,30 @@ class BillingQuery:
     @strawberry.field(extensions=require(Permission.WORKSPACE_READ, "workspace_id"),
                       description="The workspace's plan and limits as Keel enforces them now.")
     async def entitlement(self, info: Info, workspace_id: strawberry.ID) -> EntitlementResult:
-        checker = info.context.services.entitlements()
-        return await answer(lambda: checker.entitlement(parse_id(workspace_id, "workspaceId")), EntitlementType.of)
+        caller, view = await info.context.principal(), info.context.services.view_entitlement()
+        return await answer(lambda: view.execute(caller, parse_id(workspace_id, "workspaceId")), EntitlementType.of)
 
     @strawberry.field(extensions=require(Permission.BILLING_ADMIN),
                       description="Admin: a workspace's customer, subscriptions, entitlement and its history.")
     async def billing_overview(self, info: Info, workspace_id: strawberry.ID, history: int = 50) -> OverviewResult:
-        overview = info.context.services.billing_overview()
-        return await answer(lambda: overview.execute(parse_id(workspace_id, "workspaceId"), history),
+        caller, overview = await info.context.principal(), info.context.services.billing_overview()
+        return await answer(lambda: overview.execute(caller, parse_id(workspace_id, "workspaceId"), history),
                             BillingOverviewType.of)
 
     @strawberry.field(extensions=require(Permission.BILLING_ADMIN),
                       description="Admin: Stripe webhook events received, newest first.")
     async def webhook_events(self, info: Info, status: WebhookEventStatusEnum | None = None,
                              first: int = 50) -> WebhookEventsResult:
-        listing = info.context.services.list_webhook_events()
+        caller, listing = await info.context.principal(), info.context.services.list_webhook_events()
         wanted = EventStatus(status.value) if status else None
-        return await answer(lambda: listing.execute(wanted, first),
+        return await answer(lambda: listing.execute(caller, wanted, first),
                             lambda events: WebhookEventList(events=[WebhookEventType.of(e) for e in events]))
 
     @strawberry.field(extensions=require(Permission.BILLING_ADMIN),
                       description="Admin: entitlements reconciliation repaired, newest first, before and after.")
     async def reconciliation_repairs(self, info: Info, first: int = 50) -> RepairsResult:
-        listing = info.context.services.list_billing_repairs()
-        return await answer(lambda: listing.execute(first), lambda repairs: ReconciliationRepairList(
+        caller, listing = await info.context.principal(), info.context.services.list_billing_repairs()
+        return await answer(lambda: listing.execute(caller, first), lambda repairs: ReconciliationRepairList(
             repairs=[ReconciliationRepairType.of(repair) for repair in repairs]))
 
 
@@ -73,19 +73,19 @@ class BillingMutation:
     @strawberry.mutation(extensions=require(Permission.BILLING_MANAGE, "workspace_id"),
                          description="A Stripe Checkout page subscribing the workspace to a plan.")
     async def start_checkout(self, info: Info, workspace_id: strawberry.ID, plan: str) -> RedirectResult:
-        checkout = info.context.services.start_checkout()
-        return await answer(lambda: checkout.execute(parse_id(workspace_id, "workspaceId"), plan),
+        caller, checkout = await info.context.principal(), info.context.services.start_checkout()
+        return await answer(lambda: checkout.execute(caller, parse_id(workspace_id, "workspaceId"), plan),
                             lambda url: BillingRedirect(url=url))
 
     @strawberry.mutation(extensions=require(Permission.BILLING_MANAGE, "workspace_id"),
                          description="A Stripe customer portal page (payment methods, invoices, cancel).")
     async def open_billing_portal(self, info: Info, workspace_id: strawberry.ID) -> RedirectResult:
-        portal = info.context.services.open_billing_portal()
-        return await answer(lambda: portal.execute(parse_id(workspace_id, "workspaceId")),
+        caller, portal = await info.context.principal(), info.context.services.open_billing_portal()
+        return await answer(lambda: portal.execute(caller, parse_id(workspace_id, "workspaceId")),
                             lambda url: BillingRedirect(url=url))
 
     @strawberry.mutation(extensions=require(Permission.BILLING_ADMIN),
                          description="Admin: queue a reconciliation with Stripe now.")
     async def reconcile_billing(self, info: Info) -> ReconcileResult:
-        return await answer(info.context.services.request_reconciliation().execute,
-                            lambda _: ReconciliationQueued())
+        caller, request = await info.context.principal(), info.context.services.request_reconciliation()
+        return await answer(lambda: request.execute(caller), lambda _: ReconciliationQueued())

@@ -53,36 +53,37 @@ class ConversationQuery:
                       description="Your conversations in the workspace, most recently active first.")
     async def conversations(self, info: Info, workspace_id: WorkspaceId, first: int = 20,
                             after: str | None = None) -> ConversationsResult:
-        user, listing = await _caller(info), info.context.services.list_conversations()
-        return await answer(lambda: listing.execute(user, parse_id(workspace_id, "workspaceId"), first, after),
+        caller, listing = await _caller(info), info.context.services.list_conversations()
+        return await answer(lambda: listing.execute(caller, parse_id(workspace_id, "workspaceId"), first, after),
                             ConversationConnection.of)
 
     @strawberry.field(extensions=require(Permission.CONTENT_READ, "workspace_id"))
     async def conversation(self, info: Info, workspace_id: WorkspaceId, id: strawberry.ID,
                            last_messages: int = 50) -> ConversationResult:
-        user, get = await _caller(info), info.context.services.get_conversation()
-        return await answer(lambda: get.execute(user, parse_id(workspace_id, "workspaceId"), parse_id(id, "id"),
+        caller, get = await _caller(info), info.context.services.get_conversation()
+        return await answer(lambda: get.execute(caller, parse_id(workspace_id, "workspaceId"), parse_id(id, "id"),
                                                 last_messages), ConversationType.with_messages)
 
     @strawberry.field(extensions=require(Permission.CONTENT_READ, "workspace_id"),
                       description="A message by id (e.g. to catch up after a dropped stream).")
     async def message(self, info: Info, workspace_id: WorkspaceId, id: strawberry.ID) -> MessageResult:
-        user, get = await _caller(info), info.context.services.get_message()
-        return await answer(lambda: get.execute(user, parse_id(workspace_id, "workspaceId"), parse_id(id, "id")),
+        caller, get = await _caller(info), info.context.services.get_message()
+        return await answer(lambda: get.execute(caller, parse_id(workspace_id, "workspaceId"), parse_id(id, "id")),
                             MessageType.of)
 
     @strawberry.field(extensions=require(Permission.CONTENT_READ, "workspace_id"),
                       description="Your model usage per day and model over the last `days`.")
     async def my_usage(self, info: Info, workspace_id: WorkspaceId, days: int = 30) -> UsageResult:
-        user, report = await _caller(info), info.context.services.usage_report()
-        return await answer(lambda: report.execute(parse_id(workspace_id, "workspaceId"), days, user),
+        caller, report = await _caller(info), info.context.services.usage_report()
+        return await answer(lambda: report.execute(caller, parse_id(workspace_id, "workspaceId"), days),
                             UsageReportType.of)
 
     @strawberry.field(extensions=require(Permission.BILLING_MANAGE, "workspace_id"),
                       description="The whole workspace's model usage per day and model (owners).")
     async def workspace_usage(self, info: Info, workspace_id: WorkspaceId, days: int = 30) -> UsageResult:
-        report = info.context.services.usage_report()
-        return await answer(lambda: report.execute(parse_id(workspace_id, "workspaceId"), days, None),
+        caller, report = await _caller(info), info.context.services.usage_report()
+        return await answer(lambda: report.execute(caller, parse_id(workspace_id, "workspaceId"), days,
+                                                   whole_workspace=True),
                             UsageReportType.of)
 
 
@@ -91,29 +92,29 @@ class ConversationMutation:
     @strawberry.mutation(extensions=require(Permission.CONTENT_WRITE, "workspace_id"))
     async def create_conversation(self, info: Info, workspace_id: WorkspaceId,
                                   title: str | None = None) -> ConversationResult:
-        user, create = await _caller(info), info.context.services.create_conversation()
-        return await answer(lambda: create.execute(user, parse_id(workspace_id, "workspaceId"), title),
+        caller, create = await _caller(info), info.context.services.create_conversation()
+        return await answer(lambda: create.execute(caller, parse_id(workspace_id, "workspaceId"), title),
                             ConversationType.of)
 
     @strawberry.mutation(extensions=require(Permission.CONTENT_WRITE, "workspace_id"))
     async def rename_conversation(self, info: Info, workspace_id: WorkspaceId, id: strawberry.ID,
                                   title: str) -> ConversationResult:
-        user, rename = await _caller(info), info.context.services.rename_conversation()
-        return await answer(lambda: rename.execute(user, parse_id(workspace_id, "workspaceId"), parse_id(id, "id"),
+        caller, rename = await _caller(info), info.context.services.rename_conversation()
+        return await answer(lambda: rename.execute(caller, parse_id(workspace_id, "workspaceId"), parse_id(id, "id"),
                                                    title), ConversationType.of)
 
     @strawberry.mutation(extensions=require(Permission.CONTENT_WRITE, "workspace_id"))
     async def delete_conversation(self, info: Info, workspace_id: WorkspaceId, id: strawberry.ID) -> DeleteResult:
-        user, delete = await _caller(info), info.context.services.delete_conversation()
-        return await answer(lambda: delete.execute(user, parse_id(workspace_id, "workspaceId"), parse_id(id, "id")),
+        caller, delete = await _caller(info), info.context.services.delete_conversation()
+        return await answer(lambda: delete.execute(caller, parse_id(workspace_id, "workspaceId"), parse_id(id, "id")),
                             lambda deleted: DeletedConversation(id=strawberry.ID(str(deleted))))
 
     @strawberry.mutation(extensions=require(Permission.CONTENT_WRITE, "workspace_id"),
                          description="Retitle the conversation with a title the model suggests (structured output).")
     async def suggest_conversation_title(self, info: Info, workspace_id: WorkspaceId,
                                          id: strawberry.ID) -> TitleResult:
-        user, suggest = await _caller(info), info.context.services.suggest_title()
-        return await answer(lambda: suggest.execute(user, parse_id(workspace_id, "workspaceId"),
+        caller, suggest = await _caller(info), info.context.services.suggest_title()
+        return await answer(lambda: suggest.execute(caller, parse_id(workspace_id, "workspaceId"),
                                                     parse_id(id, "id")), ConversationType.of)
 
 
@@ -136,10 +137,10 @@ class ConversationSubscription:
                    conversation_id: strawberry.ID | None = None) -> AsyncGenerator[ChatEventType, None]:
         message_id = None
         try:
-            user = await _caller(info)
+            caller = await _caller(info)
             conversation = parse_id(conversation_id, "conversationId") if conversation_id else None
             send = info.context.services.send_message()
-            async for event in send.execute(user, parse_id(workspace_id, "workspaceId"), conversation, content):
+            async for event in send.execute(caller, parse_id(workspace_id, "workspaceId"), conversation, content):
                 if isinstance(event, Started):
                     message_id = event.message.id
                 yield ChatEventType.of(event, message_id)
@@ -153,10 +154,10 @@ class ConversationSubscription:
     async def message_stream(self, info: Info, workspace_id: WorkspaceId, message_id: strawberry.ID,
                              offset: int = 0) -> AsyncGenerator[ChatEventType, None]:
         try:
-            user = await _caller(info)
+            caller = await _caller(info)
             ident = parse_id(message_id, "messageId")
             follow = info.context.services.follow_message()
-            async for event in follow.execute(user, parse_id(workspace_id, "workspaceId"), ident, offset):
+            async for event in follow.execute(caller, parse_id(workspace_id, "workspaceId"), ident, offset):
                 yield ChatEventType.of(event, ident)
         except DomainError as exc:
             yield _error_event(exc)

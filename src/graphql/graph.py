@@ -63,14 +63,14 @@ class EntityType:
 
     @strawberry.field(description="Entities up to `depth` relations away (1–3), nearest first.")
     async def neighbours(self, info: Info, depth: int = 1, first: int = 50) -> NeighboursResult:
-        explore = info.context.services.explore_entity()
-        return await answer(lambda: explore.neighbours(self.workspace_id, UUID(self.id), depth, first),
+        caller, explore = await info.context.principal(), info.context.services.explore_entity()
+        return await answer(lambda: explore.neighbours(caller, self.workspace_id, UUID(self.id), depth, first),
                             lambda found: Neighbours(items=[NeighbourType.of(n) for n in found]))
 
     @strawberry.field(description="Chunks that mention the entity.")
     async def chunks(self, info: Info, first: int = 20) -> ChunksResult:
-        explore = info.context.services.explore_entity()
-        return await answer(lambda: explore.chunks(self.workspace_id, UUID(self.id), first),
+        caller, explore = await info.context.principal(), info.context.services.explore_entity()
+        return await answer(lambda: explore.chunks(caller, self.workspace_id, UUID(self.id), first),
                             lambda views: MentioningChunks(items=[MentioningChunkType.of(v) for v in views]))
 
 
@@ -123,14 +123,14 @@ class GraphQuery:
     @strawberry.field(extensions=require(Permission.CONTENT_READ, "workspace_id"),
                       description="Entities of the knowledge graph whose name or an alias contains `search`.")
     async def entities(self, info: Info, workspace_id: WorkspaceId, search: str, first: int = 20) -> EntitiesResult:
-        find = info.context.services.search_entities()
-        return await answer(lambda: find.execute(parse_id(workspace_id, "workspaceId"), search, first),
+        caller, find = await info.context.principal(), info.context.services.search_entities()
+        return await answer(lambda: find.execute(caller, parse_id(workspace_id, "workspaceId"), search, first),
                             EntityList.of)
 
     @strawberry.field(extensions=require(Permission.CONTENT_READ, "workspace_id"))
     async def entity(self, info: Info, workspace_id: WorkspaceId, id: strawberry.ID) -> EntityResult:
-        explore = info.context.services.explore_entity()
-        return await answer(lambda: explore.get(parse_id(workspace_id, "workspaceId"), parse_id(id, "id")),
+        caller, explore = await info.context.principal(), info.context.services.explore_entity()
+        return await answer(lambda: explore.get(caller, parse_id(workspace_id, "workspaceId"), parse_id(id, "id")),
                             EntityType.of)
 
     @strawberry.field(extensions=require(Permission.CONTENT_READ, "workspace_id"),
@@ -138,8 +138,8 @@ class GraphQuery:
     async def path(self, info: Info, workspace_id: WorkspaceId,
                    from_: Annotated[strawberry.ID, strawberry.argument(name="from")],
                    to: strawberry.ID, max_depth: int = 3) -> PathResult:
-        find = info.context.services.find_path()
-        return await answer(lambda: find.execute(parse_id(workspace_id, "workspaceId"), parse_id(from_, "from"),
+        caller, find = await info.context.principal(), info.context.services.find_path()
+        return await answer(lambda: find.execute(caller, parse_id(workspace_id, "workspaceId"), parse_id(from_, "from"),
                                                  parse_id(to, "to"), max_depth), EntityPath.of)
 
     @strawberry.field(extensions=require(Permission.CONTENT_READ, "workspace_id"),
@@ -147,6 +147,6 @@ class GraphQuery:
     async def recent_entities(self, info: Info, workspace_id: WorkspaceId,
                               uploaded_by: Annotated[strawberry.ID, strawberry.argument(name="uploadedBy")],
                               days: int = 7, first: int = 50) -> EntitiesResult:
-        recent = info.context.services.recent_entities()
-        return await answer(lambda: recent.execute(parse_id(workspace_id, "workspaceId"),
+        caller, recent = await info.context.principal(), info.context.services.recent_entities()
+        return await answer(lambda: recent.execute(caller, parse_id(workspace_id, "workspaceId"),
                                                    parse_id(uploaded_by, "uploadedBy"), days, first), EntityList.of)

@@ -62,26 +62,21 @@ def _filters(raw: SearchFilterInput | None) -> SearchFilters:
     return SearchFilters(document_ids=ids, metadata=check_metadata(raw.metadata, "filters.metadata"))
 
 
-async def _user_id(info: Info):
-    principal = await info.context.principal()
-    return principal.user_id if principal else None
-
-
 @strawberry.type
 class KnowledgeQuery:
     @strawberry.field(extensions=require(Permission.CONTENT_READ, "workspace_id"),
                       description="Documents of a workspace, newest first.")
     async def documents(self, info: Info, workspace_id: strawberry.ID, status: DocumentStatusEnum | None = None,
                         first: int = 20, after: str | None = None) -> DocumentsResult:
-        listing = info.context.services.list_documents()
+        caller, listing = await info.context.principal(), info.context.services.list_documents()
         wanted = DocumentStatus(status.value) if status else None
-        return await answer(lambda: listing.execute(parse_id(workspace_id, "workspaceId"), status=wanted,
+        return await answer(lambda: listing.execute(caller, parse_id(workspace_id, "workspaceId"), status=wanted,
                                                     first=first, after=after), DocumentConnection.of)
 
     @strawberry.field(extensions=require(Permission.CONTENT_READ, "workspace_id"))
     async def document(self, info: Info, workspace_id: strawberry.ID, id: strawberry.ID) -> DocumentResult:
-        get = info.context.services.get_document()
-        return await answer(lambda: get.execute(parse_id(workspace_id, "workspaceId"), parse_id(id, "id")),
+        caller, get = await info.context.principal(), info.context.services.get_document()
+        return await answer(lambda: get.execute(caller, parse_id(workspace_id, "workspaceId"), parse_id(id, "id")),
                             DocumentType.of)
 
     @strawberry.field(extensions=require(Permission.CONTENT_READ, "workspace_id"),
@@ -89,12 +84,12 @@ class KnowledgeQuery:
     async def search(self, info: Info, workspace_id: strawberry.ID, query: str,
                      mode: SearchModeEnum = SearchModeEnum.HYBRID, k: int = 10,
                      filters: SearchFilterInput | None = None) -> SearchResult:
-        search = info.context.services.search()
+        caller, search = await info.context.principal(), info.context.services.search_workspace()
 
         async def run():
             request = SearchRequest(parse_id(workspace_id, "workspaceId"), query, SearchMode(mode.value), k,
                                     _filters(filters))
-            return await search.execute(request)
+            return await search.execute(caller, request)
 
         return await answer(run, lambda hits: SearchResults(hits=[SearchHitType.of(hit) for hit in hits]))
 
@@ -116,8 +111,8 @@ class KnowledgeMutation:
             upload = DocumentUpload(title or name or "Untitled", data,
                                     normalise_content_type(getattr(file, "content_type", None), name),
                                     source_name or name, check_metadata(metadata))
-            return await services.upload_documents().execute(parse_id(workspace_id, "workspaceId"), [upload],
-                                                             await _user_id(info))
+            return await services.upload_documents().execute(await info.context.principal(),
+                                                             parse_id(workspace_id, "workspaceId"), [upload])
 
         return await answer(run, UploadedDocuments.of)
 
@@ -139,16 +134,16 @@ class KnowledgeMutation:
                         (".json", ".jsonl", ".ndjson")):
                     raise InvalidInput("a batch file must be JSON or JSON Lines", field="file")
                 uploads += batch_from_json(await _read(file, config.max_document_bytes))
-            return await services.upload_documents().execute(parse_id(workspace_id, "workspaceId"), uploads,
-                                                             await _user_id(info))
+            return await services.upload_documents().execute(await info.context.principal(),
+                                                             parse_id(workspace_id, "workspaceId"), uploads)
 
         return await answer(run, UploadedDocuments.of)
 
     @strawberry.mutation(extensions=require(Permission.CONTENT_WRITE, "workspace_id"),
                          description="Removes the document with its chunks and vectors.")
     async def delete_document(self, info: Info, workspace_id: strawberry.ID, id: strawberry.ID) -> DeleteResult:
-        delete = info.context.services.delete_document()
-        return await answer(lambda: delete.execute(parse_id(workspace_id, "workspaceId"), parse_id(id, "id")),
+        caller, delete = await info.context.principal(), info.context.services.delete_document()
+        return await answer(lambda: delete.execute(caller, parse_id(workspace_id, "workspaceId"), parse_id(id, "id")),
                             lambda document: DeletedDocument(id=strawberry.ID(str(document.id))))
 
 
@@ -159,8 +154,8 @@ class KnowledgeSubscription:
     async def document(self, info: Info, workspace_id: strawberry.ID,
                        id: strawberry.ID) -> AsyncGenerator[DocumentResult, None]:
         try:
-            watch = info.context.services.watch_document()
-            async for document in watch.execute(parse_id(workspace_id, "workspaceId"), parse_id(id, "id")):
+            caller, watch = await info.context.principal(), info.context.services.watch_document()
+            async for document in watch.execute(caller, parse_id(workspace_id, "workspaceId"), parse_id(id, "id")):
                 yield DocumentType.of(document)
         except DomainError as exc:
             yield to_graphql_error(exc)

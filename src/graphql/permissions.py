@@ -43,7 +43,7 @@ class Requires(BasePermission):
             if principal is None:
                 raise Unauthenticated("sign in first")
             if self.permission is not None:
-                await context.services.authorize().execute(principal, self.permission, workspace_id)
+                await context.services.access().require(principal, self.permission, workspace_id)
             if workspace_id is not None:  # authorised there: the workspace's quota pays for the field
                 context.note_rate(await context.services.admission().workspace(workspace_id, info.field_name))
         except RateLimited as exc:

@@ -46,8 +46,8 @@ WorkerProbeResult = Annotated[
 class SystemQuery:
     @strawberry.field(extensions=require(Permission.SYSTEM_OPERATE), description="A worker probe by id.")
     async def worker_probe(self, info: Info, id: strawberry.ID) -> WorkerProbeResult:
-        get = info.context.services.get_worker_probe()
-        return await answer(lambda: get.execute(parse_probe_id(id)), WorkerProbeType.of)
+        caller, get = await info.context.principal(), info.context.services.get_worker_probe()
+        return await answer(lambda: get.execute(caller, parse_probe_id(id)), WorkerProbeType.of)
 
 
 @strawberry.type
@@ -55,7 +55,8 @@ class SystemMutation:
     @strawberry.mutation(extensions=require(Permission.SYSTEM_OPERATE),
                          description="Enqueue a job that a worker must process; proves the job pipeline.")
     async def request_worker_probe(self, info: Info) -> WorkerProbeResult:
-        return await answer(info.context.services.request_worker_probe().execute, WorkerProbeType.of)
+        caller, request = await info.context.principal(), info.context.services.request_worker_probe()
+        return await answer(lambda: request.execute(caller), WorkerProbeType.of)
 
 
 @strawberry.type
@@ -64,7 +65,8 @@ class SystemSubscription:
                              description="The probe now and on every change, until a worker processed it.")
     async def worker_probe(self, info: Info, id: strawberry.ID) -> AsyncGenerator[WorkerProbeResult, None]:
         try:
-            async for probe in info.context.services.watch_worker_probe().execute(parse_probe_id(id)):
+            caller, watch = await info.context.principal(), info.context.services.watch_worker_probe()
+            async for probe in watch.execute(caller, parse_probe_id(id)):
                 yield WorkerProbeType.of(probe)
         except DomainError as exc:
             yield to_graphql_error(exc)

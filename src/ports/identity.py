@@ -236,6 +236,18 @@ class ClientInfo:
 
 # -- driven ports -------------------------------------------------------------------------------------
 @runtime_checkable
+class AccessPolicy(Protocol):
+    """The one decision on who may do what, asked by every domain's use cases (identity answers it), so a
+    GraphQL field, a REST route, the CLI and a worker acting for someone all get the same answer."""
+
+    async def require(self, caller: Principal | None, permission: Permission,
+                      workspace_id: UUID | None = None) -> None:
+        """Raises Unauthenticated (no caller) or Forbidden (not allowed, or no such workspace)."""
+        ...
+
+
+
+@runtime_checkable
 class PasswordHasher(Protocol):
     """Hashing is slow on purpose: both calls run off the event loop, a bounded number at a time."""
 

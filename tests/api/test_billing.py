@@ -312,7 +312,8 @@ async def test_a_plan_change_takes_effect_on_the_next_upload(billing):
     refused = await graphql_upload(billing, upload, one_more, token=token, w=workspace)
     assert refused["data"]["uploadDocument"]["__typename"] == "QuotaExceededError"
     assert refused["data"]["uploadDocument"]["limit"] == "max_documents"
-    await billing.container.start_checkout().execute(uuid.UUID(workspace), "pro")
+    owner = await billing.container.authenticate().execute(token)
+    await billing.container.start_checkout().execute(owner, uuid.UUID(workspace), "pro")
     customer = billing.fake.checkout_sessions[-1]["customer"]
     pro = subscription_object(f"sub_{uuid.uuid4().hex[:12]}", customer, "price_pro", "active", workspace)
     await deliver(billing, event(evt(), "customer.subscription.created", pro, int(time.time())))

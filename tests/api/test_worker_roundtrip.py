@@ -48,6 +48,7 @@ async def test_a_job_enqueued_by_the_app_is_processed_by_a_worker_process_once(b
         app = create_app(settings, services)
         async with asgi_client(app) as client:
             token = (await signed_up_admin(client, services))["accessToken"]
+            operator = await services.authenticate().execute(token)  # the admin, as the use cases see them
             created = (await graphql(client, REQUEST, token=token))["data"]["requestWorkerProbe"]
             assert created["__typename"] == "WorkerProbe" and created["done"] is False
 
@@ -59,10 +60,10 @@ async def test_a_job_enqueued_by_the_app_is_processed_by_a_worker_process_once(b
             # Redelivery (every broker re-runs in-flight messages after a crash) must change nothing.
             for _ in range(2):
                 services.jobs().enqueue(Job(PROCESS_PROBE_JOB, {"probe_id": created["id"]}))
-            sentinel = await services.request_worker_probe().execute()
+            sentinel = await services.request_worker_probe().execute(operator)
             await _subscribe_until_done(app, str(sentinel.id), token)
 
-            probe = await services.get_worker_probe().execute(uuid.UUID(created["id"]))
+            probe = await services.get_worker_probe().execute(operator, uuid.UUID(created["id"]))
             assert probe.attempts == 1 and probe.processed_by == updates[-1]["processedBy"]
             read = (await graphql(client, READ, id=created["id"], token=token))["data"]["workerProbe"]
             assert read == {"done": True, "processedBy": probe.processed_by}

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Self
 from uuid import UUID
 
+from src.ports.identity import Forbidden
 from src.ports.shared import Job
 from src.ports.system import WorkerProbe
 
@@ -73,3 +74,16 @@ class FakeUnitOfWork:
 
     async def rollback(self) -> None:
         self._deferred = []
+
+
+class FakeAccess:
+    """An AccessPolicy that allows everything, or nothing: it records what it was asked."""
+
+    def __init__(self, allow: bool = True) -> None:
+        self.allow = allow
+        self.asked: list[tuple] = []
+
+    async def require(self, caller, permission, workspace_id=None) -> None:
+        self.asked.append((caller, permission, workspace_id))
+        if not self.allow:
+            raise Forbidden("you may not do that")

@@ -17,11 +17,13 @@ from src.container import build_container, shutdown
 from src.core.billing.reconcile import RECONCILE_JOB
 from src.evaluation.retrieval import CollectedJobs
 from src.ports.billing import StripeEvent
-from src.ports.identity import Workspace
+from src.ports.identity import Principal, Role, Workspace
 from tests.conftest import fresh_database, run_keel, start_worker, stop_worker
 from tests.fakes.stripe_api import FakeStripe
 
 pytestmark = pytest.mark.slow
+
+ADMIN = Principal(uuid.uuid4(), Role.ADMIN)  # an operator, as the use cases see one
 
 
 @pytest.fixture
@@ -95,14 +97,14 @@ async def test_reconciliation_repairs_drift_and_records_each_repair(own_db, fake
         assert [await plan_of(container, names[n]) for n in names] == ["free", "team", "pro", "free"]
         listed = [path for method, path in fake_stripe.requests if path == "/v1/subscriptions"]
         assert len(listed) == 3 + 2  # three pages, two of them first refused with 429
-        repairs = await container.list_billing_repairs().execute(50)
+        repairs = await container.list_billing_repairs().execute(ADMIN, 50)
         by_workspace = {repair.workspace_id: repair for repair in repairs}
         assert set(by_workspace) == {names["canceled_in_stripe"], names["never_told"], names["gone_from_stripe"]}
         assert {r.run_id for r in repairs} == {report.run_id}
         never_told = by_workspace[names["never_told"]]
         assert never_told.before is None and never_told.after["plan"] == "team"
         assert by_workspace[names["canceled_in_stripe"]].before["plan"] == "pro"
-        overview = await container.billing_overview().execute(names["canceled_in_stripe"])
+        overview = await container.billing_overview().execute(ADMIN, names["canceled_in_stripe"])
         assert overview.history[0].cause == f"reconciliation:{report.run_id}"
 
         again = await container.reconcile_billing().execute()

@@ -7,7 +7,6 @@ its own because the active embedding space is global state.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from dependency_injector import providers
@@ -18,9 +17,9 @@ from src.core.knowledge.documents import INGEST_JOB, DocumentUpload
 from src.core.knowledge.search import SearchRequest
 from src.core.knowledge.spaces import REEMBED_JOB
 from src.evaluation.retrieval import CollectedJobs
-from src.ports.identity import Workspace
 from src.ports.knowledge import DocumentStatus, EmbeddingUnavailable, SearchMode, SpaceStatus
 from tests.conftest import fresh_database
+from tests.conversation_helpers import account, member, owner_of
 
 pytestmark = pytest.mark.slow
 OPENAI_SPACE = "openai/text-embedding-3-small@64"
@@ -40,11 +39,8 @@ def openai_settings(settings, fake, **extra):
 
 
 async def new_workspace(container) -> uuid.UUID:
-    workspace = Workspace(uuid.uuid4(), "recovery", datetime.now(UTC))
-    async with container.uow() as uow:
-        await uow.workspaces.add(workspace)
-        await uow.commit()
-    return workspace.id
+    _, workspace_id = await account(container)
+    return workspace_id
 
 
 async def upload(container, workspace_id, title: str, body: str) -> tuple[uuid.UUID, list]:
@@ -52,8 +48,9 @@ async def upload(container, workspace_id, title: str, body: str) -> tuple[uuid.U
     collected = CollectedJobs()
     container.jobs.override(providers.Object(collected))
     try:
+        owner = member(await owner_of(container, workspace_id))
         [uploaded] = await container.upload_documents().execute(
-            workspace_id, [DocumentUpload(title, body.encode(), "text/markdown")], None)
+            owner, workspace_id, [DocumentUpload(title, body.encode(), "text/markdown")])
     finally:
         container.jobs.reset_override()
     return uploaded.document.id, collected.jobs
@@ -91,7 +88,8 @@ async def test_an_ingestion_that_fails_half_way_resumes_to_one_consistent_copy(o
         fake_openai.fail_next(1000, status=503, after=2)  # two batches get through, then the provider is down
         with pytest.raises(EmbeddingUnavailable):
             await ingest.execute([document_id])
-        document = await container.get_document().execute(workspace_id, document_id)
+        document = await container.get_document().execute(member(await owner_of(container, workspace_id)), workspace_id,
+                                                             document_id)
         assert document.status is DocumentStatus.PROCESSING
         assert 0 < document.embedded_count < document.chunk_count
         first_chunks = await chunk_ids(container, document_id)
@@ -99,7 +97,8 @@ async def test_an_ingestion_that_fails_half_way_resumes_to_one_consistent_copy(o
 
         fake_openai.heal()
         await ingest.execute([document_id])  # the retry: same chunks, only the missing vectors
-        done = await container.get_document().execute(workspace_id, document_id)
+        done = await container.get_document().execute(member(await owner_of(container, workspace_id)), workspace_id,
+                                                             document_id)
         assert done.status is DocumentStatus.READY and done.embedded_count == done.chunk_count
         assert await chunk_ids(container, document_id) == first_chunks
         assert await vectors_by_space(container, document_id) == {OPENAI_SPACE: done.chunk_count}
@@ -130,7 +129,8 @@ async def test_after_the_last_retry_the_documents_fail_with_the_reason(own_db, f
         with pytest.raises(EmbeddingUnavailable) as failure:
             await container.ingest_documents().execute([document_id])
         await container.give_up_ingestion().execute([document_id], str(failure.value))
-        document = await container.get_document().execute(workspace_id, document_id)
+        document = await container.get_document().execute(member(await owner_of(container, workspace_id)), workspace_id,
+                                                             document_id)
         assert document.status is DocumentStatus.FAILED and "OpenAI embeddings failed" in document.error
         assert await chunk_ids(container, document_id) == []
     finally:

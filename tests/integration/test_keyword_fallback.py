@@ -3,9 +3,6 @@ tsvector, chosen at run time because the BM25 index is absent."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-
 import pytest
 from sqlalchemy import text
 
@@ -13,9 +10,9 @@ from src.adapters.postgres.models.base import BM25_INDEX
 from src.container import build_container, shutdown
 from src.core.knowledge.documents import DocumentUpload
 from src.core.knowledge.search import SearchRequest
-from src.ports.identity import Workspace
 from src.ports.knowledge import SearchMode
 from tests.conftest import fresh_database
+from tests.conversation_helpers import account, member
 
 
 @pytest.fixture
@@ -28,22 +25,20 @@ async def test_keyword_search_falls_back_to_ts_rank_with_or_semantics_and_highli
     try:
         async with container.engine().begin() as connection:
             await connection.execute(text(f"DROP INDEX IF EXISTS {BM25_INDEX}"))
-        workspace = Workspace(uuid.uuid4(), "fallback", datetime.now(UTC))
-        async with container.uow() as uow:
-            await uow.workspaces.add(workspace)
-            await uow.commit()
+        user_id, workspace_id = await account(container)
         texts = {"Glaciers": "Glaciers carve deep fjords along the coast.",
                  "Volcanoes": "Volcanoes erupt basalt and ash.",
                  "Reefs": "Coral reefs bleach when oceans warm."}
         uploaded = await container.upload_documents().execute(
-            workspace.id, [DocumentUpload(title, body.encode(), "text/plain") for title, body in texts.items()], None)
+            member(user_id), workspace_id, [DocumentUpload(title, body.encode(), "text/plain")
+                                            for title, body in texts.items()])
         await container.ingest_documents().execute([item.document.id for item in uploaded])
 
         # Any word may match: "fjords" is only in one document, "unicorns" in none.
-        hits = await container.search().execute(SearchRequest(workspace.id, "unicorns fjords", SearchMode.KEYWORD))
+        hits = await container.search().execute(SearchRequest(workspace_id, "unicorns fjords", SearchMode.KEYWORD))
         assert [hit.chunk.document_title for hit in hits] == ["Glaciers"]
         assert hits[0].chunk.highlights and "<mark>fjords</mark>" in hits[0].chunk.highlights[0]
-        hybrid = await container.search().execute(SearchRequest(workspace.id, "warm oceans", SearchMode.HYBRID, 1))
+        hybrid = await container.search().execute(SearchRequest(workspace_id, "warm oceans", SearchMode.HYBRID, 1))
         assert hybrid[0].chunk.document_title == "Reefs"
         async with container.engine().connect() as connection:
             assert (await connection.execute(text(f"SELECT count(*) FROM pg_indexes WHERE indexname = '{BM25_INDEX}'")

@@ -16,7 +16,7 @@ from src.core.knowledge.graph_queries import expansion_scores
 from src.core.knowledge.search import SearchRequest
 from src.ports.graph import DocumentGraph, Entity, Relation
 from src.ports.knowledge import SearchFilters, SearchMode
-from tests.conversation_helpers import account, ask, ready_documents
+from tests.conversation_helpers import account, ask, member, owner_of, ready_documents
 
 DOCUMENTS = {
     "Inflammation": "# Inflammation\n\nTumor necrosis factor (TNF) increases insulin resistance in adipose tissue. "
@@ -36,7 +36,8 @@ async def graph_container(request, settings):
 
 
 async def _entity_named(container, workspace_id, name) -> Entity:
-    found = await container.search_entities().execute(workspace_id, name)
+    owner = member(await owner_of(container, workspace_id))
+    found = await container.search_entities().execute(owner, workspace_id, name)
     return next(entity for entity in found if entity.name.lower() == name.lower() or
                 name in entity.aliases)
 
@@ -44,28 +45,29 @@ async def _entity_named(container, workspace_id, name) -> Entity:
 async def test_documents_become_a_graph_that_answers_queries(graph_container):
     container = graph_container
     user_id, workspace_id = await account(container)
+    me = member(user_id)
     await ready_documents(container, workspace_id, DOCUMENTS, uploaded_by=user_id)
 
     tnf = await _entity_named(container, workspace_id, "TNF")  # the abbreviation merged into its long form
     assert tnf.name == "Tumor necrosis factor" and "TNF" in tnf.aliases
     explore = container.explore_entity()
-    neighbours = {n.entity.name: (n.predicate, n.depth) for n in await explore.neighbours(workspace_id, tnf.id, 1)}
+    neighbours = {n.entity.name: (n.predicate, n.depth) for n in await explore.neighbours(me, workspace_id, tnf.id, 1)}
     assert neighbours["insulin resistance"] == ("increases", 1)
     assert neighbours["glucose uptake"] == ("inhibits", 1)  # from the other document: one TNF entity for both
-    chunks = await explore.chunks(workspace_id, tnf.id)
+    chunks = await explore.chunks(me, workspace_id, tnf.id)
     assert {c.document_title for c in chunks} == {"Inflammation", "Muscle"}
 
     resistance = await _entity_named(container, workspace_id, "insulin resistance")
     uptake = await _entity_named(container, workspace_id, "glucose uptake")
-    path = await container.find_path().execute(workspace_id, resistance.id, uptake.id)
+    path = await container.find_path().execute(me, workspace_id, resistance.id, uptake.id)
     assert [step.entity.name for step in path] == ["insulin resistance", "Tumor necrosis factor", "glucose uptake"]
     assert [step.predicate for step in path] == [None, "increases", "inhibits"]
     fjords = await _entity_named(container, workspace_id, "Norwegian coastline")
-    assert await container.find_path().execute(workspace_id, tnf.id, fjords.id) == []
+    assert await container.find_path().execute(me, workspace_id, tnf.id, fjords.id) == []
 
-    recent = await container.recent_entities().execute(workspace_id, user_id, days=1)
+    recent = await container.recent_entities().execute(me, workspace_id, user_id, days=1)
     assert {"Tumor necrosis factor", "Norwegian coastline"} <= {entity.name for entity in recent}
-    assert await container.recent_entities().execute(workspace_id, uuid.uuid4(), days=1) == []
+    assert await container.recent_entities().execute(me, workspace_id, uuid.uuid4(), days=1) == []
 
 
 async def test_graph_search_brings_in_chunks_linked_through_entities(graph_container):
@@ -96,6 +98,7 @@ async def test_graph_search_brings_in_chunks_linked_through_entities(graph_conta
 async def test_a_rebuilt_document_replaces_its_part_and_deletion_removes_it(graph_container):
     container = graph_container
     user_id, workspace_id = await account(container)
+    me = member(user_id)
     inflammation, muscle, _ = await ready_documents(container, workspace_id, DOCUMENTS, uploaded_by=user_id)
     tnf = await _entity_named(container, workspace_id, "TNF")
     before = await _graph_counts(container, workspace_id)
@@ -104,13 +107,13 @@ async def test_a_rebuilt_document_replaces_its_part_and_deletion_removes_it(grap
     assert await _graph_counts(container, workspace_id) == before
     assert await _mention_count(container, workspace_id, tnf) == 2  # counted once, not once per build
 
-    await container.delete_document().execute(workspace_id, inflammation)
-    assert await container.search_entities().execute(workspace_id, "insulin resistance") == []  # only there
+    await container.delete_document().execute(me, workspace_id, inflammation)
+    assert await container.search_entities().execute(me, workspace_id, "insulin resistance") == []  # only there
     assert await _mention_count(container, workspace_id, tnf) == 1  # still mentioned by Muscle
     assert await _dangling_edges(container, workspace_id) == 0
-    chunks = await container.explore_entity().chunks(workspace_id, tnf.id)
+    chunks = await container.explore_entity().chunks(me, workspace_id, tnf.id)
     assert {c.document_title for c in chunks} == {"Muscle"}
-    names = {n.entity.name for n in await container.explore_entity().neighbours(workspace_id, tnf.id)}
+    names = {n.entity.name for n in await container.explore_entity().neighbours(me, workspace_id, tnf.id)}
     assert "insulin resistance" not in names and "glucose uptake" in names
 
 
@@ -136,14 +139,16 @@ async def test_traversals_do_not_go_through_hub_entities(settings):
     container = build_container(settings.model_copy(update={"graph_hub_mentions": 1}))
     try:
         user_id, workspace_id = await account(container)
+        me = member(user_id)
         await ready_documents(container, workspace_id, DOCUMENTS, uploaded_by=user_id)
         tnf = await _entity_named(container, workspace_id, "TNF")  # both documents mention it: a hub here
         resistance = await _entity_named(container, workspace_id, "insulin resistance")
         uptake = await _entity_named(container, workspace_id, "glucose uptake")
-        assert await container.find_path().execute(workspace_id, resistance.id, uptake.id) == []
-        two_hops = {n.entity.name for n in await container.explore_entity().neighbours(workspace_id, resistance.id, 2)}
+        assert await container.find_path().execute(me, workspace_id, resistance.id, uptake.id) == []
+        reached = await container.explore_entity().neighbours(me, workspace_id, resistance.id, 2)
+        two_hops = {n.entity.name for n in reached}
         assert "Tumor necrosis factor" in two_hops and "glucose uptake" not in two_hops  # listed, not gone through
-        path = await container.find_path().execute(workspace_id, tnf.id, uptake.id)  # a hub may be an end
+        path = await container.find_path().execute(me, workspace_id, tnf.id, uptake.id)  # a hub may be an end
         assert [step.entity.name for step in path] == ["Tumor necrosis factor", "glucose uptake"]
     finally:
         await shutdown(container)
@@ -178,15 +183,15 @@ async def test_crafted_names_are_data_and_never_reach_another_workspace(graph_co
             tuple((entity.key, entity.id) for entity in crafted)))
         await uow.commit()
     for name in CRAFTED:  # stored verbatim, found verbatim, only in B
-        assert [e.name for e in await container.search_entities().execute(workspace_b, name)] == [name]
-        assert await container.search_entities().execute(workspace_a, name) == []
-    found = await container.explore_entity().neighbours(workspace_b, crafted[0].id)
+        assert [e.name for e in await container.search_entities().execute(member(user_b), workspace_b, name)] == [name]
+        assert await container.search_entities().execute(member(user_a), workspace_a, name) == []
+    found = await container.explore_entity().neighbours(member(user_b), workspace_b, crafted[0].id)
     assert [(n.entity.name, n.predicate) for n in found] == [(CRAFTED[1], "knows'}) DETACH DELETE n //")]
     # A's graph is intact and B's ids lead nowhere from A
-    assert [e.name for e in await container.search_entities().execute(workspace_a, "alpha")] == [
+    assert [e.name for e in await container.search_entities().execute(member(user_a), workspace_a, "alpha")] == [
         "Secret alpha compound"]
-    assert await container.explore_entity().neighbours(workspace_a, crafted[0].id) == []
-    assert await container.explore_entity().chunks(workspace_a, crafted[0].id) == []
+    assert await container.explore_entity().neighbours(member(user_a), workspace_a, crafted[0].id) == []
+    assert await container.explore_entity().chunks(member(user_a), workspace_a, crafted[0].id) == []
     async with container.uow() as uow:
         assert await uow.graph.mentioning(workspace_a, [c.id for c in crafted], 10) == []
         assert await uow.graph.entities(workspace_a, [c.id for c in crafted]) == {}
@@ -206,20 +211,21 @@ async def test_the_llm_extractor_uses_structured_output_and_falls_back_offline(s
         "graph_extractor_model": "gpt-4o-mini"}))
     try:
         user_id, workspace_id = await account(container)
+        me = member(user_id)
         await ready_documents(container, workspace_id, {"Inflammation": DOCUMENTS["Inflammation"]})
         request = fake_openai.chat.requests[-1]
         assert request["response_format"]["json_schema"]["name"] == "knowledge_graph"
         assert "TNF" in request["messages"][-1]["content"]  # the chunk's text was sent
         tnf = await _entity_named(container, workspace_id, "TNF")
         assert (tnf.name, tnf.type) == ("Tumor necrosis factor", "protein")
-        [neighbour] = await container.explore_entity().neighbours(workspace_id, tnf.id)
+        [neighbour] = await container.explore_entity().neighbours(me, workspace_id, tnf.id)
         assert (neighbour.entity.name, neighbour.predicate) == ("insulin resistance", "worsens")
-        [spent] = await container.usage_report().execute(workspace_id, 1, None)  # on the usage ledger
+        [spent] = await container.usage_report().execute(me, workspace_id, 1, whole_workspace=True)  # on the ledger
         assert spent.model == "gpt-4o-mini" and spent.prompt_tokens > 0 and spent.cost_usd > 0
 
         fake_openai.chat.fail_next(1, 500)  # the model fails: that chunk is extracted offline
         await ready_documents(container, workspace_id, {"Muscle": DOCUMENTS["Muscle"]})
-        assert await container.search_entities().execute(workspace_id, "skeletal muscle")
+        assert await container.search_entities().execute(me, workspace_id, "skeletal muscle")
     finally:
         await shutdown(container)
 
@@ -261,14 +267,15 @@ async def test_a_deleted_workspace_takes_its_graph_with_it(graph_container):
 async def test_names_spelled_differently_merge_by_embedding_similarity(graph_container):
     container = graph_container
     user_id, workspace_id = await account(container)
+    me = member(user_id)
     await ready_documents(container, workspace_id, {
         "US": "# US\n\nTumor necrosis factor drives Alzheimer disease in mice.",
         "UK": "# UK\n\nTumour necrosis factor increases insulin resistance. Alzheimer's disease affects memory."})
-    [tnf] = await container.search_entities().execute(workspace_id, "necrosis")  # one entity, both spellings
+    [tnf] = await container.search_entities().execute(me, workspace_id, "necrosis")  # one entity, both spellings
     assert {tnf.name, *tnf.aliases} == {"Tumor necrosis factor", "Tumour necrosis factor"}
-    chunks = await container.explore_entity().chunks(workspace_id, tnf.id)
+    chunks = await container.explore_entity().chunks(me, workspace_id, tnf.id)
     assert {c.document_title for c in chunks} == {"US", "UK"}
-    [alzheimer] = await container.search_entities().execute(workspace_id, "Alzheimer")
+    [alzheimer] = await container.search_entities().execute(me, workspace_id, "Alzheimer")
     assert set(alzheimer.aliases) | {alzheimer.name} == {"Alzheimer disease", "Alzheimer's disease"}
-    [resistance] = await container.search_entities().execute(workspace_id, "insulin")  # not merged with them
+    [resistance] = await container.search_entities().execute(me, workspace_id, "insulin")  # not merged with them
     assert resistance.name == "insulin resistance"

@@ -14,9 +14,12 @@ from src.core.system.probes import (
     WatchWorkerProbe,
     parse_probe_id,
 )
+from src.ports.identity import Principal, Role
 from src.ports.shared import InvalidInput, Job, NotFound
 from src.ports.system import WorkerProbe
-from tests.fakes.ports import FakeClock, FakeJobQueue, FakeProbeRepository, FakeUnitOfWork
+from tests.fakes.ports import FakeAccess, FakeClock, FakeJobQueue, FakeProbeRepository, FakeUnitOfWork
+
+OPERATOR = Principal(uuid.uuid4(), Role.ADMIN)
 
 
 @pytest.fixture
@@ -28,7 +31,7 @@ def world():
 
 async def test_request_stores_the_probe_and_enqueues_its_job_after_commit(world):
     jobs, store, clock, uow = world
-    probe = await RequestWorkerProbe(uow, clock).execute()
+    probe = await RequestWorkerProbe(uow, clock, FakeAccess()).execute(OPERATOR)
     assert store.rows[probe.id] == probe and not probe.done
     assert [(job.name, job.kwargs) for job in jobs.enqueued] == [(PROCESS_PROBE_JOB, {"probe_id": str(probe.id)})]
 
@@ -43,7 +46,7 @@ async def test_a_transaction_that_does_not_commit_enqueues_nothing(world):
 
 async def test_processing_twice_changes_state_once(world):
     jobs, store, clock, uow = world
-    probe = await RequestWorkerProbe(uow, clock).execute()
+    probe = await RequestWorkerProbe(uow, clock, FakeAccess()).execute(OPERATOR)
     clock.advance(2)
     first = await ProcessWorkerProbe(uow, clock).execute(probe.id, "worker-a")
     clock.advance(5)
@@ -58,7 +61,7 @@ async def test_unknown_probe_is_not_found(world):
     with pytest.raises(NotFound):
         await ProcessWorkerProbe(uow, clock).execute(uuid.uuid4(), "w")
     with pytest.raises(NotFound):
-        await GetWorkerProbe(uow).execute(uuid.uuid4())
+        await GetWorkerProbe(uow, FakeAccess()).execute(OPERATOR, uuid.uuid4())
 
 
 @pytest.mark.parametrize("raw", ["", "nope", "123", "'; DROP TABLE worker_probes; --"])
@@ -70,8 +73,9 @@ def test_probe_ids_must_be_uuids(raw):
 
 async def test_watch_yields_each_change_and_stops_when_processed(world):
     _, store, clock, uow = world
-    probe = await RequestWorkerProbe(uow, clock).execute()
-    watch = WatchWorkerProbe(GetWorkerProbe(uow), interval=0.01).execute(probe.id, timeout=5)
+    probe = await RequestWorkerProbe(uow, clock, FakeAccess()).execute(OPERATOR)
+    watch = WatchWorkerProbe(GetWorkerProbe(uow, FakeAccess()), interval=0.01).execute(OPERATOR, probe.id,
+                                                                                       timeout=5)
     seen = [await anext(watch)]
     await ProcessWorkerProbe(uow, clock).execute(probe.id, "w")
     seen += [item async for item in watch]
@@ -80,6 +84,7 @@ async def test_watch_yields_each_change_and_stops_when_processed(world):
 
 async def test_watch_gives_up_after_its_timeout(world):
     _, _, clock, uow = world
-    probe = await RequestWorkerProbe(uow, clock).execute()
-    seen = [item async for item in WatchWorkerProbe(GetWorkerProbe(uow), interval=0.01).execute(probe.id, timeout=0.05)]
+    probe = await RequestWorkerProbe(uow, clock, FakeAccess()).execute(OPERATOR)
+    watch = WatchWorkerProbe(GetWorkerProbe(uow, FakeAccess()), interval=0.01)
+    seen = [item async for item in watch.execute(OPERATOR, probe.id, timeout=0.05)]
     assert [item.done for item in seen] == [False]

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from src.core.billing.plans import Catalogue
 from src.ports.billing import BillingUnitOfWork, CheckoutRequest, Customer, PaymentProvider
+from src.ports.identity import AccessPolicy, Permission, Principal
 from src.ports.shared import Clock
 
 
@@ -33,14 +34,16 @@ class StartCheckout:
     webhooks that follow find the workspace without asking Stripe anything."""
 
     def __init__(self, uow: Callable[[], BillingUnitOfWork], provider: PaymentProvider, catalogue: Catalogue,
-                 clock: Clock, return_url: str) -> None:
+                 clock: Clock, return_url: str, access: AccessPolicy) -> None:
         self._uow = uow
+        self._access = access
         self._provider = provider
         self._catalogue = catalogue
         self._clock = clock
         self._return_url = return_url.rstrip("/")
 
-    async def execute(self, workspace_id: UUID, plan_name: str) -> str:
+    async def execute(self, caller: Principal | None, workspace_id: UUID, plan_name: str) -> str:
+        await self._access.require(caller, Permission.BILLING_MANAGE, workspace_id)
         plan = self._catalogue.purchasable(plan_name)
         now = self._clock.now()
         customer = await ensure_customer(self._uow, self._provider, workspace_id, now)
@@ -56,12 +59,14 @@ class OpenPortal:
     """- Returns the URL of a Stripe customer portal session for the workspace (created customer if none)."""
 
     def __init__(self, uow: Callable[[], BillingUnitOfWork], provider: PaymentProvider, clock: Clock,
-                 return_url: str) -> None:
+                 return_url: str, access: AccessPolicy) -> None:
         self._uow = uow
+        self._access = access
         self._provider = provider
         self._clock = clock
         self._return_url = return_url
 
-    async def execute(self, workspace_id: UUID) -> str:
+    async def execute(self, caller: Principal | None, workspace_id: UUID) -> str:
+        await self._access.require(caller, Permission.BILLING_MANAGE, workspace_id)
         customer = await ensure_customer(self._uow, self._provider, workspace_id, self._clock.now())
         return await self._provider.create_portal(customer.customer_id, self._return_url)

@@ -13,6 +13,7 @@ from src.core.billing.entitlements import BillingConfig, settle
 from src.core.billing.plans import Catalogue
 from src.core.billing.webhooks import record_state
 from src.ports.billing import BillingUnitOfWork, PaymentProvider, Repair, Subscription, SubscriptionStatus
+from src.ports.identity import AccessPolicy, Permission, Principal
 from src.ports.shared import Clock, Job, UnitOfWork
 
 RECONCILE_JOB = "billing.reconcile"
@@ -90,10 +91,12 @@ class Reconcile:
 class RequestReconciliation:
     """- Queues a reconciliation run now (the nightly one runs anyway); runs never overlap."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWork], access: AccessPolicy) -> None:
         self._uow = uow
+        self._access = access
 
-    async def execute(self) -> None:
+    async def execute(self, caller: Principal | None) -> None:
+        await self._access.require(caller, Permission.BILLING_ADMIN)
         async with self._uow() as uow:
             uow.defer(Job(RECONCILE_JOB))
             await uow.commit()

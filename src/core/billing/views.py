@@ -14,11 +14,13 @@ from src.ports.billing import (
     Customer,
     Entitlement,
     EntitlementChange,
+    EntitlementChecker,
     EventRecord,
     EventStatus,
     Repair,
     Subscription,
 )
+from src.ports.identity import AccessPolicy, Permission, Principal
 from src.ports.shared import Clock, InvalidInput
 
 MAX_ROWS = 200
@@ -40,12 +42,15 @@ class BillingOverview:
 
 
 class GetBillingOverview:
-    def __init__(self, uow: Callable[[], BillingUnitOfWork], catalogue: Catalogue, clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], BillingUnitOfWork], catalogue: Catalogue, clock: Clock,
+                 access: AccessPolicy) -> None:
         self._uow = uow
+        self._access = access
         self._catalogue = catalogue
         self._clock = clock
 
-    async def execute(self, workspace_id: UUID, history: int = 50) -> BillingOverview:
+    async def execute(self, caller: Principal | None, workspace_id: UUID, history: int = 50) -> BillingOverview:
+        await self._access.require(caller, Permission.BILLING_ADMIN)
         _check_first(history)
         async with self._uow() as uow:
             customer = await uow.billing.customer(workspace_id)
@@ -57,18 +62,35 @@ class GetBillingOverview:
 
 
 class ListWebhookEvents:
-    def __init__(self, uow: Callable[[], BillingUnitOfWork]) -> None:
+    def __init__(self, uow: Callable[[], BillingUnitOfWork], access: AccessPolicy) -> None:
         self._uow = uow
+        self._access = access
 
-    async def execute(self, status: EventStatus | None, first: int = 50) -> list[EventRecord]:
+    async def execute(self, caller: Principal | None, status: EventStatus | None,
+                      first: int = 50) -> list[EventRecord]:
+        await self._access.require(caller, Permission.BILLING_ADMIN)
         async with self._uow() as uow:
             return await uow.stripe_events.recent(status, _check_first(first))
 
 
 class ListRepairs:
-    def __init__(self, uow: Callable[[], BillingUnitOfWork]) -> None:
+    def __init__(self, uow: Callable[[], BillingUnitOfWork], access: AccessPolicy) -> None:
         self._uow = uow
+        self._access = access
 
-    async def execute(self, first: int = 50) -> list[Repair]:
+    async def execute(self, caller: Principal | None, first: int = 50) -> list[Repair]:
+        await self._access.require(caller, Permission.BILLING_ADMIN)
         async with self._uow() as uow:
             return await uow.reconciliation.repairs(_check_first(first))
+
+
+class ViewEntitlement:
+    """- What the workspace's plan allows now, for anyone who can see the workspace."""
+
+    def __init__(self, entitlements: EntitlementChecker, access: AccessPolicy) -> None:
+        self._entitlements = entitlements
+        self._access = access
+
+    async def execute(self, caller: Principal | None, workspace_id: UUID) -> Entitlement:
+        await self._access.require(caller, Permission.WORKSPACE_READ, workspace_id)
+        return await self._entitlements.entitlement(workspace_id)

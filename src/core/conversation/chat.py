@@ -39,7 +39,7 @@ from src.ports.conversation import (
     TokenCounter,
     Usage,
 )
-from src.ports.identity import Principal
+from src.ports.identity import AccessPolicy, Permission, Principal
 from src.ports.shared import Clock, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,10 @@ class SendMessage:
     def __init__(self, uow: Callable[[], ConversationUnitOfWork], reads: Callable[[], ConversationUnitOfWork],
                  entitlements: EntitlementChecker, retriever: Retriever, models: ChatModels, prompts: PromptLibrary,
                  counter: TokenCounter, breakers: Breakers, live: LiveAnswers, clock: Clock,
-                 settings: ChatSettings) -> None:
+                 settings: ChatSettings, access: AccessPolicy) -> None:
         """`reads`: units of work for reads only, without a transaction (each read is one round trip)."""
         self._uow = uow
+        self._access = access
         self._reads = reads
         self._entitlements = entitlements
         self._retriever = retriever
@@ -115,6 +116,7 @@ class SendMessage:
     async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID | None,
                       content: str) -> AsyncIterator[ChatEvent]:
         asked_at = time.monotonic()
+        await self._access.require(caller, Permission.CONTENT_WRITE, workspace_id)
         question = check_question(content, self._settings)
         # the passages and the entitlement are read while the conversation is read
         retrieval = asyncio.create_task(self._passages(workspace_id, question))

@@ -27,7 +27,7 @@ from src.ports.conversation import (
     Usage,
     UsageRow,
 )
-from src.ports.identity import Principal
+from src.ports.identity import AccessPolicy, Permission, Principal
 from src.ports.shared import Clock, InvalidInput, NotFound
 
 MAX_TITLE = 200
@@ -87,13 +87,15 @@ class ConversationWithMessages:
 
 
 class _UseCase:
-    def __init__(self, uow: Callable[[], ConversationUnitOfWork], clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], ConversationUnitOfWork], clock: Clock, access: AccessPolicy) -> None:
         self._uow = uow
         self._clock = clock
+        self._access = access
 
 
 class CreateConversation(_UseCase):
     async def execute(self, caller: Principal, workspace_id: UUID, title: str | None = None) -> Conversation:
+        await self._access.require(caller, Permission.CONTENT_WRITE, workspace_id)
         now = self._clock.now()
         conversation = new_conversation(workspace_id, owner_of(caller), check_title(title) if title else "", now)
         async with self._uow() as uow:
@@ -105,6 +107,7 @@ class CreateConversation(_UseCase):
 class ListConversations(_UseCase):
     async def execute(self, caller: Principal, workspace_id: UUID, first: int = 20,
                       after: str | None = None) -> ConversationPage:
+        await self._access.require(caller, Permission.CONTENT_READ, workspace_id)
         if not 1 <= first <= MAX_PAGE:
             raise InvalidInput(f"first must be between 1 and {MAX_PAGE}", field="first")
         async with self._uow() as uow:
@@ -118,6 +121,7 @@ class ListConversations(_UseCase):
 class GetConversation(_UseCase):
     async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID,
                       last: int = 50) -> ConversationWithMessages:
+        await self._access.require(caller, Permission.CONTENT_READ, workspace_id)
         if not 1 <= last <= 500:
             raise InvalidInput("last must be between 1 and 500", field="last")
         async with self._uow() as uow:
@@ -127,6 +131,7 @@ class GetConversation(_UseCase):
 
 class GetMessage(_UseCase):
     async def execute(self, caller: Principal, workspace_id: UUID, message_id: UUID) -> Message:
+        await self._access.require(caller, Permission.CONTENT_READ, workspace_id)
         async with self._uow() as uow:
             message = await uow.messages.get(message_id)
             if message is None:
@@ -137,6 +142,7 @@ class GetMessage(_UseCase):
 
 class RenameConversation(_UseCase):
     async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID, title: str) -> Conversation:
+        await self._access.require(caller, Permission.CONTENT_WRITE, workspace_id)
         title = check_title(title)
         async with self._uow() as uow:
             conversation = await load_owned(uow, conversation_id, owner_of(caller), workspace_id)
@@ -148,6 +154,7 @@ class RenameConversation(_UseCase):
 
 class DeleteConversation(_UseCase):
     async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID) -> UUID:
+        await self._access.require(caller, Permission.CONTENT_WRITE, workspace_id)
         async with self._uow() as uow:
             await load_owned(uow, conversation_id, owner_of(caller), workspace_id)
             await uow.conversations.delete(conversation_id)
@@ -159,12 +166,16 @@ class UsageReport(_UseCase):
     """- Tokens, cost and requests per day and model over the last `days`, for the whole workspace or what
       the caller spent (a member through their sessions, or an API key)."""
 
-    async def execute(self, workspace_id: UUID, days: int, caller: Principal | None) -> list[UsageRow]:
+    async def execute(self, caller: Principal | None, workspace_id: UUID, days: int,
+                      whole_workspace: bool = False) -> list[UsageRow]:
+        """`whole_workspace`: every member's and key's spend (billing:manage), else the caller's own."""
+        await self._access.require(caller, Permission.BILLING_MANAGE if whole_workspace else Permission.CONTENT_READ,
+                                   workspace_id)
         if not 1 <= days <= 366:
             raise InvalidInput("days must be between 1 and 366", field="days")
         since = self._clock.now().date() - timedelta(days=days - 1)
         async with self._uow() as uow:
-            return await uow.usage.report(workspace_id, since, owner_of(caller) if caller else None)
+            return await uow.usage.report(workspace_id, since, None if whole_workspace else owner_of(caller))
 
 
 class SuggestTitle:
@@ -172,8 +183,10 @@ class SuggestTitle:
     native structured output), validates it, renames the conversation. Accounted like any call."""
 
     def __init__(self, uow: Callable[[], ConversationUnitOfWork], entitlements: EntitlementChecker,
-                 models: ChatModels, prompts: PromptLibrary, clock: Clock, settings: ChatSettings) -> None:
+                 models: ChatModels, prompts: PromptLibrary, clock: Clock, settings: ChatSettings,
+                 access: AccessPolicy) -> None:
         self._uow = uow
+        self._access = access
         self._entitlements = entitlements
         self._models = models
         self._prompts = prompts
@@ -181,6 +194,7 @@ class SuggestTitle:
         self._settings = settings
 
     async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID) -> Conversation:
+        await self._access.require(caller, Permission.CONTENT_WRITE, workspace_id)
         async with self._uow() as uow:
             conversation = await load_owned(uow, conversation_id, owner_of(caller), workspace_id)
             history = await uow.messages.history(conversation_id, 6)

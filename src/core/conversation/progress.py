@@ -24,7 +24,7 @@ from src.ports.conversation import (
     TokenCounter,
     Usage,
 )
-from src.ports.identity import Principal
+from src.ports.identity import AccessPolicy, Permission, Principal
 from src.ports.shared import Clock, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -65,12 +65,15 @@ class StopAnswer:
     text so far is kept, CANCELLED, its usage settled), else asks the process that does (it stops at its
     next checkpoint, within `checkpoint_seconds`). An answer that already ended is answered as it is."""
 
-    def __init__(self, uow: Callable[[], ConversationUnitOfWork], live: LiveAnswers, clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], ConversationUnitOfWork], live: LiveAnswers, clock: Clock,
+                 access: AccessPolicy) -> None:
         self._uow = uow
         self._live = live
         self._clock = clock
+        self._access = access
 
     async def execute(self, caller: Principal, workspace_id: UUID, message_id: UUID) -> Message:
+        await self._access.require(caller, Permission.CONTENT_WRITE, workspace_id)
         async with self._uow() as uow:
             message = await uow.messages.get(message_id)
             if message is None:
@@ -139,9 +142,10 @@ class FollowMessage:
     conversation's owner may."""
 
     def __init__(self, reads: Callable[[], ConversationUnitOfWork], live: LiveAnswers,
-                 recover: RecoverStalledAnswers, clock: Clock, settings: ChatSettings) -> None:
+                 recover: RecoverStalledAnswers, clock: Clock, settings: ChatSettings, access: AccessPolicy) -> None:
         """`reads`: units of work for reads only, without a transaction."""
         self._reads = reads
+        self._access = access
         self._live = live
         self._recover = recover
         self._clock = clock
@@ -149,6 +153,7 @@ class FollowMessage:
 
     async def execute(self, caller: Principal, workspace_id: UUID, message_id: UUID,
                       offset: int = 0) -> AsyncIterator[Delta | Message]:
+        await self._access.require(caller, Permission.CONTENT_READ, workspace_id)
         if offset < 0:
             raise InvalidInput("offset must be 0 or more", field="offset")
         async with self._reads() as uow:

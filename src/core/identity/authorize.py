@@ -36,12 +36,13 @@ async def require(uow: IdentityUnitOfWork | None, principal: Principal | None, p
 
 
 class Authorize:
-    """For driving adapters: may `principal` do `permission` (in `workspace_id`)? Raises if not."""
+    """The AccessPolicy every domain's use cases ask (and the GraphQL guard, their first line): may `principal`
+    do `permission` (in `workspace_id`)? Raises if not."""
 
     def __init__(self, uow: Callable[[], IdentityUnitOfWork]) -> None:
         self._uow = uow
 
-    async def execute(self, principal: Principal | None, permission: Permission,
+    async def require(self, principal: Principal | None, permission: Permission,
                       workspace_id: UUID | None = None) -> None:
         if permission not in WORKSPACE_PERMISSIONS:
             await require(None, principal, permission)  # global permissions need no lookup

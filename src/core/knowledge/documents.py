@@ -16,6 +16,7 @@ from src.core.knowledge.config import KnowledgeConfig
 from src.core.knowledge.formats import SUPPORTED_TYPES, normalise_content_type
 from src.core.shared.watching import watch
 from src.ports.billing import EntitlementChecker, QuotaExceeded
+from src.ports.identity import AccessPolicy, Permission, Principal
 from src.ports.knowledge import Document, DocumentPage, DocumentStatus, KnowledgeUnitOfWork
 from src.ports.shared import Clock, InvalidInput, Job, NotFound
 
@@ -110,11 +111,13 @@ class UploadDocuments:
     - Content already in the workspace (same bytes) is a no-op that returns the existing document.
     - New documents are stored `queued` with their bytes; ingestion jobs go out after the commit.
     - The plan's document count and storage limits hold, also against concurrent uploads.
+    - The caller needs content:write in the workspace; the documents are theirs (`created_by`).
     """
 
     def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], clock: Clock, config: KnowledgeConfig,
-                 entitlements: EntitlementChecker, jobs_per_batch: int = 16) -> None:
+                 entitlements: EntitlementChecker, access: AccessPolicy, jobs_per_batch: int = 16) -> None:
         self._uow = uow
+        self._access = access
         self._clock = clock
         self._config = config
         self._entitlements = entitlements
@@ -136,8 +139,10 @@ class UploadDocuments:
         return DocumentUpload(title, upload.data, content_type, upload.source,
                               check_metadata(upload.metadata))
 
-    async def execute(self, workspace_id: UUID, uploads: list[DocumentUpload],
-                      created_by: UUID | None) -> list[Uploaded]:
+    async def execute(self, caller: Principal | None, workspace_id: UUID,
+                      uploads: list[DocumentUpload]) -> list[Uploaded]:
+        await self._access.require(caller, Permission.CONTENT_WRITE, workspace_id)
+        created_by = caller.user_id if caller else None  # None: the operator's own tools (the evaluation)
         if not uploads:
             raise InvalidInput("nothing to upload", field="documents")
         if len(uploads) > self._config.max_batch_documents:
@@ -170,10 +175,12 @@ class UploadDocuments:
 
 
 class GetDocument:
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork]) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], access: AccessPolicy) -> None:
         self._uow = uow
+        self._access = access
 
-    async def execute(self, workspace_id: UUID, document_id: UUID) -> Document:
+    async def execute(self, caller: Principal | None, workspace_id: UUID, document_id: UUID) -> Document:
+        await self._access.require(caller, Permission.CONTENT_READ, workspace_id)
         async with self._uow() as uow:
             document = await uow.documents.get(document_id)
         if document is None or document.workspace_id != workspace_id:
@@ -182,11 +189,13 @@ class GetDocument:
 
 
 class ListDocuments:
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork]) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], access: AccessPolicy) -> None:
         self._uow = uow
+        self._access = access
 
-    async def execute(self, workspace_id: UUID, *, status: DocumentStatus | None = None, first: int = 20,
-                      after: str | None = None) -> DocumentPage:
+    async def execute(self, caller: Principal | None, workspace_id: UUID, *, status: DocumentStatus | None = None,
+                      first: int = 20, after: str | None = None) -> DocumentPage:
+        await self._access.require(caller, Permission.CONTENT_READ, workspace_id)
         if not 1 <= first <= MAX_PAGE:
             raise InvalidInput(f"first must be between 1 and {MAX_PAGE}", field="first")
         async with self._uow() as uow:
@@ -200,10 +209,12 @@ class DeleteDocument:
     """- Removes the document, its bytes, chunks and vectors, and its part of the knowledge graph, in one
     transaction."""
 
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork]) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], access: AccessPolicy) -> None:
         self._uow = uow
+        self._access = access
 
-    async def execute(self, workspace_id: UUID, document_id: UUID) -> Document:
+    async def execute(self, caller: Principal | None, workspace_id: UUID, document_id: UUID) -> Document:
+        await self._access.require(caller, Permission.CONTENT_WRITE, workspace_id)
         async with self._uow() as uow:
             document = await uow.documents.get(document_id, for_update=True)
             if document is None or document.workspace_id != workspace_id:
@@ -224,9 +235,9 @@ class WatchDocument:
         self._get = get
         self._interval = interval
 
-    async def execute(self, workspace_id: UUID, document_id: UUID, timeout: float = 600.0
-                      ) -> AsyncIterator[Document]:
-        async for document in watch(lambda: self._get.execute(workspace_id, document_id),
+    async def execute(self, caller: Principal | None, workspace_id: UUID, document_id: UUID,
+                      timeout: float = 600.0) -> AsyncIterator[Document]:
+        async for document in watch(lambda: self._get.execute(caller, workspace_id, document_id),
                                     lambda document: document.status in (DocumentStatus.READY, DocumentStatus.FAILED),
                                     interval=self._interval, timeout=timeout):
             yield document

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from src.core.knowledge.config import KnowledgeConfig
 from src.ports.graph import Entity, GraphStore
+from src.ports.identity import AccessPolicy, Permission, Principal
 from src.ports.knowledge import ChunkView, KnowledgeUnitOfWork
 from src.ports.shared import Clock, InvalidInput, NotFound
 
@@ -77,10 +78,12 @@ async def expansion_scores(store: GraphStore, workspace_id: UUID, seeds: list[UU
 class SearchEntities:
     """- Entities of the workspace whose name or an alias contains the text."""
 
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork]) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], access: AccessPolicy) -> None:
         self._uow = uow
+        self._access = access
 
-    async def execute(self, workspace_id: UUID, text: str, limit: int = 20) -> list[Entity]:
+    async def execute(self, caller: Principal | None, workspace_id: UUID, text: str, limit: int = 20) -> list[Entity]:
+        await self._access.require(caller, Permission.CONTENT_READ, workspace_id)
         text = text.strip()
         if not text or len(text) > 200:
             raise InvalidInput("the search text must have 1 to 200 characters", field="search")
@@ -92,19 +95,22 @@ class ExploreEntity:
     """- One entity of the workspace, its neighbours within a depth (hubs are listed but not gone through),
     and the chunks that mention it."""
 
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], config: KnowledgeConfig) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], config: KnowledgeConfig, access: AccessPolicy) -> None:
         self._uow = uow
         self._hub_mentions = config.graph_hub_mentions
+        self._access = access
 
-    async def get(self, workspace_id: UUID, entity_id: UUID) -> Entity:
+    async def get(self, caller: Principal | None, workspace_id: UUID, entity_id: UUID) -> Entity:
+        await self._access.require(caller, Permission.CONTENT_READ, workspace_id)
         async with self._uow() as uow:
             found = (await uow.graph.entities(workspace_id, [entity_id])).get(entity_id)
         if found is None:
             raise NotFound("no such entity")
         return found
 
-    async def neighbours(self, workspace_id: UUID, entity_id: UUID, depth: int = 1,
+    async def neighbours(self, caller: Principal | None, workspace_id: UUID, entity_id: UUID, depth: int = 1,
                          limit: int = 50) -> list[Neighbour]:
+        await self._access.require(caller, Permission.CONTENT_READ, workspace_id)
         depth, limit = _bounded("depth", depth, MAX_DEPTH), _bounded("first", limit, MAX_LIMIT)
         found: dict[UUID, tuple[str, int]] = {}
         async with self._uow() as uow:
@@ -122,7 +128,9 @@ class ExploreEntity:
         return [Neighbour(entities[ident], predicate, level) for ident, (predicate, level) in found.items()
                 if ident in entities]
 
-    async def chunks(self, workspace_id: UUID, entity_id: UUID, limit: int = 20) -> list[ChunkView]:
+    async def chunks(self, caller: Principal | None, workspace_id: UUID, entity_id: UUID,
+                     limit: int = 20) -> list[ChunkView]:
+        await self._access.require(caller, Permission.CONTENT_READ, workspace_id)
         limit = _bounded("first", limit, MAX_LIMIT)
         async with self._uow() as uow:
             entity = (await uow.graph.entities(workspace_id, [entity_id])).get(entity_id)
@@ -137,11 +145,14 @@ class FindPath:
     """- A shortest chain of relations between two entities of the workspace (breadth-first, bounded), not
     through hubs (either end may be one)."""
 
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], config: KnowledgeConfig) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], config: KnowledgeConfig, access: AccessPolicy) -> None:
         self._uow = uow
         self._hub_mentions = config.graph_hub_mentions
+        self._access = access
 
-    async def execute(self, workspace_id: UUID, from_id: UUID, to_id: UUID, max_depth: int = 3) -> list[PathStep]:
+    async def execute(self, caller: Principal | None, workspace_id: UUID, from_id: UUID, to_id: UUID,
+                      max_depth: int = 3) -> list[PathStep]:
+        await self._access.require(caller, Permission.CONTENT_READ, workspace_id)
         max_depth = _bounded("maxDepth", max_depth, MAX_PATH_DEPTH)
         async with self._uow() as uow:
             ends = await uow.graph.entities(workspace_id, [from_id, to_id])
@@ -175,11 +186,14 @@ class FindPath:
 class RecentEntities:
     """- Entities mentioned in the documents a member uploaded in the last `days` (a graph-SQL join)."""
 
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], clock: Clock, access: AccessPolicy) -> None:
         self._uow = uow
         self._clock = clock
+        self._access = access
 
-    async def execute(self, workspace_id: UUID, user_id: UUID, days: int = 7, limit: int = 50) -> list[Entity]:
+    async def execute(self, caller: Principal | None, workspace_id: UUID, user_id: UUID, days: int = 7,
+                      limit: int = 50) -> list[Entity]:
+        await self._access.require(caller, Permission.CONTENT_READ, workspace_id)
         since = self._clock.now() - timedelta(days=_bounded("days", days, 366))
         async with self._uow() as uow:
             return await uow.graph.entities_in_documents_by(workspace_id, user_id, since,

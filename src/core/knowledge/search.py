@@ -10,6 +10,7 @@ from src.core.knowledge.config import KnowledgeConfig
 from src.core.knowledge.fusion import reciprocal_rank, single, weighted_zscore, with_graph
 from src.core.knowledge.graph_queries import expansion_scores
 from src.core.knowledge.spaces import active_of
+from src.ports.identity import AccessPolicy, Permission, Principal
 from src.ports.knowledge import (
     Embedders,
     EmbeddingUnavailable,
@@ -31,7 +32,9 @@ class SearchRequest:
 
 
 class Search:
-    """- Validates the query (non-empty, bounded) and k (1..max_k).
+    """The search itself, for callers already authorised (the chat's retrieval, the evaluation); a person's
+    search goes through SearchWorkspace.
+    - Validates the query (non-empty, bounded) and k (1..max_k).
     - Embeds the query with the active space's model, with no connection held, then reads candidates of
     each retriever (workspace and filters inside the SQL), fuses them and returns the top k with highlights.
     - Before any document is ingested there is no active space: vector-side search answers nothing.
@@ -100,3 +103,15 @@ class Search:
         if self._config.fusion == "rrf":
             return reciprocal_rank(by_vector, by_keyword)
         return weighted_zscore(by_vector, by_keyword, self._config.keyword_weight)
+
+
+class SearchWorkspace:
+    """- Search for a caller: content:read in the workspace, then the search above."""
+
+    def __init__(self, search: Search, access: AccessPolicy) -> None:
+        self._search = search
+        self._access = access
+
+    async def execute(self, caller: Principal | None, request: SearchRequest) -> list[SearchHit]:
+        await self._access.require(caller, Permission.CONTENT_READ, request.workspace_id)
+        return await self._search.execute(request)

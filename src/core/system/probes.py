@@ -8,6 +8,7 @@ from dataclasses import replace
 from uuid import UUID
 
 from src.core.shared.watching import watch
+from src.ports.identity import AccessPolicy, Permission, Principal
 from src.ports.shared import Clock, InvalidInput, Job, NotFound
 from src.ports.system import SystemUnitOfWork, WorkerProbe
 
@@ -24,11 +25,13 @@ def parse_probe_id(raw: str) -> UUID:
 class RequestWorkerProbe:
     """- Stores a new probe and enqueues its job after the commit (a rollback enqueues nothing)."""
 
-    def __init__(self, uow: Callable[[], SystemUnitOfWork], clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], SystemUnitOfWork], clock: Clock, access: AccessPolicy) -> None:
         self._uow = uow
         self._clock = clock
+        self._access = access
 
-    async def execute(self) -> WorkerProbe:
+    async def execute(self, caller: Principal | None) -> WorkerProbe:
+        await self._access.require(caller, Permission.SYSTEM_OPERATE)
         probe = WorkerProbe(id=uuid.uuid4(), requested_at=self._clock.now())
         async with self._uow() as uow:
             await uow.probes.add(probe)
@@ -58,10 +61,12 @@ class ProcessWorkerProbe:
 
 
 class GetWorkerProbe:
-    def __init__(self, uow: Callable[[], SystemUnitOfWork]) -> None:
+    def __init__(self, uow: Callable[[], SystemUnitOfWork], access: AccessPolicy) -> None:
         self._uow = uow
+        self._access = access
 
-    async def execute(self, probe_id: UUID) -> WorkerProbe:
+    async def execute(self, caller: Principal | None, probe_id: UUID) -> WorkerProbe:
+        await self._access.require(caller, Permission.SYSTEM_OPERATE)
         async with self._uow() as uow:
             probe = await uow.probes.get(probe_id)
         if probe is None:
@@ -79,7 +84,8 @@ class WatchWorkerProbe:
         self._get = get
         self._interval = interval
 
-    async def execute(self, probe_id: UUID, timeout: float = 60.0) -> AsyncIterator[WorkerProbe]:
-        async for probe in watch(lambda: self._get.execute(probe_id), lambda probe: probe.done,
+    async def execute(self, caller: Principal | None, probe_id: UUID,
+                      timeout: float = 60.0) -> AsyncIterator[WorkerProbe]:
+        async for probe in watch(lambda: self._get.execute(caller, probe_id), lambda probe: probe.done,
                                  interval=self._interval, timeout=timeout):
             yield probe
