@@ -58,12 +58,18 @@ from src.core.knowledge import documents as docs
 from src.core.knowledge.config import KnowledgeConfig
 from src.core.knowledge.graph import BuildDocumentGraph
 from src.core.knowledge.graph_queries import ExploreEntity, FindPath, RecentEntities, SearchEntities
-from src.core.knowledge.ingestion import KEYWORD_INDEX_JOB, GiveUpIngestion, IngestDocuments
+from src.core.knowledge.ingestion import (
+    KEYWORD_INDEX_JOB,
+    REQUEUE_JOB,
+    GiveUpIngestion,
+    IngestDocuments,
+    RequeueStuckDocuments,
+)
 from src.core.knowledge.search import Search, SearchWorkspace
 from src.core.knowledge.spaces import Reembed, SyncEmbeddingSpace
 from src.core.system.health import CheckHealth
 from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
-from src.core.system.schedules import EnqueueDueJobs
+from src.core.system.schedules import EnqueueDueJobs, RelayJobs
 from src.ports.conversation import ChatSettings
 from src.ports.edge import RateLimiter
 from src.ports.graph import EntityExtractor
@@ -144,6 +150,7 @@ def schedules(settings: Settings) -> list[Schedule]:
     if settings.keyword_index_check_minutes > 0:
         found.append(Schedule(KEYWORD_INDEX_JOB, timedelta(minutes=settings.keyword_index_check_minutes)))
     found.append(Schedule(RECOVER_JOB, timedelta(minutes=1)))  # answers whose process died
+    found.append(Schedule(REQUEUE_JOB, timedelta(minutes=5)))  # documents whose ingestion job was lost
     return found
 
 
@@ -217,6 +224,7 @@ class Container(containers.DeclarativeContainer):
     get_worker_probe = providers.Factory(GetWorkerProbe, uow=uow.provider, access=access)
     watch_worker_probe = providers.Factory(WatchWorkerProbe, get=get_worker_probe)
     enqueue_due_jobs = providers.Factory(EnqueueDueJobs, uow.provider, clock, providers.Callable(schedules, settings))
+    relay_jobs = providers.Factory(RelayJobs, uow.provider, jobs, clock)
 
     # billing: what other modules check
     catalogue = providers.Singleton(plan_catalogue, settings)
@@ -280,6 +288,7 @@ class Container(containers.DeclarativeContainer):
     watch_document = providers.Factory(docs.WatchDocument, get_document)
     ingest_documents = providers.Factory(IngestDocuments, uow.provider, embedders, pdf_reader, clock, knowledge)
     give_up_ingestion = providers.Factory(GiveUpIngestion, uow.provider, clock)
+    requeue_stuck_documents = providers.Factory(RequeueStuckDocuments, uow.provider, clock)
     search = providers.Factory(Search, uow.provider, embedders, knowledge)  # for callers already authorised
     search_workspace = providers.Factory(SearchWorkspace, search, access)
     sync_embedding_space = providers.Factory(SyncEmbeddingSpace, uow.provider, embedders, clock)

@@ -53,6 +53,9 @@ async def warm_embeddings(container: Container) -> None:
         logging.getLogger(__name__).info("embedding model %s loaded in %.1f s", loaded, time.monotonic() - started)
 
 
+RELAY_SECONDS = 5.0
+
+
 def graphql_limits(settings: Settings) -> GraphQLLimits:
     return GraphQLLimits(max_depth=settings.graphql_max_depth, max_aliases=settings.graphql_max_aliases,
                          max_tokens=settings.graphql_max_tokens, max_cost=settings.graphql_max_cost,
@@ -109,11 +112,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             logging.getLogger(__name__).exception("could not check the keyword index")
         container.chat_models()  # the provider clients are built now, not while the first answer waits
         checkpoints = asyncio.create_task(every(settings.chat_checkpoint_seconds, container.save_answer_progress))
+        relay = asyncio.create_task(every(RELAY_SECONDS, container.relay_jobs))  # jobs a broker outage held back
         sockets = asyncio.create_task(graphql.sockets.watch(container.find_ended_credentials,
                                                             settings.ws_recheck_seconds))
         yield
         checkpoints.cancel()
         sockets.cancel()
+        relay.cancel()
         await container.live_answers().stop_all()  # unfinished answers are stored as cancelled
         await shutdown(container)
 

@@ -34,7 +34,7 @@ class CollectedJobs:
     def __init__(self) -> None:
         self.jobs: list[Job] = []
 
-    def enqueue(self, job: Job) -> None:
+    async def enqueue(self, job: Job) -> None:
         self.jobs.append(job)
 
 

@@ -176,6 +176,10 @@ class DocumentRepository(Protocol):
 
     async def save(self, document: Document) -> None: ...
 
+    async def queued_before(self, before: datetime, limit: int) -> list[Document]:
+        """Documents still queued, last changed before `before`, oldest first (any workspace)."""
+        ...
+
     async def delete(self, document_id: UUID) -> None:
         """Removes the document with its body, chunks and vectors."""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Self, runtime_checkable
+from uuid import UUID
 
 
 class DomainError(Exception):
@@ -44,12 +45,36 @@ class Job:
 
 @runtime_checkable
 class JobQueue(Protocol):
-    def enqueue(self, job: Job) -> None: ...
+    async def enqueue(self, job: Job) -> None:
+        """Hands the job to the broker, off the event loop; raises JobQueueUnavailable if it cannot."""
+        ...
+
+
+class JobQueueUnavailable(DomainError):
+    code = "job_queue_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingJob:
+    """A job recorded with the change that caused it, not yet handed to the broker."""
+
+    id: UUID
+    job: Job
+    created_at: datetime
+
+
+class JobOutbox(Protocol):
+    async def pending(self, recorded_before: datetime, limit: int) -> list[PendingJob]:
+        """The oldest jobs not handed over yet, held until the transaction ends (others skip them)."""
+        ...
+
+    async def sent(self, ids: list[UUID], at: datetime) -> None: ...
 
 
 @runtime_checkable
 class UnitOfWork(Protocol):
-    """One transaction. Jobs deferred inside it are enqueued only after it commits."""
+    """One transaction. Jobs deferred inside it are recorded in it (an outbox) and handed to the broker once
+    it commits; a broker that is away then gets them later, from the outbox."""
 
     async def __aenter__(self) -> Self: ...
 

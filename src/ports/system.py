@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
-from src.ports.shared import UnitOfWork
+from src.ports.shared import JobOutbox, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +54,4 @@ class ScheduleRepository(Protocol):
 class SystemUnitOfWork(UnitOfWork, Protocol):
     probes: WorkerProbeRepository
     schedules: ScheduleRepository
+    outbox: JobOutbox

@@ -1,5 +1,5 @@
 """Knowledge actors: ingest a batch of documents; build their part of the knowledge graph; fill a new
-embedding space and switch to it; check the keyword index."""
+embedding space and switch to it; check the keyword index; re-queue documents whose job was lost."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from uuid import UUID
 import dramatiq
 
 from src.core.knowledge.documents import GIVE_UP_JOB, INGEST_JOB
-from src.core.knowledge.ingestion import GRAPH_JOB, KEYWORD_INDEX_JOB
+from src.core.knowledge.ingestion import GRAPH_JOB, KEYWORD_INDEX_JOB, REQUEUE_JOB
 from src.core.knowledge.spaces import REEMBED_JOB
 from src.ports.shared import NotFound
 from src.workers.runtime import services
@@ -53,3 +53,9 @@ async def reembed(space: str) -> None:
         await services().reembed().execute(space)
     except NotFound:
         log.warning("embedding space %s is gone; nothing to re-embed", space)
+
+
+@dramatiq.actor(actor_name=REQUEUE_JOB, max_retries=0)
+async def requeue_stuck_documents() -> None:
+    """Periodic (every 5 minutes): the next run tries again."""
+    await services().requeue_stuck_documents().execute()

@@ -1,5 +1,6 @@
 """Periodic jobs in worker processes: a Dramatiq middleware whose thread asks, every `interval` seconds,
-which scheduled jobs are due (core `EnqueueDueJobs`; the database makes one process win each run)."""
+which scheduled jobs are due (core `EnqueueDueJobs`; the database makes one process win each run), and
+relays the jobs the outbox still holds (core `RelayJobs`)."""
 
 from __future__ import annotations
 
@@ -34,5 +35,6 @@ class PeriodicJobs(dramatiq.Middleware):
                 enqueued = get_event_loop_thread().run_coroutine(services().enqueue_due_jobs().execute())
                 if enqueued:
                     log.info("enqueued scheduled jobs: %s", ", ".join(enqueued))
+                get_event_loop_thread().run_coroutine(services().relay_jobs().execute())
             except Exception:  # the next tick tries again; a worker must not die of a schedule check
                 log.exception("could not check scheduled jobs")

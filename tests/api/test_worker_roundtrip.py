@@ -59,7 +59,7 @@ async def test_a_job_enqueued_by_the_app_is_processed_by_a_worker_process_once(b
 
             # Redelivery (every broker re-runs in-flight messages after a crash) must change nothing.
             for _ in range(2):
-                services.jobs().enqueue(Job(PROCESS_PROBE_JOB, {"probe_id": created["id"]}))
+                await services.jobs().enqueue(Job(PROCESS_PROBE_JOB, {"probe_id": created["id"]}))
             sentinel = await services.request_worker_probe().execute(operator)
             await _subscribe_until_done(app, str(sentinel.id), token)
 

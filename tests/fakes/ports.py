@@ -27,7 +27,7 @@ class FakeJobQueue:
     def __init__(self) -> None:
         self.enqueued: list[Job] = []
 
-    def enqueue(self, job: Job) -> None:
+    async def enqueue(self, job: Job) -> None:
         self.enqueued.append(job)
 
 
@@ -69,7 +69,7 @@ class FakeUnitOfWork:
         self._committed.rows = dict(self.probes.rows)
         self.commits += 1
         for job in self._deferred:
-            self._jobs.enqueue(job)
+            await self._jobs.enqueue(job)
         self._deferred = []
 
     async def rollback(self) -> None:

@@ -124,11 +124,11 @@ async def test_an_answer_whose_process_was_killed_is_failed_and_settled_by_a_wor
     worker = start_worker({**env, "KEEL_CHAT_STALLED_AFTER_SECONDS": "1"})
     try:
         await asyncio.sleep(1)  # stalled by now
-        container.jobs().enqueue(Job(RECOVER_JOB))
+        await container.jobs().enqueue(Job(RECOVER_JOB))
         async with asyncio.timeout(60):
             while (await _message(container, message_id)).status.value != "failed":
                 await asyncio.sleep(0.3)
-        container.jobs().enqueue(Job(RECOVER_JOB))  # again: nothing changes twice
+        await container.jobs().enqueue(Job(RECOVER_JOB))  # again: nothing changes twice
         await asyncio.sleep(2)
     finally:
         stop_worker(worker)

@@ -1,7 +1,12 @@
-"""SQLAlchemy unit of work: one session, one transaction; deferred jobs are enqueued after commit."""
+"""SQLAlchemy unit of work: one session, one transaction; deferred jobs are recorded in it (the outbox) and
+handed to the broker after the commit."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
 from typing import Self
 
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -34,9 +39,18 @@ from src.adapters.postgres.repositories.knowledge import (
     PgDocumentRepository,
     PgEmbeddingSpaceRepository,
 )
-from src.adapters.postgres.repositories.system import PgScheduleRepository, PgWorkerProbeRepository
+from src.adapters.postgres.repositories.system import (
+    PgJobOutbox,
+    PgScheduleRepository,
+    PgWorkerProbeRepository,
+    mark_sent,
+    record_jobs,
+)
 from src.adapters.postgres.search import PgSearchIndex, PgSearchSettings
-from src.ports.shared import Job, JobQueue, StorageUnavailable
+from src.ports.shared import Job, JobQueue, JobQueueUnavailable, PendingJob, StorageUnavailable
+
+log = logging.getLogger(__name__)
+HAND_OVER_SECONDS = 2.0  # a broker that does not take the jobs by then gets them from the relay
 
 
 class SqlAlchemyUnitOfWork:
@@ -55,6 +69,7 @@ class SqlAlchemyUnitOfWork:
         session = self.session
         self.probes = PgWorkerProbeRepository(session)
         self.schedules = PgScheduleRepository(session)
+        self.outbox = PgJobOutbox(session)
         self.users = PgUserRepository(session)
         self.workspaces = PgWorkspaceRepository(session)
         self.memberships = PgMembershipRepository(session)
@@ -96,10 +111,29 @@ class SqlAlchemyUnitOfWork:
 
     async def commit(self) -> None:
         assert self.session is not None
-        await self.session.commit()
         deferred, self._deferred = self._deferred, []
-        for job in deferred:
-            self._jobs.enqueue(job)
+        pending = [PendingJob(uuid.uuid4(), job, datetime.now(UTC)) for job in deferred]
+        if pending:
+            await record_jobs(self.session, pending)
+        await self.session.commit()
+        if pending:
+            await self._hand_over(pending)
+
+    async def _hand_over(self, pending: list[PendingJob]) -> None:
+        """Now, if the broker takes them within a moment; else the relay does later (RelayJobs)."""
+        try:
+            async with asyncio.timeout(HAND_OVER_SECONDS):
+                for item in pending:
+                    await self._jobs.enqueue(item.job)
+        except (JobQueueUnavailable, TimeoutError) as exc:
+            log.warning("%d job(s) wait in the outbox for the broker: %s", len(pending), exc or "timed out")
+            return
+        try:
+            async with self._sessions() as session:
+                await mark_sent(session, [item.id for item in pending], datetime.now(UTC))
+                await session.commit()
+        except (OperationalError, OSError, DBAPIError):  # sent twice at worst: every job is idempotent
+            log.warning("could not mark %d job(s) sent; the relay will send them again", len(pending))
 
     async def rollback(self) -> None:
         assert self.session is not None

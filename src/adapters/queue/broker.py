@@ -24,7 +24,7 @@ def make_broker(url: str) -> dramatiq.Broker:
     if url.startswith(("redis://", "rediss://")):
         from dramatiq.brokers.redis import RedisBroker
 
-        broker: dramatiq.Broker = RedisBroker(url=url)
+        broker: dramatiq.Broker = RedisBroker(url=url, socket_connect_timeout=5)  # an unreachable Redis fails fast
     elif url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 from uuid import UUID
 
 from src.core.knowledge.chunking import Chunk, StructuredChunker
 from src.core.knowledge.config import KnowledgeConfig
+from src.core.knowledge.documents import INGEST_JOB
 from src.core.knowledge.formats import read_blocks
 from src.core.knowledge.spaces import fill_space, live_spaces
 from src.ports.knowledge import (
@@ -24,6 +27,8 @@ from src.ports.shared import Clock, InvalidInput, Job
 
 MAX_ERROR = 500
 GRAPH_JOB = "knowledge.build_graph"
+log = logging.getLogger(__name__)
+REQUEUE_JOB = "knowledge.requeue_stuck_documents"  # periodic: documents whose ingestion job was lost
 KEYWORD_INDEX_JOB = "knowledge.check_keyword_index"  # periodic: the BM25 index answers after a Postgres restart
 
 
@@ -138,3 +143,27 @@ class GiveUpIngestion:
                                                  embedded_count=0, error=f"ingestion failed: {reason}"[:MAX_ERROR],
                                                  updated_at=self._clock.now()))
             await uow.commit()
+
+
+class RequeueStuckDocuments:
+    """- Documents still queued `after` their last change (their job was lost: a broker that dropped it, or
+      one sent before jobs went through the outbox) get their ingestion job again. Ingestion is idempotent, so
+      a job that was only slow in a long queue costs a no-op."""
+
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], clock: Clock, after: timedelta = timedelta(minutes=15),
+                 batch: int = 16) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._after = after
+        self._batch = batch
+
+    async def execute(self, limit: int = 1000) -> int:
+        async with self._uow() as uow:
+            stuck = await uow.documents.queued_before(self._clock.now() - self._after, limit)
+            ids = [str(document.id) for document in stuck]
+            for start in range(0, len(ids), self._batch):
+                uow.defer(Job(INGEST_JOB, {"document_ids": ids[start:start + self._batch]}))
+            await uow.commit()
+        if ids:
+            log.warning("re-queued the ingestion of %d document(s) left queued", len(ids))
+        return len(ids)

@@ -1,15 +1,16 @@
 """System tables: worker probes (a job round-trip from the app through a worker into the DB), periodic job
-schedules, rate-limit quotas."""
+schedules, rate-limit quotas, the job outbox."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, Double, Integer, String
+from sqlalchemy import DateTime, Double, Index, Integer, String, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from src.adapters.postgres.models.base import Base
+from src.adapters.postgres.models.base import Base, created_at_column
 
 
 class WorkerProbeRow(Base):
@@ -41,3 +42,16 @@ class RateLimitRow(Base):
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     tat: Mapped[float] = mapped_column(Double)
+
+
+class JobOutboxRow(Base):
+    """A job recorded in the transaction of the change that caused it; `sent_at` once the broker has it."""
+
+    __tablename__ = "job_outbox"
+    __table_args__ = (Index("ix_job_outbox_pending", "created_at", postgresql_where=text("sent_at IS NULL")),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kwargs: Mapped[dict] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = created_at_column()
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

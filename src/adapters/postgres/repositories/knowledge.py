@@ -107,6 +107,12 @@ class PgDocumentRepository:
         values["metadata_"] = values.pop("metadata")
         await self._session.execute(update(DocumentRow).where(DocumentRow.id == document.id).values(**values))
 
+    async def queued_before(self, before: datetime, limit: int) -> list[Document]:
+        query = (select(DocumentRow).where(DocumentRow.status == DocumentStatus.QUEUED.value,
+                                           DocumentRow.updated_at < before)
+                 .order_by(DocumentRow.updated_at).limit(limit))
+        return [_document(row) for row in (await self._session.execute(query)).scalars()]
+
     async def delete(self, document_id: UUID) -> None:
         # Chunks, vectors and the body go by ON DELETE CASCADE, in this same statement's transaction.
         await self._session.execute(delete(DocumentRow).where(DocumentRow.id == document_id))

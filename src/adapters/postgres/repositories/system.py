@@ -1,16 +1,17 @@
-"""Worker probes in Postgres."""
+"""Worker probes, periodic job schedules and the job outbox in Postgres."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.adapters.postgres.models.system import JobScheduleRow, WorkerProbeRow
+from src.adapters.postgres.models.system import JobOutboxRow, JobScheduleRow, WorkerProbeRow
 from src.adapters.postgres.repositories.mapping import to_record, values_of
+from src.ports.shared import Job, PendingJob
 from src.ports.system import WorkerProbe
 
 
@@ -49,3 +50,32 @@ class PgScheduleRepository:
             update(row).where(row.job_name == job_name, row.next_run_at <= now)
             .values(next_run_at=next_run_at, last_run_at=now).returning(row.job_name))
         return claimed.first() is not None
+
+
+_OUTBOX = JobOutboxRow.__table__
+_RECORD_JOBS = _OUTBOX.insert()
+_PENDING_JOBS = (select(_OUTBOX.c.id, _OUTBOX.c.name, _OUTBOX.c.kwargs, _OUTBOX.c.created_at)
+                 .where(_OUTBOX.c.sent_at.is_(None), _OUTBOX.c.created_at < bindparam("before"))
+                 .order_by(_OUTBOX.c.created_at).limit(bindparam("limit")).with_for_update(skip_locked=True))
+
+
+async def record_jobs(session: AsyncSession, pending: list[PendingJob]) -> None:
+    """Inside the transaction of the change the jobs belong to: they commit (or roll back) with it."""
+    await session.execute(_RECORD_JOBS, [{"id": p.id, "name": p.job.name, "kwargs": dict(p.job.kwargs),
+                                          "created_at": p.created_at} for p in pending])
+
+
+async def mark_sent(session: AsyncSession, ids: list[UUID], at: datetime) -> None:
+    await session.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(ids)).values(sent_at=at))
+
+
+class PgJobOutbox:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def pending(self, recorded_before: datetime, limit: int) -> list[PendingJob]:
+        rows = await self._session.execute(_PENDING_JOBS, {"before": recorded_before, "limit": limit})
+        return [PendingJob(row.id, Job(row.name, row.kwargs), row.created_at) for row in rows]
+
+    async def sent(self, ids: list[UUID], at: datetime) -> None:
+        await mark_sent(self._session, ids, at)
