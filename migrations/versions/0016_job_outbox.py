@@ -1,5 +1,5 @@
 """job outbox: a job is recorded in the transaction of the change that causes it and handed to the broker
-after the commit (now, or by the relay when the broker was away)
+after the commit (now, or by the relay when the broker was away); a row lives until the broker has it
 
 Revision ID: 0016
 Revises: 0015
@@ -22,13 +22,11 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('kwargs', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_job_outbox'))
     )
-    op.create_index('ix_job_outbox_pending', 'job_outbox', ['created_at'], unique=False,
-                    postgresql_where=sa.text('sent_at IS NULL'))
+    op.create_index('ix_job_outbox_created_at', 'job_outbox', ['created_at'], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_job_outbox_pending', table_name='job_outbox', postgresql_where=sa.text('sent_at IS NULL'))
+    op.drop_index('ix_job_outbox_created_at', table_name='job_outbox')
     op.drop_table('job_outbox')

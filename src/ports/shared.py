@@ -68,7 +68,9 @@ class JobOutbox(Protocol):
         """The oldest jobs not handed over yet, held until the transaction ends (others skip them)."""
         ...
 
-    async def sent(self, ids: list[UUID], at: datetime) -> None: ...
+    async def sent(self, ids: list[UUID]) -> None:
+        """The broker has them: they leave the outbox."""
+        ...
 
 
 @runtime_checkable

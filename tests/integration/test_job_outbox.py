@@ -48,7 +48,7 @@ async def _longest_stall_while(work) -> tuple[object, float]:
 async def _pending_jobs(container, document_id) -> int:
     async with container.engine().connect() as connection:
         return (await connection.execute(text(
-            "SELECT count(*) FROM job_outbox WHERE sent_at IS NULL AND kwargs::text LIKE :id"),
+            "SELECT count(*) FROM job_outbox WHERE kwargs::text LIKE :id"),
             {"id": f"%{document_id}%"})).scalar_one()
 
 
@@ -71,8 +71,11 @@ async def test_an_upload_while_the_broker_is_away_is_ingested_once_it_is_back(se
                                   "--appendonly", "no"], stdout=subprocess.DEVNULL)
         wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, timeout=30)
         relay = RelayJobs(container.uow, container.jobs(), container.clock(), grace=timedelta(0))
-        assert await relay.execute() >= 1 and await _pending_jobs(container, document_id) == 0
-        assert await relay.execute() == 0  # handed over once
+        for _ in range(20):  # the oldest first: other tests' leftovers may come before it
+            if not await _pending_jobs(container, document_id):
+                break
+            assert await relay.execute() >= 1
+        assert await _pending_jobs(container, document_id) == 0
 
         worker = start_worker({**test_env, "KEEL_BROKER_URL": url})
         async with asyncio.timeout(120):
@@ -103,6 +106,9 @@ async def test_a_silent_broker_never_stalls_the_event_loop(settings):
         assert stall < 0.2 and time.perf_counter() - started < 5  # the hand-over gave up after its deadline
         assert uploaded.document.status is DocumentStatus.QUEUED
         assert await _pending_jobs(container, uploaded.document.id) == 1  # kept for the relay
+        async with container.engine().begin() as connection:  # no broker will ever take it: not left behind
+            await connection.execute(text("DELETE FROM job_outbox WHERE kwargs::text LIKE :id"),
+                                     {"id": f"%{uploaded.document.id}%"})
     finally:
         listener.close()
         await shutdown(container)

@@ -43,7 +43,7 @@ from src.adapters.postgres.repositories.system import (
     PgJobOutbox,
     PgScheduleRepository,
     PgWorkerProbeRepository,
-    mark_sent,
+    forget_sent,
     record_jobs,
 )
 from src.adapters.postgres.search import PgSearchIndex, PgSearchSettings
@@ -130,10 +130,10 @@ class SqlAlchemyUnitOfWork:
             return
         try:
             async with self._sessions() as session:
-                await mark_sent(session, [item.id for item in pending], datetime.now(UTC))
+                await forget_sent(session, [item.id for item in pending])
                 await session.commit()
         except (OperationalError, OSError, DBAPIError):  # sent twice at worst: every job is idempotent
-            log.warning("could not mark %d job(s) sent; the relay will send them again", len(pending))
+            log.warning("could not forget %d job(s) handed over; the relay will send them again", len(pending))
 
     async def rollback(self) -> None:
         assert self.session is not None

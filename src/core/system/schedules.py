@@ -66,6 +66,6 @@ class RelayJobs:
                 log.warning("the job broker is still away (%s); %d job(s) wait in the outbox", exc,
                             len(pending) - len(handed))
             if handed:
-                await uow.outbox.sent(handed, self._clock.now())
+                await uow.outbox.sent(handed)
                 await uow.commit()
         return len(handed)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, Double, Index, Integer, String, text
+from sqlalchemy import DateTime, Double, Integer, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from src.adapters.postgres.models.base import Base, created_at_column
+from src.adapters.postgres.models.base import Base
 
 
 class WorkerProbeRow(Base):
@@ -45,13 +45,11 @@ class RateLimitRow(Base):
 
 
 class JobOutboxRow(Base):
-    """A job recorded in the transaction of the change that caused it; `sent_at` once the broker has it."""
+    """A job recorded in the transaction of the change that caused it; deleted once the broker has it."""
 
     __tablename__ = "job_outbox"
-    __table_args__ = (Index("ix_job_outbox_pending", "created_at", postgresql_where=text("sent_at IS NULL")),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     kwargs: Mapped[dict] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = created_at_column()
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,7 +55,7 @@ class PgScheduleRepository:
 _OUTBOX = JobOutboxRow.__table__
 _RECORD_JOBS = _OUTBOX.insert()
 _PENDING_JOBS = (select(_OUTBOX.c.id, _OUTBOX.c.name, _OUTBOX.c.kwargs, _OUTBOX.c.created_at)
-                 .where(_OUTBOX.c.sent_at.is_(None), _OUTBOX.c.created_at < bindparam("before"))
+                 .where(_OUTBOX.c.created_at < bindparam("before"))
                  .order_by(_OUTBOX.c.created_at).limit(bindparam("limit")).with_for_update(skip_locked=True))
 
 
@@ -65,8 +65,9 @@ async def record_jobs(session: AsyncSession, pending: list[PendingJob]) -> None:
                                           "created_at": p.created_at} for p in pending])
 
 
-async def mark_sent(session: AsyncSession, ids: list[UUID], at: datetime) -> None:
-    await session.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(ids)).values(sent_at=at))
+async def forget_sent(session: AsyncSession, ids: list[UUID]) -> None:
+    """The broker has them: the outbox keeps only what it still has to hand over."""
+    await session.execute(delete(_OUTBOX).where(_OUTBOX.c.id.in_(ids)))
 
 
 class PgJobOutbox:
@@ -77,5 +78,5 @@ class PgJobOutbox:
         rows = await self._session.execute(_PENDING_JOBS, {"before": recorded_before, "limit": limit})
         return [PendingJob(row.id, Job(row.name, row.kwargs), row.created_at) for row in rows]
 
-    async def sent(self, ids: list[UUID], at: datetime) -> None:
-        await mark_sent(self._session, ids, at)
+    async def sent(self, ids: list[UUID]) -> None:
+        await forget_sent(self._session, ids)
