@@ -119,9 +119,28 @@ def migrate(
     migrate_to(config, revision, down=down)
 
 
+@app.command()
+def lock() -> None:
+    """Resolve the dependencies again in a fresh virtual environment and write requirements.lock."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="keel-lock-") as folder:
+        python = os.path.join(folder, "bin", "python")
+        say("resolving pyproject.toml's dependencies in a fresh virtual environment (a few minutes)")
+        subprocess.run([sys.executable, "-m", "venv", folder], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "-e", f"{REPO_ROOT}[dev]"], check=True)
+        frozen = subprocess.run([python, "-m", "pip", "freeze", "--exclude-editable"], check=True,
+                                capture_output=True, text=True).stdout
+    pinned = [line for line in frozen.splitlines() if line and not line.startswith(("keel", "-e "))]
+    header = (REPO_ROOT / "requirements.lock").read_text().split("\n")[:3]
+    (REPO_ROOT / "requirements.lock").write_text("\n".join([*header, *pinned]) + "\n")
+    say(f"requirements.lock: {len(pinned)} packages; commit it with pyproject.toml")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
-    """Layer contracts and lint, then the whole test suite (extra arguments go to pytest)."""
+    """Layer contracts, lint and types, then the whole test suite (extra arguments go to pytest)."""
     from src.cli.test_tools import ensure_test_tools
 
     config = settings()
@@ -135,6 +154,9 @@ def test(ctx: typer.Context) -> None:
     lint = [os.path.join(tools, "ruff"), "check", "--quiet", "src", "tests", "benchmarks", "migrations"]
     if subprocess.run(lint, cwd=REPO_ROOT).returncode != 0:
         fail("ruff found problems (see above; `ruff check --fix` mends most)")
+    say("type checking the core and the ports (mypy --strict)")
+    if subprocess.run([os.path.join(tools, "mypy")], cwd=REPO_ROOT).returncode != 0:
+        fail("mypy found problems (see above)")
     say("running the tests")
     raise typer.Exit(subprocess.run([sys.executable, "-m", "pytest", *ctx.args], cwd=REPO_ROOT).returncode)
 

@@ -63,8 +63,8 @@ async def _delete_workspace(container, workspace_id: UUID) -> None:
 class Operator:
     """The evaluation runs as the operator on the console, in a workspace of its own: every access is theirs."""
 
-    async def require(self, caller, permission, workspace_id=None) -> None:
-        return None
+    async def require(self, caller, permission, workspace_id=None):
+        return caller
 
 
 class Unmetered:

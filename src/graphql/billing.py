@@ -3,6 +3,8 @@ state of any workspace, the webhook log and reconciliation (repairs, run now).""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from src.graphql.billing_types import (
@@ -19,17 +21,27 @@ from src.graphql.billing_types import (
 )
 from src.graphql.context import Info
 from src.graphql.errors import InvalidInputError, NotFoundError, UnavailableError, answer
-from src.graphql.identity_types import parse_id, result
+from src.graphql.identity_types import parse_id
 from src.graphql.permissions import public, require
 from src.ports.billing import EventStatus
 from src.ports.identity import Permission
 
-EntitlementResult = result("EntitlementResult", EntitlementType, InvalidInputError, UnavailableError)
-RedirectResult = result("BillingRedirectResult", BillingRedirect, InvalidInputError, NotFoundError, UnavailableError)
-OverviewResult = result("BillingOverviewResult", BillingOverviewType, InvalidInputError, UnavailableError)
-WebhookEventsResult = result("WebhookEventsResult", WebhookEventList, InvalidInputError, UnavailableError)
-RepairsResult = result("ReconciliationRepairsResult", ReconciliationRepairList, InvalidInputError, UnavailableError)
-ReconcileResult = result("ReconcileBillingResult", ReconciliationQueued, UnavailableError)
+EntitlementResult = Annotated[
+    EntitlementType | InvalidInputError | UnavailableError,
+    strawberry.union("EntitlementResult")]
+RedirectResult = Annotated[
+    BillingRedirect | InvalidInputError | NotFoundError | UnavailableError,
+    strawberry.union("BillingRedirectResult")]
+OverviewResult = Annotated[
+    BillingOverviewType | InvalidInputError | UnavailableError,
+    strawberry.union("BillingOverviewResult")]
+WebhookEventsResult = Annotated[
+    WebhookEventList | InvalidInputError | UnavailableError,
+    strawberry.union("WebhookEventsResult")]
+RepairsResult = Annotated[
+    ReconciliationRepairList | InvalidInputError | UnavailableError,
+    strawberry.union("ReconciliationRepairsResult")]
+ReconcileResult = Annotated[ReconciliationQueued | UnavailableError, strawberry.union("ReconcileBillingResult")]
 
 
 @strawberry.type

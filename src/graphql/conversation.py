@@ -21,20 +21,27 @@ from src.graphql.conversation_types import (
     UsageReportType,
 )
 from src.graphql.errors import InvalidInputError, NotFoundError, QuotaExceededError, UnavailableError, answer
-from src.graphql.identity_types import parse_id, result
+from src.graphql.identity_types import parse_id
 from src.graphql.permissions import require
 from src.ports.identity import Permission
 from src.ports.shared import DomainError
 
-ConversationResult = result("ConversationResult", ConversationType, NotFoundError, InvalidInputError,
-                            UnavailableError)
-ConversationsResult = result("ConversationsResult", ConversationConnection, InvalidInputError, UnavailableError)
-MessageResult = result("MessageResult", MessageType, NotFoundError, InvalidInputError, UnavailableError)
-DeleteResult = result("DeleteConversationResult", DeletedConversation, NotFoundError, InvalidInputError,
-                      UnavailableError)
-UsageResult = result("UsageResult", UsageReportType, InvalidInputError, UnavailableError)
-TitleResult = result("SuggestTitleResult", ConversationType, NotFoundError, InvalidInputError, QuotaExceededError,
-                     UnavailableError)
+ConversationResult = Annotated[
+    ConversationType | NotFoundError | InvalidInputError | UnavailableError,
+    strawberry.union("ConversationResult")]
+ConversationsResult = Annotated[
+    ConversationConnection | InvalidInputError | UnavailableError,
+    strawberry.union("ConversationsResult")]
+MessageResult = Annotated[
+    MessageType | NotFoundError | InvalidInputError | UnavailableError,
+    strawberry.union("MessageResult")]
+DeleteResult = Annotated[
+    DeletedConversation | NotFoundError | InvalidInputError | UnavailableError,
+    strawberry.union("DeleteConversationResult")]
+UsageResult = Annotated[UsageReportType | InvalidInputError | UnavailableError, strawberry.union("UsageResult")]
+TitleResult = Annotated[
+    ConversationType | NotFoundError | InvalidInputError | QuotaExceededError | UnavailableError,
+    strawberry.union("SuggestTitleResult")]
 WorkspaceId = Annotated[strawberry.ID, strawberry.argument(name="workspaceId")]
 
 

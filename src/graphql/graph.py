@@ -11,7 +11,7 @@ import strawberry
 from src.core.knowledge.graph_queries import Neighbour, PathStep
 from src.graphql.context import Info
 from src.graphql.errors import InvalidInputError, NotFoundError, UnavailableError, answer
-from src.graphql.identity_types import parse_id, result
+from src.graphql.identity_types import parse_id
 from src.graphql.permissions import require
 from src.ports.graph import Entity
 from src.ports.identity import Permission
@@ -44,8 +44,10 @@ class Neighbours:
     items: list[Annotated[NeighbourType, strawberry.lazy("src.graphql.graph")]]
 
 
-NeighboursResult = result("NeighboursResult", Neighbours, InvalidInputError, UnavailableError)
-ChunksResult = result("MentioningChunksResult", MentioningChunks, InvalidInputError, UnavailableError)
+NeighboursResult = Annotated[Neighbours | InvalidInputError | UnavailableError, strawberry.union("NeighboursResult")]
+ChunksResult = Annotated[
+    MentioningChunks | InvalidInputError | UnavailableError,
+    strawberry.union("MentioningChunksResult")]
 
 
 @strawberry.type(name="Entity")
@@ -112,9 +114,13 @@ class EntityPath:
                                                                  predicate=s.predicate) for s in steps])
 
 
-EntitiesResult = result("EntitiesResult", EntityList, InvalidInputError, UnavailableError)
-EntityResult = result("EntityResult", EntityType, NotFoundError, InvalidInputError, UnavailableError)
-PathResult = result("PathResult", EntityPath, NotFoundError, InvalidInputError, UnavailableError)
+EntitiesResult = Annotated[EntityList | InvalidInputError | UnavailableError, strawberry.union("EntitiesResult")]
+EntityResult = Annotated[
+    EntityType | NotFoundError | InvalidInputError | UnavailableError,
+    strawberry.union("EntityResult")]
+PathResult = Annotated[
+    EntityPath | NotFoundError | InvalidInputError | UnavailableError,
+    strawberry.union("PathResult")]
 WorkspaceId = Annotated[strawberry.ID, strawberry.argument(name="workspaceId")]
 
 

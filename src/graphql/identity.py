@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -32,20 +33,32 @@ from src.graphql.identity_types import (
     WorkspaceRoleEnum,
     WorkspaceType,
     parse_id,
-    result,
 )
 from src.graphql.permissions import public, require, signed_in
 from src.ports.identity import Permission
 
-AuthResult = result("AuthResult", AuthPayload, InvalidInputError, AuthError, TooManyAttemptsError, UnavailableError)
-OkResult = result("OkResult", Ok, InvalidInputError, AuthError, ForbiddenError, NotFoundError, TooManyAttemptsError)
-UserResult = result("UserResult", UserType, InvalidInputError, AuthError, ForbiddenError, NotFoundError)
-WorkspaceResult = result("WorkspaceResult", WorkspaceType, InvalidInputError, ForbiddenError, NotFoundError)
-MemberResult = result("MemberResult", MemberType, InvalidInputError, ForbiddenError, NotFoundError,
-                      QuotaExceededError, UnavailableError)
-ApiKeyResult = result("ApiKeyResult", ApiKeyType, InvalidInputError, ForbiddenError, NotFoundError)
-CreatedApiKeyResult = result("CreatedApiKeyResult", CreatedApiKey, InvalidInputError, ForbiddenError)
-OAuthStartResult = result("OAuthStartResult", OAuthStartPayload, InvalidInputError, AuthError)
+AuthResult = Annotated[
+    AuthPayload | InvalidInputError | AuthError | TooManyAttemptsError | UnavailableError,
+    strawberry.union("AuthResult")]
+OkResult = Annotated[
+    Ok | InvalidInputError | AuthError | ForbiddenError | NotFoundError | TooManyAttemptsError,
+    strawberry.union("OkResult")]
+UserResult = Annotated[
+    UserType | InvalidInputError | AuthError | ForbiddenError | NotFoundError,
+    strawberry.union("UserResult")]
+WorkspaceResult = Annotated[
+    WorkspaceType | InvalidInputError | ForbiddenError | NotFoundError,
+    strawberry.union("WorkspaceResult")]
+MemberResult = Annotated[
+    MemberType | InvalidInputError | ForbiddenError | NotFoundError | QuotaExceededError | UnavailableError,
+    strawberry.union("MemberResult")]
+ApiKeyResult = Annotated[
+    ApiKeyType | InvalidInputError | ForbiddenError | NotFoundError,
+    strawberry.union("ApiKeyResult")]
+CreatedApiKeyResult = Annotated[
+    CreatedApiKey | InvalidInputError | ForbiddenError,
+    strawberry.union("CreatedApiKeyResult")]
+OAuthStartResult = Annotated[OAuthStartPayload | InvalidInputError | AuthError, strawberry.union("OAuthStartResult")]
 
 
 def _ok(_: object) -> Ok:

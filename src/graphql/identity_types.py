@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Union
 from uuid import UUID
 
 import strawberry
@@ -17,11 +16,6 @@ from src.ports.shared import InvalidInput
 RoleEnum = strawberry.enum(records.Role, name="Role")
 WorkspaceRoleEnum = strawberry.enum(records.WorkspaceRole, name="WorkspaceRole")
 PermissionEnum = strawberry.enum(records.Permission, name="Permission")
-
-
-def result(name: str, *types: type):
-    """A named result union: the record's type, then the typed errors the field can answer."""
-    return Annotated[Union[types], strawberry.union(name)]  # noqa: UP007 (a runtime tuple of types)
 
 
 def parse_id(raw: str, field: str) -> UUID:

@@ -21,7 +21,7 @@ from src.graphql.errors import (
     answer,
     to_graphql_error,
 )
-from src.graphql.identity_types import parse_id, result
+from src.graphql.identity_types import parse_id
 from src.graphql.knowledge_types import (
     DeletedDocument,
     DocumentConnection,
@@ -39,12 +39,19 @@ from src.ports.identity import Permission
 from src.ports.knowledge import DocumentStatus, SearchFilters, SearchMode
 from src.ports.shared import DomainError, InvalidInput
 
-UploadResult = result("UploadDocumentsResult", UploadedDocuments, InvalidInputError, QuotaExceededError,
-                      UnavailableError)
-DocumentResult = result("DocumentResult", DocumentType, NotFoundError, InvalidInputError, UnavailableError)
-DocumentsResult = result("DocumentsResult", DocumentConnection, InvalidInputError, UnavailableError)
-DeleteResult = result("DeleteDocumentResult", DeletedDocument, NotFoundError, InvalidInputError, UnavailableError)
-SearchResult = result("SearchResult", SearchResults, InvalidInputError, UnavailableError)
+UploadResult = Annotated[
+    UploadedDocuments | InvalidInputError | QuotaExceededError | UnavailableError,
+    strawberry.union("UploadDocumentsResult")]
+DocumentResult = Annotated[
+    DocumentType | NotFoundError | InvalidInputError | UnavailableError,
+    strawberry.union("DocumentResult")]
+DocumentsResult = Annotated[
+    DocumentConnection | InvalidInputError | UnavailableError,
+    strawberry.union("DocumentsResult")]
+DeleteResult = Annotated[
+    DeletedDocument | NotFoundError | InvalidInputError | UnavailableError,
+    strawberry.union("DeleteDocumentResult")]
+SearchResult = Annotated[SearchResults | InvalidInputError | UnavailableError, strawberry.union("SearchResult")]
 JSON_BATCH_TYPES = {"application/json", "application/x-ndjson", "application/jsonl", "application/json-lines"}
 
 

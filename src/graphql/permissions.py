@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
 from graphql import GraphQLError
@@ -65,19 +66,19 @@ def _workspace_id(arguments: dict, name: str) -> UUID:
         raise Forbidden("no such workspace, or no access to it") from None
 
 
-def guard(*permissions: BasePermission) -> list[PermissionExtension]:
+def guard(*permissions: BasePermission) -> list[FieldExtension]:
     return [PermissionExtension(permissions=list(permissions), use_directives=False)]
 
 
-def public() -> list[PermissionExtension]:
+def public() -> list[FieldExtension]:
     return guard(Public())
 
 
-def require(permission: Permission, workspace_arg: str | None = None) -> list[PermissionExtension]:
+def require(permission: Permission, workspace_arg: str | None = None) -> list[FieldExtension]:
     return guard(Requires(permission, workspace_arg))
 
 
-def signed_in() -> list[PermissionExtension]:
+def signed_in() -> list[FieldExtension]:
     return guard(Requires(None))
 
 

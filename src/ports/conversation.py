@@ -3,7 +3,7 @@ streaming interface, retrieval, prompt templates, token counting and the usage l
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -174,12 +174,13 @@ StreamEvent = TextDelta | Finished
 class ChatProvider(Protocol):
     name: str  # "openai", "anthropic", "offline"
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         """Text deltas then one Finished. Raises ProviderError; closing the iterator closes the upstream
         request."""
         ...
 
-    async def structured(self, request: ChatRequest, name: str, schema: dict[str, Any]) -> tuple[dict, Usage]:
+    async def structured(self, request: ChatRequest, name: str,
+                         schema: dict[str, Any]) -> tuple[dict[str, Any], Usage]:
         """A JSON object conforming to `schema`, through the provider's native structured output."""
         ...
 

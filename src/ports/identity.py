@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -241,8 +242,9 @@ class AccessPolicy(Protocol):
     GraphQL field, a REST route, the CLI and a worker acting for someone all get the same answer."""
 
     async def require(self, caller: Principal | None, permission: Permission,
-                      workspace_id: UUID | None = None) -> None:
-        """Raises Unauthenticated (no caller) or Forbidden (not allowed, or no such workspace)."""
+                      workspace_id: UUID | None = None) -> Principal:
+        """The caller, when allowed; raises Unauthenticated (no caller) or Forbidden (not allowed, or no such
+        workspace)."""
         ...
 
 
@@ -398,7 +400,7 @@ class AttemptLog(Protocol):
 
     async def save(self, counts: list[AttemptCount]) -> None: ...
 
-    async def clear(self, keys: list[str], prefixes: list[str] = ()) -> None:
+    async def clear(self, keys: list[str], prefixes: Sequence[str] = ()) -> None:
         """Forget these keys and every key starting with one of `prefixes`."""
         ...
 

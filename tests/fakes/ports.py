@@ -87,3 +87,4 @@ class FakeAccess:
         self.asked.append((caller, permission, workspace_id))
         if not self.allow:
             raise Forbidden("you may not do that")
+        return caller

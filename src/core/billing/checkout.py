@@ -25,7 +25,8 @@ async def ensure_customer(uow_factory: Callable[[], BillingUnitOfWork], provider
     async with uow_factory() as uow:
         await uow.billing.add_customer(Customer(workspace_id, customer_id, now))
         await uow.commit()
-        return await uow.billing.customer(workspace_id)
+        stored = await uow.billing.customer(workspace_id)
+    return stored or Customer(workspace_id, customer_id, now)
 
 
 class StartCheckout:
@@ -45,6 +46,7 @@ class StartCheckout:
     async def execute(self, caller: Principal | None, workspace_id: UUID, plan_name: str) -> str:
         await self._access.require(caller, Permission.BILLING_MANAGE, workspace_id)
         plan = self._catalogue.purchasable(plan_name)
+        assert plan.price_id is not None  # purchasable: it has one
         now = self._clock.now()
         customer = await ensure_customer(self._uow, self._provider, workspace_id, now)
         # One session per workspace, plan and minute: a double click gets the same page, not two.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from src.core.billing.plans import Catalogue
@@ -37,7 +38,7 @@ def plan_name_of(subscription: Subscription, catalogue: Catalogue) -> str | None
     return plan.name if plan else None
 
 
-def snapshot(entitlement: Entitlement | None) -> dict | None:
+def snapshot(entitlement: Entitlement | None) -> dict[str, Any] | None:
     """What history and repairs record: the parts that decide access."""
     if entitlement is None:
         return None
@@ -52,8 +53,8 @@ def derive(workspace_id: UUID, subscriptions: list[Subscription], catalogue: Cat
     """The entitlement the subscriptions imply. A grace period runs while the best subscription is past
     due, or from a failed payment (`payment_failed` True) until a paid one (False); it keeps the end date
     it started with."""
-    live = [(plan_name_of(sub, catalogue), sub) for sub in subscriptions if sub.status in LIVE]
-    live = [(name, sub) for name, sub in live if name is not None]
+    named = [(plan_name_of(sub, catalogue), sub) for sub in subscriptions if sub.status in LIVE]
+    live = [(name, sub) for name, sub in named if name is not None]
     if not live:
         plan = catalogue.free
         return Entitlement(workspace_id, plan.name, plan.limits, EntitlementStatus.ACTIVE, None, None, now)
@@ -63,8 +64,8 @@ def derive(workspace_id: UUID, subscriptions: list[Subscription], catalogue: Cat
     failing = best.status is SubscriptionStatus.PAST_DUE if payment_failed is None else payment_failed
     grace_until = None
     if failing:
-        grace_until = current.grace_until if in_grace and current.grace_until else now + grace_period
-    plan = catalogue.get(name)
+        grace_until = current.grace_until if current and in_grace and current.grace_until else now + grace_period
+    plan = catalogue.get(name) or catalogue.free  # a named plan is in the catalogue: plan_name_of found it
     status = EntitlementStatus.GRACE if failing else EntitlementStatus.ACTIVE
     return Entitlement(workspace_id, name, plan.limits, status, grace_until, best.id, now)
 
@@ -84,7 +85,7 @@ async def settle(uow: BillingUnitOfWork, workspace_id: UUID, catalogue: Catalogu
                     grace_period=grace_period)
     if same_terms(current, wanted):
         return None
-    change = EntitlementChange(workspace_id, snapshot(current), snapshot(wanted), cause, now)
+    change = EntitlementChange(workspace_id, snapshot(current), snapshot(wanted) or {}, cause, now)
     await uow.billing.save_entitlement(wanted, change)
     return change
 

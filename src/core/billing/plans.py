@@ -54,7 +54,7 @@ class Catalogue:
 
 def load_catalogue(plans_json: str | None, prices: dict[str, str]) -> Catalogue:
     """`plans_json`: a JSON list of {name, limits: {…}}; None = the defaults. `prices`: plan → price id."""
-    plans = DEFAULT_PLANS
+    plans: tuple[Plan, ...] = DEFAULT_PLANS
     if plans_json:
         try:
             items = json.loads(plans_json)

@@ -38,8 +38,8 @@ def _workspace_id(raw: Any) -> UUID | None:
 def _id_of(value: Any) -> str | None:
     """Stripe fields are ids or, when expanded, objects with an id."""
     if isinstance(value, dict):
-        return value.get("id")
-    return value
+        value = value.get("id")
+    return value if isinstance(value, str) else None
 
 
 def subscription_from(data: dict[str, Any], as_of: int) -> Subscription:

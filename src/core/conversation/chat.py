@@ -13,6 +13,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from src.core.conversation.budget import OFFLINE, BudgetDecision, cost_usd, reserve
@@ -21,16 +23,19 @@ from src.core.conversation.live import Delta, LiveAnswer, LiveAnswers
 from src.core.conversation.prompting import chat_request, cited_sources
 from src.core.conversation.resilience import Attempt, Breakers, stream_with_fallback
 from src.core.conversation.safety import looks_like_injection, redact
-from src.ports.billing import EntitlementChecker
+from src.ports.billing import Entitlement, EntitlementChecker
 from src.ports.conversation import (
     ChatModels,
+    ChatRequest,
     ChatSettings,
+    Conversation,
     ConversationUnitOfWork,
     Finished,
     Message,
     MessageRole,
     MessageStatus,
     ModelRoute,
+    Owner,
     Passage,
     PromptLibrary,
     Retriever,
@@ -65,7 +70,7 @@ def check_question(content: str, settings: ChatSettings) -> str:
     return text
 
 
-def _discard(*tasks: asyncio.Task) -> None:
+def _discard(*tasks: asyncio.Task[Any]) -> None:
     """Cancels the tasks still running; the outcome of finished ones is consumed (not logged as lost)."""
     for task in tasks:
         if not task.done():
@@ -135,7 +140,9 @@ class SendMessage:
             return []
         return await self._retriever.retrieve(workspace_id, question, self._settings.retrieval_k)
 
-    async def _prepare(self, caller, workspace_id, conversation_id, question, retrieval, entitlement, asked_at):
+    async def _prepare(self, caller: Principal, workspace_id: UUID, conversation_id: UUID | None, question: str,
+                       retrieval: asyncio.Task[list[Passage]], entitlement: asyncio.Task[Entitlement],
+                       asked_at: float) -> tuple[_Turn, LiveAnswer]:
         now = self._clock.now()
         conversation, history = await self._conversation(owner_of(caller), workspace_id, conversation_id, question,
                                                          now)
@@ -168,12 +175,13 @@ class SendMessage:
                 committed = True
             finally:
                 turn.committed.set_result(committed)
-                if not committed:
+                if not committed and live.task is not None:
                     live.task.cancel()
         log.debug("answering %s in conversation %s", answer.id, conversation.id)  # ids only: no prompt text
         return turn, live
 
-    async def _conversation(self, owner, workspace_id, conversation_id, question, now):
+    async def _conversation(self, owner: Owner, workspace_id: UUID, conversation_id: UUID | None, question: str,
+                            now: datetime) -> tuple[Conversation, list[Message]]:
         if conversation_id is None:
             return new_conversation(workspace_id, owner, question, now), []
         async with self._reads() as uow:
@@ -191,7 +199,7 @@ class SendMessage:
         attempts: list[Attempt] = []
         status, error = MessageStatus.COMPLETE, None
 
-        def request_for(candidate: ModelRoute):
+        def request_for(candidate: ModelRoute) -> ChatRequest:
             return chat_request(candidate, template, turn.question, turn.passages, turn.history, self._counter,
                                 self._settings.max_output_tokens, self._clock.now().date())
 
@@ -215,8 +223,9 @@ class SendMessage:
         await self._store(turn, live, route, usage, template.ref, status, error, started, first_token_at,
                           request_for)
 
-    async def _store(self, turn, live, route, usage, template_ref, status, error, started, first_token_at,
-                     request_for) -> None:
+    async def _store(self, turn: _Turn, live: LiveAnswer, route: ModelRoute | None, usage: Usage | None,
+                     template_ref: str, status: MessageStatus, error: str | None, started: float,
+                     first_token_at: float | None, request_for: Callable[[ModelRoute], ChatRequest]) -> None:
         if not await turn.committed:
             return  # nothing of this turn was stored: there is nothing to complete or settle
         text = live.text_from(0)

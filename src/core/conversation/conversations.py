@@ -169,8 +169,8 @@ class UsageReport(_UseCase):
     async def execute(self, caller: Principal | None, workspace_id: UUID, days: int,
                       whole_workspace: bool = False) -> list[UsageRow]:
         """`whole_workspace`: every member's and key's spend (billing:manage), else the caller's own."""
-        await self._access.require(caller, Permission.BILLING_MANAGE if whole_workspace else Permission.CONTENT_READ,
-                                   workspace_id)
+        caller = await self._access.require(
+            caller, Permission.BILLING_MANAGE if whole_workspace else Permission.CONTENT_READ, workspace_id)
         if not 1 <= days <= 366:
             raise InvalidInput("days must be between 1 and 366", field="days")
         since = self._clock.now().date() - timedelta(days=days - 1)

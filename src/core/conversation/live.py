@@ -28,7 +28,7 @@ class LiveAnswer:
     size: int = 0
     final: Message | None = None
     subscribers: int = 0
-    task: asyncio.Task | None = None
+    task: asyncio.Task[None] | None = None
     stored: int = 0  # characters the last checkpoint stored
     model: str | None = None  # the model answering, once one streams
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -128,11 +128,12 @@ class LiveAnswers:
                 answer.task.cancel()
 
         if self._grace <= 0:
-            answer.task.cancel()
+            if answer.task is not None:
+                answer.task.cancel()
         else:
             asyncio.get_running_loop().create_task(cancel())
 
-    def stop(self, message_id: UUID) -> asyncio.Task | None:
+    def stop(self, message_id: UUID) -> asyncio.Task[None] | None:
         """Stops the answer at once if this process generates it; returns its task (it stores the outcome)."""
         answer = self._answers.get(message_id)
         if answer is None or answer.task is None or answer.task.done():

@@ -10,7 +10,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from src.core.identity.audit_trail import audit
-from src.core.identity.authorize import require
+from src.core.identity.authorize import require, signed_in
 from src.core.identity.policy import grantable_scopes
 from src.core.identity.values import check_name, hash_secret, new_secret
 from src.ports.identity import (
@@ -69,6 +69,7 @@ class CreateApiKey:
 
     async def execute(self, principal: Principal | None, workspace_id: UUID, name: str, scopes: list[str],
                       client: ClientInfo, limits: KeyLimits = KeyLimits()) -> CreatedApiKey:
+        principal = signed_in(principal)
         wanted = _parse_scopes(scopes)
         name = check_name(name, limit=100)
         now = self._clock.now()
@@ -76,7 +77,7 @@ class CreateApiKey:
             role = await require(uow, principal, Permission.API_KEYS_MANAGE, workspace_id)
             if principal.api_key_id is not None:
                 raise Forbidden("API keys cannot create API keys")
-            if not wanted <= grantable_scopes(role):
+            if role is None or not wanted <= grantable_scopes(role):
                 raise InvalidInput("a key cannot have scopes you do not have in this workspace", field="scopes")
             prefix = secrets.token_hex(4)
             secret = f"{KEY_PREFIX}_{prefix}_{new_secret()}"
@@ -95,6 +96,7 @@ class RevokeApiKey:
         self._uow, self._clock = uow, clock
 
     async def execute(self, principal: Principal | None, key_id: UUID, client: ClientInfo) -> ApiKey:
+        principal = signed_in(principal)
         now = self._clock.now()
         async with self._uow() as uow:
             key = await uow.api_keys.get(key_id)
@@ -102,6 +104,7 @@ class RevokeApiKey:
                 await require(uow, principal, Permission.API_KEYS_MANAGE, key.workspace_id if key else None)
             except Forbidden:
                 raise NotFound("no such API key") from None  # the same answer whether it exists or not
+            assert key is not None  # a missing key has no workspace: refused above
             if key.revoked_at is None:
                 key = replace(key, revoked_at=now)
                 await uow.api_keys.save(key)
@@ -116,6 +119,7 @@ class ListApiKeys:
         self._uow = uow
 
     async def execute(self, principal: Principal | None, workspace_id: UUID) -> list[ApiKey]:
+        principal = signed_in(principal)
         async with self._uow() as uow:
             await require(uow, principal, Permission.API_KEYS_MANAGE, workspace_id)
             return await uow.api_keys.of_workspace(workspace_id)

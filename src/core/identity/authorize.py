@@ -19,6 +19,12 @@ from src.ports.identity import (
 NO_ACCESS = "no such workspace, or no access to it"  # one message: ids cannot be probed
 
 
+def signed_in(principal: Principal | None) -> Principal:
+    if principal is None:
+        raise Unauthenticated("sign in first")
+    return principal
+
+
 async def require(uow: IdentityUnitOfWork | None, principal: Principal | None, permission: Permission,
                   workspace_id: UUID | None = None) -> WorkspaceRole | None:
     """Raise unless `principal` may do `permission` (in `workspace_id`); returns the membership role."""
@@ -43,9 +49,10 @@ class Authorize:
         self._uow = uow
 
     async def require(self, principal: Principal | None, permission: Permission,
-                      workspace_id: UUID | None = None) -> None:
+                      workspace_id: UUID | None = None) -> Principal:
         if permission not in WORKSPACE_PERMISSIONS:
             await require(None, principal, permission)  # global permissions need no lookup
-            return
-        async with self._uow() as uow:
-            await require(uow, principal, permission, workspace_id)
+        else:
+            async with self._uow() as uow:
+                await require(uow, principal, permission, workspace_id)
+        return signed_in(principal)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from src.core.identity.audit_trail import audit
 from src.core.identity.config import IdentityConfig
@@ -88,7 +89,8 @@ class CompleteOAuth:
             await uow.commit()
         return tokens
 
-    async def _user_for(self, uow: IdentityUnitOfWork, profile: OAuthProfile, now) -> tuple[User, bool]:
+    async def _user_for(self, uow: IdentityUnitOfWork, profile: OAuthProfile,
+                        now: datetime) -> tuple[User, bool]:
         linked = await uow.oauth.user_for(profile.provider, profile.subject)
         if linked is not None:
             user = await uow.users.get(linked)

@@ -17,6 +17,7 @@ from src.ports.identity import (
     IdentityUnitOfWork,
     InvalidToken,
     OneTimeToken,
+    PasswordHasher,
     TooManyAttempts,
 )
 from src.ports.shared import Clock, InvalidInput
@@ -75,7 +76,7 @@ class RequestPasswordReset:
 class ResetPassword:
     """- The token works once and before it expires; every session of the user is signed out."""
 
-    def __init__(self, uow: Callable[[], IdentityUnitOfWork], hasher, clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], IdentityUnitOfWork], hasher: PasswordHasher, clock: Clock) -> None:
         self._uow, self._hasher, self._clock = uow, hasher, clock
 
     async def execute(self, token: str, new_password: str, client: ClientInfo) -> None:

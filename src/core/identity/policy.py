@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from src.ports.identity import WORKSPACE_PERMISSIONS, Permission, Principal, Role, WorkspaceRole
 
 ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
@@ -19,7 +21,7 @@ WORKSPACE_ROLE_GRANTS: dict[WorkspaceRole, frozenset[Permission]] = {
 
 
 def is_allowed(principal: Principal, permission: Permission, membership: WorkspaceRole | None = None,
-               workspace_id=None) -> bool:
+               workspace_id: UUID | None = None) -> bool:
     """`membership` is the principal's user's role in the workspace concerned (None: not a member).
 
     An API key can do only what its scopes say, only in its own workspace, and never more than the

@@ -132,8 +132,10 @@ class Authenticate:
             raise Unauthenticated(str(exc)) from None
         async with self._uow() as uow:
             found = await uow.sessions.get_with_user(claims.session_id)
-        session, user = found if found else (None, None)
-        if session is None or session.revoked_at is not None or user.id != claims.user_id:
+        if found is None:
+            raise Unauthenticated("this session has ended; sign in again")
+        session, user = found
+        if session.revoked_at is not None or user.id != claims.user_id:
             raise Unauthenticated("this session has ended; sign in again")
         return Principal(user_id=user.id, role=user.role, session_id=session.id)
 

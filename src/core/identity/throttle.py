@@ -60,7 +60,8 @@ def sign_in_rules(config: IdentityConfig, email: str, client: ClientInfo) -> dic
 def _refusal(count: AttemptCount, rule: Rule, now: datetime) -> float | None:
     """Seconds to wait, or None when this attempt may go ahead."""
     if count.attempts >= rule.limit:
-        return (count.window_started_at + rule.window - now).total_seconds()
+        started = count.window_started_at or now
+        return (started + rule.window - now).total_seconds()
     if rule.slow_after is not None and count.attempts >= rule.slow_after and count.last_attempt_at:
         delay = min(rule.max_delay, timedelta(seconds=2 ** (count.attempts - rule.slow_after)))
         wait = (count.last_attempt_at + delay - now).total_seconds()

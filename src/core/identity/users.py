@@ -7,7 +7,7 @@ from dataclasses import replace
 from uuid import UUID
 
 from src.core.identity.audit_trail import audit
-from src.core.identity.authorize import require
+from src.core.identity.authorize import require, signed_in
 from src.core.identity.values import normalise_email
 from src.ports.identity import ClientInfo, IdentityUnitOfWork, Permission, Principal, Role, User
 from src.ports.shared import Clock, NotFound
@@ -18,6 +18,7 @@ class GetCurrentUser:
         self._uow = uow
 
     async def execute(self, principal: Principal | None) -> User:
+        principal = signed_in(principal)
         async with self._uow() as uow:
             await require(uow, principal, Permission.ACCOUNT)
             user = await uow.users.get(principal.user_id)
@@ -33,6 +34,7 @@ class SetUserRole:
         self._uow, self._clock = uow, clock
 
     async def execute(self, principal: Principal | None, user_id: UUID, role: Role, client: ClientInfo) -> User:
+        principal = signed_in(principal)
         async with self._uow() as uow:
             await require(uow, principal, Permission.USERS_MANAGE)
             return await _set_role(uow, self._clock, await uow.users.get(user_id), role, principal.user_id, client)

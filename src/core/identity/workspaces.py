@@ -9,7 +9,7 @@ from datetime import datetime
 from uuid import UUID
 
 from src.core.identity.audit_trail import audit
-from src.core.identity.authorize import NO_ACCESS, require
+from src.core.identity.authorize import NO_ACCESS, require, signed_in
 from src.core.identity.values import check_name, normalise_email
 from src.ports.billing import EntitlementChecker, QuotaExceeded
 from src.ports.identity import (
@@ -19,6 +19,7 @@ from src.ports.identity import (
     Membership,
     Permission,
     Principal,
+    Unauthenticated,
     User,
     Workspace,
     WorkspaceRole,
@@ -49,10 +50,13 @@ class _WorkspaceUseCase:
 
 class CreateWorkspace(_WorkspaceUseCase):
     async def execute(self, principal: Principal | None, name: str, client: ClientInfo) -> Workspace:
+        principal = signed_in(principal)
         now = self._clock.now()
         async with self._uow() as uow:
             await require(uow, principal, Permission.WORKSPACE_CREATE)
             owner = await uow.users.get(principal.user_id)
+            if owner is None:
+                raise Unauthenticated("sign in first")
             workspace = await create_workspace_for(uow, owner, name, now)
             await audit(uow, now, "workspace.created", owner.id, client, subject=str(workspace.id))
             await uow.commit()
@@ -63,6 +67,7 @@ class ListWorkspaces(_WorkspaceUseCase):
     """- A user's workspaces with their role; an API key sees only its own workspace."""
 
     async def execute(self, principal: Principal | None) -> list[tuple[Workspace, WorkspaceRole]]:
+        principal = signed_in(principal)
         async with self._uow() as uow:
             if principal is not None and principal.api_key_id is not None:
                 await require(uow, principal, Permission.WORKSPACE_READ, principal.key_workspace_id)
@@ -74,14 +79,19 @@ class ListWorkspaces(_WorkspaceUseCase):
 
 class GetWorkspace(_WorkspaceUseCase):
     async def execute(self, principal: Principal | None, workspace_id: UUID) -> tuple[Workspace, WorkspaceRole]:
+        principal = signed_in(principal)
         async with self._uow() as uow:
             role = await require(uow, principal, Permission.WORKSPACE_READ, workspace_id)
-            return await self._load(uow, principal, workspace_id, Permission.WORKSPACE_READ), role
+            workspace = await self._load(uow, principal, workspace_id, Permission.WORKSPACE_READ)
+        if role is None:  # an API key's workspace, as its creator's role there
+            raise Forbidden(NO_ACCESS)
+        return workspace, role
 
 
 class RenameWorkspace(_WorkspaceUseCase):
     async def execute(self, principal: Principal | None, workspace_id: UUID, name: str,
                       client: ClientInfo) -> Workspace:
+        principal = signed_in(principal)
         now = self._clock.now()
         async with self._uow() as uow:
             workspace = replace(await self._load(uow, principal, workspace_id, Permission.WORKSPACE_MANAGE),
@@ -96,6 +106,7 @@ class DeleteWorkspace(_WorkspaceUseCase):
     """- Owners only; removes everything in it (the database cascades)."""
 
     async def execute(self, principal: Principal | None, workspace_id: UUID, client: ClientInfo) -> None:
+        principal = signed_in(principal)
         now = self._clock.now()
         async with self._uow() as uow:
             await self._load(uow, principal, workspace_id, Permission.WORKSPACE_MANAGE)
@@ -106,6 +117,7 @@ class DeleteWorkspace(_WorkspaceUseCase):
 
 class ListMembers(_WorkspaceUseCase):
     async def execute(self, principal: Principal | None, workspace_id: UUID) -> list[tuple[Membership, User]]:
+        principal = signed_in(principal)
         async with self._uow() as uow:
             await self._load(uow, principal, workspace_id, Permission.WORKSPACE_READ)
             return await uow.memberships.of_workspace(workspace_id)
@@ -124,6 +136,7 @@ class SetMember(_WorkspaceUseCase):
 
     async def execute(self, principal: Principal | None, workspace_id: UUID, email: str, role: WorkspaceRole,
                       client: ClientInfo) -> tuple[Membership, User]:
+        principal = signed_in(principal)
         email = normalise_email(email)
         now = self._clock.now()
         async with self._uow() as uow:
@@ -154,6 +167,7 @@ class SetMember(_WorkspaceUseCase):
 class RemoveMember(_WorkspaceUseCase):
     async def execute(self, principal: Principal | None, workspace_id: UUID, user_id: UUID,
                       client: ClientInfo) -> None:
+        principal = signed_in(principal)
         now = self._clock.now()
         async with self._uow() as uow:
             await self._load(uow, principal, workspace_id, Permission.WORKSPACE_MANAGE)

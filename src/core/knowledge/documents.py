@@ -163,6 +163,7 @@ class UploadDocuments:
                     results.append(Uploaded(document, duplicate=False))
                 else:
                     existing = await uow.documents.by_hash(workspace_id, document.content_hash)
+                    assert existing is not None  # the add found these bytes there
                     results.append(Uploaded(existing, duplicate=True))
             added = [item.document for item in results if not item.duplicate]
             _within_quota(held_documents + len(added), held_bytes + sum(doc.byte_size for doc in added),

@@ -44,8 +44,8 @@ class _Group:
     """Mentions resolved to one entity within a document."""
 
     keys: set[str]
-    names: Counter
-    types: Counter
+    names: Counter[str]
+    types: Counter[str]
 
 
 def _groups(extractions: list[ChunkExtraction]) -> tuple[dict[str, _Group], list[tuple[UUID, str]]]:

@@ -173,7 +173,8 @@ class FindPath:
                 frontier = await _passable(uow.graph, workspace_id, next_frontier, self._hub_mentions)
             if to_id not in came_from:
                 return []
-            chain, step = [], to_id
+            chain: list[tuple[UUID, str | None]] = []
+            step: UUID | None = to_id
             while step is not None:
                 previous, predicate = came_from[step]
                 chain.append((step, predicate))

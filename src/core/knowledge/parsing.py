@@ -30,7 +30,7 @@ class _HtmlBlocks(HTMLParser):
             self.blocks.append(Block(text, self._heading))
         self._text = []
 
-    def handle_starttag(self, tag: str, attrs) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIPPED:
             self._skipping += 1
         elif tag in _HEADINGS:

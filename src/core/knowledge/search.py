@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from src.core.knowledge.config import KnowledgeConfig
-from src.core.knowledge.fusion import reciprocal_rank, single, weighted_zscore, with_graph
+from src.core.knowledge.fusion import Fused, reciprocal_rank, single, weighted_zscore, with_graph
 from src.core.knowledge.graph_queries import expansion_scores
 from src.core.knowledge.spaces import active_of
 from src.ports.identity import AccessPolicy, Permission, Principal
 from src.ports.knowledge import (
+    Candidate,
     Embedders,
     EmbeddingUnavailable,
     KnowledgeUnitOfWork,
@@ -75,7 +76,8 @@ class Search:
                     vector = None  # hybrid degrades to keyword-only rather than failing
         async with self._uow() as uow:
             by_vector = (await uow.search.vector_candidates(request.workspace_id, space, vector, limit,
-                                                            request.filters) if vector is not None else [])
+                                                            request.filters)
+                         if space is not None and vector is not None else [])
             by_keyword = (await uow.search.keyword_candidates(request.workspace_id, query, limit, request.filters)
                           if uses_keywords else [])
             ranked = self._fuse(request.mode, by_vector, by_keyword)
@@ -86,7 +88,8 @@ class Search:
         return [SearchHit(views[item.chunk_id], item.score, item.vector_score, item.keyword_score)
                 for item in ranked if item.chunk_id in views]
 
-    async def _through_graph(self, uow: KnowledgeUnitOfWork, request: SearchRequest, ranked):
+    async def _through_graph(self, uow: KnowledgeUnitOfWork, request: SearchRequest,
+                             ranked: list[Fused]) -> list[Fused]:
         config = self._config
         seeds = [item.chunk_id for item in ranked[:config.graph_seeds]]
         scores = await expansion_scores(uow.graph, request.workspace_id, seeds, config.graph_hops,
@@ -95,7 +98,7 @@ class Search:
         return with_graph(ranked, seeds, {chunk: score for chunk, score in scores.items() if chunk in allowed},
                           config.graph_weight)
 
-    def _fuse(self, mode: SearchMode, by_vector, by_keyword):
+    def _fuse(self, mode: SearchMode, by_vector: list[Candidate], by_keyword: list[Candidate]) -> list[Fused]:
         if mode is SearchMode.VECTOR:
             return single(by_vector, is_vector=True)
         if mode is SearchMode.KEYWORD:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from uuid import UUID
 
-from src.ports.knowledge import Embedders, EmbeddingSpace, KnowledgeUnitOfWork, SpaceStatus
+from src.ports.knowledge import Embedder, Embedders, EmbeddingSpace, KnowledgeUnitOfWork, SpaceStatus
 from src.ports.shared import Clock, Job, NotFound
 
 REEMBED_JOB = "knowledge.reembed"
@@ -101,8 +102,8 @@ class Reembed:
         return switched
 
 
-async def fill_space(uow_factory: Callable[[], KnowledgeUnitOfWork], embedder, space: EmbeddingSpace,
-                     document_ids, batch_size: int) -> None:
+async def fill_space(uow_factory: Callable[[], KnowledgeUnitOfWork], embedder: Embedder, space: EmbeddingSpace,
+                     document_ids: list[UUID] | None, batch_size: int) -> None:
     """Embeds chunks lacking a vector in `space`, one batch at a time: read, embed with no connection
     held, write. Each written batch is durable, so a killed job resumes where it stopped."""
     while True:

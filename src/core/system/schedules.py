@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from src.ports.shared import Clock, Job, JobQueue, JobQueueUnavailable
 from src.ports.system import Schedule, SystemUnitOfWork
@@ -55,7 +56,7 @@ class RelayJobs:
         self._batch = batch
 
     async def execute(self) -> int:
-        handed: list = []
+        handed: list[UUID] = []
         async with self._uow() as uow:
             pending = await uow.outbox.pending(self._clock.now() - self._grace, self._batch)
             try:

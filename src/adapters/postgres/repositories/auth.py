@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from types import SimpleNamespace
 from uuid import UUID
@@ -211,5 +212,5 @@ class PgAttemptLog(_Repository):
             "keys": [c.key for c in counts], "attempts": [c.attempts for c in counts],
             "started": [c.window_started_at for c in counts], "last": [c.last_attempt_at for c in counts]})
 
-    async def clear(self, keys: list[str], prefixes: list[str] = ()) -> None:
+    async def clear(self, keys: list[str], prefixes: Sequence[str] = ()) -> None:
         await self._session.execute(_CLEAR_ATTEMPTS, {"keys": keys, "prefixes": list(prefixes)})
