@@ -39,15 +39,8 @@ import websockets
 from src.adapters.llm.openai_chat import OpenAIChat
 from src.config import REPO_ROOT
 from src.container import build_container, shutdown
-from src.ports.conversation import (
-    ChatMessage,
-    ChatRequest,
-    Conversation,
-    Message,
-    MessageRole,
-    MessageStatus,
-    TextDelta,
-)
+from src.ports.conversation import Conversation, Message, MessageRole, MessageStatus
+from src.ports.models import ChatMessage, ChatRequest, TextDelta
 from tests.conftest import healthy, keel_serve, signed_up, wait_for
 from tests.conversation_helpers import account, ids, on_plan, ready_documents
 from tests.fakes.openai_api import free_port

@@ -13,9 +13,8 @@ from src.adapters.auth.passwords import Argon2PasswordHasher
 from src.adapters.clock import SystemClock
 from src.adapters.documents.pdf import PypdfReader
 from src.adapters.embeddings.registry import EmbedderRegistry, EmbeddingOptions
-from src.adapters.extraction.llm import LlmExtractor
 from src.adapters.extraction.offline import OfflineExtractor
-from src.adapters.knowledge_bridge import KnowledgeRetriever
+from src.wiring.retrieval import KnowledgeRetriever
 from src.adapters.llm.models import ModelRegistry, ProviderKeys
 from src.adapters.llm.prompts import FilePromptLibrary
 from src.adapters.llm.tokens import TokenCounter
@@ -48,7 +47,6 @@ from src.core.conversation.progress import (
     SaveAnswerProgress,
     StopAnswer,
 )
-from src.core.conversation.resilience import Breakers
 from src.core.edge.rate_limits import DEFAULT_COSTS, Admission, RateLimitConfig
 from src.core.identity import accounts, api_keys, audit_trail, oauth, password_reset, sessions, users
 from src.core.identity import authorize as authz
@@ -56,6 +54,7 @@ from src.core.identity import workspaces as ws
 from src.core.identity.config import IdentityConfig
 from src.core.knowledge import documents as docs
 from src.core.knowledge.config import KnowledgeConfig
+from src.core.knowledge.extraction import LlmExtraction
 from src.core.knowledge.graph import BuildDocumentGraph
 from src.core.knowledge.graph_queries import ExploreEntity, FindPath, RecentEntities, SearchEntities
 from src.core.knowledge.ingestion import (
@@ -67,6 +66,8 @@ from src.core.knowledge.ingestion import (
 )
 from src.core.knowledge.search import Search, SearchWorkspace
 from src.core.knowledge.spaces import Reembed, SyncEmbeddingSpace
+from src.core.llm.calls import ModelCalls
+from src.core.llm.resilience import Breakers
 from src.core.system.health import CheckHealth
 from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
 from src.core.system.schedules import EnqueueDueJobs, RelayJobs
@@ -74,6 +75,7 @@ from src.ports.conversation import ChatSettings
 from src.ports.edge import RateLimiter
 from src.ports.graph import EntityExtractor
 from src.ports.knowledge import SearchMode
+from src.ports.models import CallSettings
 from src.ports.system import Schedule
 
 log = logging.getLogger(__name__)
@@ -110,15 +112,17 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
                            graph_merge_similarity=settings.graph_merge_similarity)
 
 
-def entity_extractor(settings: Settings, models: ModelRegistry, prompts: FilePromptLibrary) -> EntityExtractor:
-    offline = OfflineExtractor(settings.graph_max_entities_per_chunk)
-    route = models.route(settings.graph_extractor_model) if settings.graph_extractor == "llm" else None
-    if route is None or route.model == "offline":
-        if settings.graph_extractor == "llm":
-            log.warning("KEEL_GRAPH_EXTRACTOR=llm but %s has no configured provider: extracting offline",
-                        settings.graph_extractor_model)
-        return offline
-    return LlmExtractor(route, prompts.get(GRAPH_PROMPT), offline)
+def llm_extraction(settings: Settings, uow, calls: ModelCalls, entitlements, counter: TokenCounter,
+                   prompts: FilePromptLibrary, offline: EntityExtractor) -> LlmExtraction | None:
+    """Extraction by a model when KEEL_GRAPH_EXTRACTOR=llm and the model's provider is configured."""
+    if settings.graph_extractor != "llm":
+        return None
+    if not calls.routes((settings.graph_extractor_model,)) or settings.graph_extractor_model == "offline":
+        log.warning("KEEL_GRAPH_EXTRACTOR=llm but %s has no configured provider: extracting offline",
+                    settings.graph_extractor_model)
+        return None
+    return LlmExtraction(uow, calls, entitlements, counter, settings.graph_extractor_model,
+                         prompts.get(GRAPH_PROMPT), offline)
 
 
 def embedding_options(settings: Settings) -> EmbeddingOptions:
@@ -156,15 +160,19 @@ def schedules(settings: Settings) -> list[Schedule]:
 
 def chat_settings(settings: Settings) -> ChatSettings:
     return ChatSettings(
-        models=tuple(settings.chat_models.split(",")), max_input_chars=settings.chat_max_input_chars,
-        max_output_tokens=settings.chat_max_output_tokens, history_messages=settings.chat_history_messages,
-        retrieval_k=settings.chat_retrieval_k, max_attempts=settings.chat_max_attempts,
+        max_input_chars=settings.chat_max_input_chars, max_output_tokens=settings.chat_max_output_tokens,
+        history_messages=settings.chat_history_messages, retrieval_k=settings.chat_retrieval_k,
+        checkpoint_seconds=settings.chat_checkpoint_seconds, stalled_after_seconds=settings.chat_stalled_after_seconds)
+
+
+def call_settings(settings: Settings) -> CallSettings:
+    return CallSettings(
+        models=tuple(settings.chat_models.split(",")), max_attempts=settings.chat_max_attempts,
         retry_base_seconds=settings.chat_retry_base_seconds, retry_max_seconds=settings.chat_retry_max_seconds,
         breaker_failures=settings.chat_breaker_failures,
         breaker_cooldown_seconds=settings.chat_breaker_cooldown_seconds,
         first_token_timeout_seconds=settings.chat_first_token_timeout_seconds,
-        user_daily_tokens=settings.chat_user_daily_tokens, resume_grace_seconds=settings.chat_resume_grace_seconds,
-        checkpoint_seconds=settings.chat_checkpoint_seconds, stalled_after_seconds=settings.chat_stalled_after_seconds)
+        user_daily_tokens=settings.chat_user_daily_tokens)
 
 
 def chat_models(settings: Settings) -> ModelRegistry:
@@ -299,21 +307,27 @@ class Container(containers.DeclarativeContainer):
     find_path = providers.Factory(FindPath, uow.provider, knowledge, access)
     recent_entities = providers.Factory(RecentEntities, uow.provider, clock, access)
 
-    # conversation
-    chat = providers.Singleton(chat_settings, settings)
+    # calling models: every domain's model calls go through one service
+    calling = providers.Singleton(call_settings, settings)
     chat_models = providers.Singleton(chat_models, settings)
     prompts = providers.Singleton(FilePromptLibrary)
-    # knowledge graph extraction (after chat models: the llm extractor uses them)
-    entity_extractor = providers.Singleton(entity_extractor, settings, chat_models, prompts)
-    build_document_graph = providers.Factory(BuildDocumentGraph, uow.provider, entity_extractor, embedders, clock,
-                                             knowledge)
     token_counter = providers.Singleton(TokenCounter)
-    breakers = providers.Singleton(Breakers, chat)
+    breakers = providers.Singleton(Breakers, calling)
+    model_calls = providers.Singleton(ModelCalls, chat_models, breakers, calling, clock)
+    # knowledge graph extraction (after the model calls: extraction by a model goes through them)
+    offline_extractor = providers.Singleton(OfflineExtractor, settings.provided.graph_max_entities_per_chunk)
+    llm_extraction = providers.Singleton(llm_extraction, settings, uow.provider, model_calls, entitlements,
+                                         token_counter, prompts, offline_extractor)
+    build_document_graph = providers.Factory(BuildDocumentGraph, uow.provider, offline_extractor, embedders, clock,
+                                             knowledge, llm_extraction)
+
+    # conversation
+    chat = providers.Singleton(chat_settings, settings)
     live_answers = providers.Singleton(LiveAnswers, settings.provided.chat_resume_grace_seconds)
     retriever = providers.Factory(KnowledgeRetriever, search,
                                   providers.Callable(SearchMode, settings.provided.chat_retrieval_mode))
-    send_message = providers.Factory(SendMessage, uow.provider, read_uow.provider, entitlements, retriever, chat_models,
-                                     prompts, token_counter, breakers, live_answers, clock, chat, access)
+    send_message = providers.Factory(SendMessage, uow.provider, read_uow.provider, entitlements, retriever, model_calls,
+                                     prompts, token_counter, live_answers, clock, chat, access)
     save_answer_progress = providers.Factory(SaveAnswerProgress, uow.provider, live_answers, clock)
     stop_answer = providers.Factory(StopAnswer, uow.provider, live_answers, clock, access)
     recover_stalled_answers = providers.Factory(RecoverStalledAnswers, uow.provider, chat_models, token_counter, clock,
@@ -327,8 +341,8 @@ class Container(containers.DeclarativeContainer):
     rename_conversation = providers.Factory(convs.RenameConversation, uow.provider, clock, access)
     delete_conversation = providers.Factory(convs.DeleteConversation, uow.provider, clock, access)
     usage_report = providers.Factory(convs.UsageReport, uow.provider, clock, access)
-    suggest_title = providers.Factory(convs.SuggestTitle, uow.provider, entitlements, chat_models, prompts, clock,
-                                      chat, access)
+    suggest_title = providers.Factory(convs.SuggestTitle, uow.provider, entitlements, model_calls, prompts, clock,
+                                      access)
 
     # billing: Stripe, webhooks, reconciliation, views
     payments = providers.Singleton(payment_provider, settings)

@@ -15,8 +15,10 @@ from src.core.knowledge.documents import DocumentUpload
 from src.core.knowledge.ingestion import GRAPH_JOB
 from src.evaluation.retrieval import CollectedJobs
 from src.ports.billing import Entitlement, EntitlementChange, EntitlementStatus
-from src.ports.conversation import Message, Reservation, Usage
+from src.ports.conversation import Message
 from src.ports.identity import Membership, Principal, Role, User, Workspace, WorkspaceRole
+from src.ports.metering import Reservation
+from src.ports.models import Usage
 
 
 def member(user_id: uuid.UUID) -> Principal:

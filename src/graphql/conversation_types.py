@@ -12,7 +12,8 @@ from src.core.conversation.chat import ChatEvent, Started
 from src.core.conversation.conversations import ConversationWithMessages
 from src.core.conversation.live import Delta
 from src.graphql.context import Info
-from src.ports.conversation import Conversation, ConversationPage, Message, Source, UsageRow
+from src.ports.conversation import Conversation, ConversationPage, Message, Source
+from src.ports.metering import UsageRow
 
 
 @strawberry.enum(name="MessageRole")

@@ -4,7 +4,7 @@ told us, the webhook event log, reconciliation, and the payment provider (Stripe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
@@ -113,6 +113,37 @@ class Subscription:
     current_period_end: datetime | None
     cancel_at_period_end: bool
     as_of: int
+
+    @classmethod
+    def from_stripe(cls, data: dict[str, Any], as_of: int) -> Subscription:
+        """From a Stripe subscription object, as a webhook event or the API gives it."""
+        items = (data.get("items") or {}).get("data") or [{}]
+        price = items[0].get("price") or {}
+        period_end = data.get("current_period_end") or items[0].get("current_period_end")
+        status = data.get("status", "incomplete")
+        return cls(
+            id=data["id"], customer_id=stripe_id(data.get("customer")) or "",
+            workspace_id=uuid_or_none((data.get("metadata") or {}).get("workspace_id")),
+            status=SubscriptionStatus(status) if status in SubscriptionStatus._value2member_map_ else
+            SubscriptionStatus.INCOMPLETE,
+            price_id=stripe_id(price), plan_hint=(data.get("metadata") or {}).get("plan"),
+            current_period_end=datetime.fromtimestamp(period_end, UTC) if period_end else None,
+            cancel_at_period_end=bool(data.get("cancel_at_period_end")), as_of=as_of)
+
+
+def stripe_id(value: Any) -> str | None:
+    """Stripe fields are ids or, when expanded, objects with an id."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else None
+
+
+def uuid_or_none(raw: Any) -> UUID | None:
+    """A workspace id as Stripe metadata carries it (anything else: None)."""
+    try:
+        return UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,21 +32,10 @@ class RelationMention:
 
 
 @dataclass(frozen=True, slots=True)
-class ExtractionCost:
-    """What a model charged for one chunk's extraction (recorded on the workspace's usage ledger)."""
-
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-
-
-@dataclass(frozen=True, slots=True)
 class ChunkExtraction:
     chunk_id: UUID
     entities: tuple[EntityMention, ...]
     relations: tuple[RelationMention, ...] = ()
-    cost: ExtractionCost | None = None  # None when no model was paid (the offline extractor)
 
 
 @runtime_checkable

@@ -8,8 +8,8 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
-from src.ports.conversation import UsageLedger
 from src.ports.graph import GraphStore
+from src.ports.metering import UsageLedger
 from src.ports.shared import DomainError, UnitOfWork
 
 

@@ -19,7 +19,8 @@ from src.core.conversation.chat import Started
 from src.core.conversation.live import Delta
 from src.core.conversation.progress import RECOVER_JOB, STALLED
 from src.main import every
-from src.ports.conversation import Conversation, Message, MessageRole, MessageStatus, Reservation
+from src.ports.conversation import Conversation, Message, MessageRole, MessageStatus
+from src.ports.metering import Reservation
 from src.ports.shared import Job
 from tests.conftest import keel_serve, signed_up, start_worker, stop_worker
 from tests.conversation_helpers import account, ask, member

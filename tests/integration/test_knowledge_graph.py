@@ -4,6 +4,7 @@ the LLM extractor through the real OpenAI SDK against the local fake."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -223,9 +224,29 @@ async def test_the_llm_extractor_uses_structured_output_and_falls_back_offline(s
         [spent] = await container.usage_report().execute(me, workspace_id, 1, whole_workspace=True)  # on the ledger
         assert spent.model == "gpt-4o-mini" and spent.prompt_tokens > 0 and spent.cost_usd > 0
 
-        fake_openai.chat.fail_next(1, 500)  # the model fails: that chunk is extracted offline
+        fake_openai.chat.fail_next(1, 400)  # the model refuses (not worth a retry): that chunk is extracted offline
         await ready_documents(container, workspace_id, {"Muscle": DOCUMENTS["Muscle"]})
         assert await container.search_entities().execute(me, workspace_id, "skeletal muscle")
+    finally:
+        await shutdown(container)
+
+
+async def test_llm_extraction_obeys_the_workspaces_budget(settings, fake_openai, tmp_path):
+    plans = tmp_path / "plans.json"
+    plans.write_text(json.dumps([{"name": "free", "limits": {
+        "daily_tokens": 200, "soft_cap_tokens": 200, "max_documents": 10, "max_storage_bytes": 10**6, "seats": 1,
+        "models": ["gpt-4o-mini", "offline"], "cheaper_model": "offline"}}]))
+    container = build_container(settings.model_copy(update={
+        "openai_api_key": fake_openai.api_key, "openai_base_url": fake_openai.base_url, "graph_extractor": "llm",
+        "graph_extractor_model": "gpt-4o-mini", "plans_file": plans}))
+    try:
+        user_id, workspace_id = await account(container)
+        await ready_documents(container, workspace_id, {"Muscle": DOCUMENTS["Muscle"]})
+        assert fake_openai.chat.requests == []  # past the budget: no model was asked
+        assert await container.search_entities().execute(member(user_id), workspace_id, "skeletal muscle")
+        async with container.engine().connect() as connection:  # the refused reservation left nothing behind
+            assert (await connection.execute(text("SELECT count(*) FROM usage_records WHERE workspace_id = :w"),
+                                             {"w": workspace_id})).scalar_one() == 0
     finally:
         await shutdown(container)
 

@@ -12,13 +12,14 @@ from email.utils import format_datetime
 from src.adapters.llm.errors import provider_error, retry_after_seconds
 from src.adapters.llm.offline import LABEL, extract
 from src.core.billing.plans import DEFAULT_PLANS
-from src.core.conversation.budget import model_chain
 from src.core.conversation.live import Delta, LiveAnswers
 from src.core.conversation.prompting import fit_history
-from src.core.conversation.resilience import CircuitBreaker, backoff_seconds
 from src.core.conversation.safety import looks_like_injection, redact
+from src.core.llm.budget import model_chain
+from src.core.llm.resilience import CircuitBreaker, backoff_seconds
 from src.ports.billing import Entitlement, EntitlementStatus
-from src.ports.conversation import ChatSettings, Message, MessageRole, MessageStatus, ModelRoute, Passage
+from src.ports.conversation import Message, MessageRole, MessageStatus
+from src.ports.models import CallSettings, ModelRoute, Passage
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -68,12 +69,12 @@ def _entitlement(plan_name: str) -> Entitlement:
 
 
 def test_model_chain_follows_configuration_the_plan_and_the_soft_cap():
-    settings = ChatSettings(models=("claude-sonnet-4-6", "gpt-4o", "gpt-4o-mini", "offline"))
+    settings = CallSettings(models=("claude-sonnet-4-6", "gpt-4o", "gpt-4o-mini", "offline"))
     assert model_chain(_entitlement("pro"), settings, False) == ("claude-sonnet-4-6", "gpt-4o", "gpt-4o-mini",
                                                                  "offline")
     assert model_chain(_entitlement("free"), settings, False) == ("gpt-4o-mini", "offline")
     assert model_chain(_entitlement("pro"), settings, True) == ("gpt-4o-mini", "offline")
-    assert model_chain(_entitlement("pro"), ChatSettings(models=("gpt-4o",)), False) == ("gpt-4o", "offline")
+    assert model_chain(_entitlement("pro"), CallSettings(models=("gpt-4o",)), False) == ("gpt-4o", "offline")
 
 
 class _Words:

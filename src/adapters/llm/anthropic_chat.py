@@ -15,7 +15,7 @@ import anthropic
 from httpx_sse import EventSource
 
 from src.adapters.llm.errors import mapped, provider_error
-from src.ports.conversation import ChatRequest, Finished, ProviderError, StreamEvent, TextDelta, Usage
+from src.ports.models import ChatRequest, Finished, ProviderError, StreamEvent, TextDelta, Usage
 
 _READ_EVENTS = {"content_block_delta", "message_start", "message_delta", "error"}
 

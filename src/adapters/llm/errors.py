@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 import httpx2  # the HTTP client under the openai and anthropic SDKs
 
-from src.ports.conversation import ProviderError
+from src.ports.models import ProviderError
 
 RETRYABLE_STATUS = {408, 409, 429}
 

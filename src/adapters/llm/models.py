@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from src.adapters.llm.anthropic_chat import AnthropicChat
 from src.adapters.llm.offline import OfflineChat
 from src.adapters.llm.openai_chat import OpenAIChat
-from src.ports.conversation import ChatProvider, ModelRoute
+from src.ports.models import ChatProvider, ModelRoute
 
 BUILT_IN = {
     "claude-sonnet-4-6": {"provider": "anthropic", "context_tokens": 200_000, "input": 3.0, "output": 15.0},

@@ -9,7 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from src.ports.conversation import ChatRequest, Finished, StreamEvent, TextDelta, Usage
+from src.ports.models import ChatRequest, Finished, StreamEvent, TextDelta, Usage
 
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")

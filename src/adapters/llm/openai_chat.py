@@ -16,7 +16,7 @@ import openai
 from httpx_sse import EventSource
 
 from src.adapters.llm.errors import mapped, provider_error
-from src.ports.conversation import ChatRequest, Finished, ProviderError, StreamEvent, TextDelta, Usage
+from src.ports.models import ChatRequest, Finished, ProviderError, StreamEvent, TextDelta, Usage
 
 
 def _messages(request: ChatRequest) -> list[dict[str, str]]:

@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from src.ports.conversation import PromptTemplate
+from src.ports.models import PromptTemplate
 from src.ports.shared import NotFound
 
 PROMPTS = Path(__file__).resolve().parents[2] / "prompts"

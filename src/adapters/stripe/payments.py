@@ -12,8 +12,13 @@ from uuid import UUID
 
 import stripe
 
-from src.core.billing.webhooks import subscription_from
-from src.ports.billing import BillingNotConfigured, CheckoutRequest, PaymentProviderUnavailable, SubscriptionPage
+from src.ports.billing import (
+    BillingNotConfigured,
+    CheckoutRequest,
+    PaymentProviderUnavailable,
+    Subscription,
+    SubscriptionPage,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,7 +87,7 @@ class StripePayments:
             params["starting_after"] = cursor
         page = await self._call("list subscriptions", lambda: self._client.v1.subscriptions.list_async(params=params))
         raw = [item.to_dict() for item in page.data]
-        subscriptions = [subscription_from(item, int(item.get("created") or 0)) for item in raw]
+        subscriptions = [Subscription.from_stripe(item, int(item.get("created") or 0)) for item in raw]
         next_cursor = raw[-1]["id"] if page.has_more and raw else None
         return SubscriptionPage(subscriptions, next_cursor)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +21,8 @@ from src.ports.billing import (
     StripeEvent,
     Subscription,
     SubscriptionStatus,
+    stripe_id,
+    uuid_or_none,
 )
 from src.ports.shared import Clock
 
@@ -28,42 +30,13 @@ SUBSCRIPTION_EVENTS = {"customer.subscription.created", "customer.subscription.u
                        "customer.subscription.deleted"}
 
 
-def _workspace_id(raw: Any) -> UUID | None:
-    try:
-        return UUID(str(raw)) if raw else None
-    except ValueError:
-        return None
-
-
-def _id_of(value: Any) -> str | None:
-    """Stripe fields are ids or, when expanded, objects with an id."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) else None
-
-
-def subscription_from(data: dict[str, Any], as_of: int) -> Subscription:
-    items = (data.get("items") or {}).get("data") or [{}]
-    price = items[0].get("price") or {}
-    period_end = data.get("current_period_end") or items[0].get("current_period_end")
-    status = data.get("status", "incomplete")
-    return Subscription(
-        id=data["id"], customer_id=_id_of(data.get("customer")) or "",
-        workspace_id=_workspace_id((data.get("metadata") or {}).get("workspace_id")),
-        status=SubscriptionStatus(status) if status in SubscriptionStatus._value2member_map_ else
-        SubscriptionStatus.INCOMPLETE,
-        price_id=_id_of(price), plan_hint=(data.get("metadata") or {}).get("plan"),
-        current_period_end=datetime.fromtimestamp(period_end, UTC) if period_end else None,
-        cancel_at_period_end=bool(data.get("cancel_at_period_end")), as_of=as_of)
-
-
 def invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
     """Older API versions put it on the invoice; newer ones under parent.subscription_details."""
-    direct = _id_of(invoice.get("subscription"))
+    direct = stripe_id(invoice.get("subscription"))
     if direct:
         return direct
     details = ((invoice.get("parent") or {}).get("subscription_details") or {})
-    return _id_of(details.get("subscription"))
+    return stripe_id(details.get("subscription"))
 
 
 async def record_state(uow: BillingUnitOfWork, incoming: Subscription, *, trusted: bool = False
@@ -116,7 +89,7 @@ class HandleStripeEvent:
     async def _apply(self, uow: BillingUnitOfWork, event: StripeEvent, now: datetime) -> bool:
         data, cause = event.data, f"event:{event.id}"
         if event.type in SUBSCRIPTION_EVENTS:
-            incoming = subscription_from(data, event.created)
+            incoming = Subscription.from_stripe(data, event.created)
             if event.type.endswith(".deleted"):
                 incoming = replace(incoming, status=SubscriptionStatus.CANCELED)
             state = await record_state(uow, incoming)
@@ -124,9 +97,9 @@ class HandleStripeEvent:
                 await self._settle(uow, state.workspace_id, now, cause)
             return True
         if event.type == "checkout.session.completed":
-            workspace_id = _workspace_id(data.get("client_reference_id") or (data.get("metadata") or {}).get(
+            workspace_id = uuid_or_none(data.get("client_reference_id") or (data.get("metadata") or {}).get(
                 "workspace_id"))
-            customer_id = _id_of(data.get("customer"))
+            customer_id = stripe_id(data.get("customer"))
             if workspace_id and customer_id:
                 await uow.billing.add_customer(Customer(workspace_id, customer_id, now))
             return True

@@ -17,34 +17,36 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from src.core.conversation.budget import OFFLINE, BudgetDecision, cost_usd, reserve
 from src.core.conversation.conversations import load_owned, new_conversation, owner_of
 from src.core.conversation.live import Delta, LiveAnswer, LiveAnswers
 from src.core.conversation.prompting import chat_request, cited_sources
-from src.core.conversation.resilience import Attempt, Breakers, stream_with_fallback
 from src.core.conversation.safety import looks_like_injection, redact
+from src.core.llm.budget import OFFLINE, BudgetDecision, spender_of
+from src.core.llm.calls import ModelCalls
+from src.core.llm.resilience import Attempt
 from src.ports.billing import Entitlement, EntitlementChecker
 from src.ports.conversation import (
-    ChatModels,
-    ChatRequest,
     ChatSettings,
     Conversation,
     ConversationUnitOfWork,
-    Finished,
     Message,
     MessageRole,
     MessageStatus,
-    ModelRoute,
-    Owner,
-    Passage,
-    PromptLibrary,
     Retriever,
     Source,
+)
+from src.ports.identity import AccessPolicy, Permission, Principal
+from src.ports.metering import Owner
+from src.ports.models import (
+    ChatRequest,
+    Finished,
+    ModelRoute,
+    Passage,
+    PromptLibrary,
     TextDelta,
     TokenCounter,
     Usage,
 )
-from src.ports.identity import AccessPolicy, Permission, Principal
 from src.ports.shared import Clock, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -101,19 +103,18 @@ class SendMessage:
     - Errors before the first token are retried / fall back; after it the answer fails with what it has."""
 
     def __init__(self, uow: Callable[[], ConversationUnitOfWork], reads: Callable[[], ConversationUnitOfWork],
-                 entitlements: EntitlementChecker, retriever: Retriever, models: ChatModels, prompts: PromptLibrary,
-                 counter: TokenCounter, breakers: Breakers, live: LiveAnswers, clock: Clock,
-                 settings: ChatSettings, access: AccessPolicy) -> None:
+                 entitlements: EntitlementChecker, retriever: Retriever, calls: ModelCalls, prompts: PromptLibrary,
+                 counter: TokenCounter, live: LiveAnswers, clock: Clock, settings: ChatSettings,
+                 access: AccessPolicy) -> None:
         """`reads`: units of work for reads only, without a transaction (each read is one round trip)."""
         self._uow = uow
         self._access = access
         self._reads = reads
         self._entitlements = entitlements
         self._retriever = retriever
-        self._models = models
+        self._calls = calls
         self._prompts = prompts
         self._counter = counter
-        self._breakers = breakers
         self._live = live
         self._clock = clock
         self._settings = settings
@@ -164,7 +165,7 @@ class SendMessage:
                                              new=conversation_id is None)
             # last: the workspace's budget lock is held from here to the commit, so concurrent answers wait
             # for each other only that long (refused past the hard cap: nothing above is kept)
-            decision = await reserve(uow, entitled, self._settings, caller, answer.id, estimate, now)
+            decision = await self._calls.reserve(uow, entitled, spender_of(caller), answer.id, estimate)
             turn = _Turn(workspace_id, question, history, passages, answer, decision,
                          asyncio.get_running_loop().create_future(), asked_at)
             # the provider request goes out while the commit is on its way; the outcome is stored after it
@@ -188,9 +189,6 @@ class SendMessage:
             conversation = await load_owned(uow, conversation_id, owner, workspace_id)
             return conversation, await uow.messages.history(conversation.id, self._settings.history_messages)
 
-    def _routes(self, turn: _Turn) -> list[ModelRoute]:
-        return [route for model in turn.decision.models if (route := self._models.route(model)) is not None]
-
     async def _generate(self, turn: _Turn, live: LiveAnswer) -> None:
         template = self._prompts.get(ANSWER_TEMPLATE)
         started, first_token_at = turn.asked_at, None
@@ -204,8 +202,7 @@ class SendMessage:
                                 self._settings.max_output_tokens, self._clock.now().date())
 
         try:
-            async for current, event in stream_with_fallback(self._routes(turn), request_for, self._breakers,
-                                                             self._settings, attempts):
+            async for current, event in self._calls.stream(turn.decision, request_for, attempts):
                 route, live.model = current, current.model  # the model is stored with the checkpoints
                 if isinstance(event, TextDelta) and event.text:
                     first_token_at = first_token_at or time.monotonic()
@@ -235,7 +232,7 @@ class SendMessage:
                 request = request_for(route)
                 sent = request.system + "".join(m.content for m in request.messages)
                 usage = Usage(self._counter.count(route.model, sent), self._counter.count(route.model, text))
-        cost = cost_usd(usage, route.input_usd_per_mtok, route.output_usd_per_mtok) if route else 0.0
+        cost = self._calls.cost(route, usage)
         now = self._clock.now()
         final = replace(turn.answer, content=text, status=status, model=route.model if route else None,
                         sources=cited_sources(text, turn.answer.sources, route.model if route else OFFLINE),
@@ -245,7 +242,7 @@ class SendMessage:
                         ttft_ms=int((first_token_at - started) * 1000) if first_token_at else None, completed_at=now)
         async with self._uow() as uow:
             if await uow.messages.finish(final):
-                await uow.usage.settle(turn.decision.reservation.id, final.model or "", usage, cost, now)
+                await self._calls.settle(uow, turn.decision, route, usage, cost)
                 await uow.commit()
             else:  # this process stalled so long that the sweep failed the answer: that outcome stands
                 final = await uow.messages.get(final.id) or final

@@ -8,32 +8,21 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
-from src.core.conversation.budget import cost_usd, model_chain, reserve
+from src.core.llm.budget import spender_of
+from src.core.llm.calls import ModelCalls
 from src.ports.billing import EntitlementChecker
-from src.ports.conversation import (
-    ChatMessage,
-    ChatModels,
-    ChatRequest,
-    ChatSettings,
-    Conversation,
-    ConversationPage,
-    ConversationUnitOfWork,
-    Message,
-    Owner,
-    PromptLibrary,
-    ProviderError,
-    Usage,
-    UsageRow,
-)
+from src.ports.conversation import Conversation, ConversationPage, ConversationUnitOfWork, Message
 from src.ports.identity import AccessPolicy, Permission, Principal
+from src.ports.metering import Owner, UsageRow
+from src.ports.models import ChatMessage, ChatRequest, ModelRoute, PromptLibrary
 from src.ports.shared import Clock, InvalidInput, NotFound
 
 MAX_TITLE = 200
 MAX_PAGE = 100
 TITLE_TEMPLATE = "conversation_title"
-_NO_USAGE = Usage(0, 0)
 TITLE_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["title"],
                 "properties": {"title": {"type": "string", "description": "3 to 8 words, no quotes"}}}
 
@@ -183,15 +172,13 @@ class SuggestTitle:
     native structured output), validates it, renames the conversation. Accounted like any call."""
 
     def __init__(self, uow: Callable[[], ConversationUnitOfWork], entitlements: EntitlementChecker,
-                 models: ChatModels, prompts: PromptLibrary, clock: Clock, settings: ChatSettings,
-                 access: AccessPolicy) -> None:
+                 calls: ModelCalls, prompts: PromptLibrary, clock: Clock, access: AccessPolicy) -> None:
         self._uow = uow
         self._access = access
         self._entitlements = entitlements
-        self._models = models
+        self._calls = calls
         self._prompts = prompts
         self._clock = clock
-        self._settings = settings
 
     async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID) -> Conversation:
         await self._access.require(caller, Permission.CONTENT_WRITE, workspace_id)
@@ -203,34 +190,28 @@ class SuggestTitle:
         entitlement = await self._entitlements.entitlement(workspace_id)
         template = self._prompts.get(TITLE_TEMPLATE)
         transcript = "\n".join(f"{m.role.value}: {m.content[:500]}" for m in history)
-        now = self._clock.now()
         async with self._uow() as uow:
-            decision = await reserve(uow, entitlement, self._settings, caller, uuid.uuid4(), 600, now)
+            decision = await self._calls.reserve(uow, entitlement, spender_of(caller), conversation_id, 600)
             await uow.commit()
-        title, route, usage, error = None, None, None, None
-        for model in model_chain(entitlement, self._settings, decision.soft_capped):
-            route = self._models.route(model)
-            if route is None:
-                continue
-            request = ChatRequest(route.provider_model, template.system,
-                                  (ChatMessage("user", template.user.replace("$transcript", transcript)),), 100)
-            try:
-                answer, usage = await route.provider.structured(request, "conversation_title", TITLE_SCHEMA)
-            except ProviderError as exc:
-                error = exc
-                continue
-            if isinstance(answer.get("title"), str) and answer["title"].strip():
-                title = answer["title"].strip().strip('"')[:MAX_TITLE]
-                break
+
+        def request_for(route: ModelRoute) -> ChatRequest:
+            return ChatRequest(route.provider_model, template.system,
+                               (ChatMessage("user", template.user.replace("$transcript", transcript)),), 100)
+
+        answer = await self._calls.structured(self._calls.routes(decision.models), request_for, "conversation_title",
+                                              TITLE_SCHEMA, accept=_has_title)
+        title = answer.data["title"].strip().strip('"')[:MAX_TITLE] if answer.data else None
         async with self._uow() as uow:
-            if title:  # the conversation's row before the budget's, the order an answer's set-up locks them in
+            if title:
                 conversation = replace(conversation, title=check_title(title), updated_at=self._clock.now())
                 await uow.conversations.save(conversation)
-            cost = cost_usd(usage, route.input_usd_per_mtok, route.output_usd_per_mtok) if usage and route else 0.0
-            await uow.usage.settle(decision.reservation.id, route.model if route else "", usage or _NO_USAGE,
-                                   cost, self._clock.now())
+            await self._calls.settle(uow, decision, answer.route, answer.usage, answer.cost_usd)
             await uow.commit()
         if title is None:
-            raise InvalidInput(f"no model produced a valid title{f': {error}' if error else ''}",
+            raise InvalidInput(f"no model produced a valid title: {self._calls.unavailable(answer)}",
                                field="conversationId")
         return conversation
+
+
+def _has_title(data: dict[str, Any]) -> bool:
+    return isinstance(data.get("title"), str) and bool(data["title"].strip().strip('"'))

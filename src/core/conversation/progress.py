@@ -12,19 +12,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from src.core.conversation.budget import cost_usd
 from src.core.conversation.conversations import load_owned, owner_of
 from src.core.conversation.live import Delta, LiveAnswers
-from src.ports.conversation import (
-    ChatModels,
-    ChatSettings,
-    ConversationUnitOfWork,
-    Message,
-    MessageStatus,
-    TokenCounter,
-    Usage,
-)
+from src.core.llm.budget import cost_usd
+from src.ports.conversation import ChatSettings, ConversationUnitOfWork, Message, MessageStatus
 from src.ports.identity import AccessPolicy, Permission, Principal
+from src.ports.models import ChatModels, TokenCounter, Usage
 from src.ports.shared import Clock, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)

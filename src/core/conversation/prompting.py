@@ -7,18 +7,10 @@ import re
 from datetime import date
 from string import Template
 
-from src.core.conversation.budget import OFFLINE
 from src.core.conversation.safety import looks_like_injection
-from src.ports.conversation import (
-    ChatMessage,
-    ChatRequest,
-    Message,
-    ModelRoute,
-    Passage,
-    PromptTemplate,
-    Source,
-    TokenCounter,
-)
+from src.core.llm.budget import OFFLINE
+from src.ports.conversation import Message, Source
+from src.ports.models import ChatMessage, ChatRequest, ModelRoute, Passage, PromptTemplate, TokenCounter
 
 
 def context_block(passages: list[Passage]) -> str:

@@ -9,21 +9,19 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from uuid import UUID
 
 from src.core.knowledge.config import KnowledgeConfig
-from src.ports.conversation import Reservation, Usage
+from src.core.knowledge.extraction import LlmExtraction
 from src.ports.graph import (
     ChunkExtraction,
     ChunkText,
     DocumentGraph,
     Entity,
     EntityExtractor,
-    ExtractionCost,
     Relation,
 )
-from src.ports.knowledge import Document, DocumentStatus, Embedders, EmbeddingUnavailable, KnowledgeUnitOfWork
+from src.ports.knowledge import DocumentStatus, Embedders, EmbeddingUnavailable, KnowledgeUnitOfWork
 from src.ports.shared import Clock
 
 log = logging.getLogger(__name__)
@@ -124,23 +122,6 @@ def all_keys(extractions: list[ChunkExtraction]) -> list[str]:
     return sorted(keys - {""})
 
 
-async def record_spend(uow: KnowledgeUnitOfWork, document: Document, extractions: list[ChunkExtraction],
-                       now: datetime) -> None:
-    """What a model charged for the document's extraction, per model, as settled usage of its uploader."""
-    totals: dict[str, ExtractionCost] = {}
-    for cost in (e.cost for e in extractions if e.cost is not None):
-        seen = totals.get(cost.model)
-        totals[cost.model] = cost if seen is None else ExtractionCost(
-            cost.model, seen.prompt_tokens + cost.prompt_tokens, seen.completion_tokens + cost.completion_tokens,
-            seen.cost_usd + cost.cost_usd)
-    for cost in totals.values():
-        record = Reservation(uuid.uuid4(), document.workspace_id, document.created_by, document.id, cost.model,
-                             now.date(), 0, now)
-        await uow.usage.reserve(record)
-        await uow.usage.settle(record.id, cost.model, Usage(cost.prompt_tokens, cost.completion_tokens),
-                               cost.cost_usd, now)
-
-
 @dataclass(frozen=True, slots=True)
 class _NameVectors:
     space: str
@@ -160,13 +141,15 @@ class BuildDocumentGraph:
     names (no connection held meanwhile), resolves them against the workspace's entities (by key and alias,
     then by name similarity) and replaces the document's part of the graph, under a per-workspace lock so
     concurrent documents merge into the same entities.
-    - A model's charge for the extraction goes on the usage ledger.
+    - Extraction by a model is reserved and settled on the workspace's budget (extraction.py).
     - A retried job rewrites the same part; a document deleted or not ready meanwhile is skipped."""
 
     def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], extractor: EntityExtractor, embedders: Embedders,
-                 clock: Clock, config: KnowledgeConfig) -> None:
+                 clock: Clock, config: KnowledgeConfig, llm: LlmExtraction | None = None) -> None:
+        """`extractor`: the offline one; `llm`: extraction by a model, when configured."""
         self._uow = uow
         self._extractor = extractor
+        self._llm = llm
         self._embedders = embedders
         self._clock = clock
         self._config = config
@@ -183,7 +166,8 @@ class BuildDocumentGraph:
             if document is None or document.status is not DocumentStatus.READY:
                 return False
             chunks = await uow.chunks.of_document(document_id)
-        extractions = await self._extractor.extract([ChunkText(chunk.id, chunk.text) for chunk in chunks])
+        texts = [ChunkText(chunk.id, chunk.text) for chunk in chunks]
+        extractions = await (self._llm.extract(document, texts) if self._llm else self._extractor.extract(texts))
         vectors = await self._name_vectors(extractions)
         async with self._uow() as uow:
             await uow.graph.lock(document.workspace_id)
@@ -200,7 +184,6 @@ class BuildDocumentGraph:
                 await uow.graph.add_name_vectors(document.workspace_id, vectors.space, vectors.dimensions, [
                     (entity.id, vectors.by_name[entity.name]) for entity in graph.entities
                     if entity.name in vectors.by_name])
-            await record_spend(uow, document, extractions, self._clock.now())
             await uow.commit()
         return True
 

@@ -13,21 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.adapters.postgres.models.conversation import ConversationRow, MessageRow, UsageRecordRow
 from src.adapters.postgres.repositories.mapping import to_record, values_of
-from src.ports.conversation import (
-    AnswerProgress,
-    Checkpoint,
-    Conversation,
-    DayTotals,
-    Message,
-    MessageRole,
-    MessageStatus,
-    Owner,
-    Reservation,
-    Source,
-    Usage,
-    UsageRow,
-    UsageTotals,
-)
+from src.ports.conversation import AnswerProgress, Checkpoint, Conversation, Message, MessageRole, MessageStatus, Source
+from src.ports.metering import DayTotals, Owner, Reservation, UsageRow, UsageTotals
+from src.ports.models import Usage
 
 # The writes on every answer's path, built once on the tables (not the ORM classes) and given their values
 # as parameters: each costs about half the CPU of an ORM-entity statement rebuilt with .values() (measured).

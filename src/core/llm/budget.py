@@ -11,8 +11,9 @@ from datetime import datetime
 from uuid import UUID
 
 from src.ports.billing import Entitlement, QuotaExceeded
-from src.ports.conversation import ChatSettings, ConversationUnitOfWork, Reservation, Usage
 from src.ports.identity import Principal
+from src.ports.metering import MeteredUnitOfWork, Reservation, Spender
+from src.ports.models import CallSettings, Usage
 
 OFFLINE = "offline"
 
@@ -28,7 +29,7 @@ def cost_usd(usage: Usage, input_per_mtok: float, output_per_mtok: float) -> flo
     return (usage.prompt_tokens * input_per_mtok + usage.completion_tokens * output_per_mtok) / 1_000_000
 
 
-def model_chain(entitlement: Entitlement, settings: ChatSettings, soft_capped: bool) -> tuple[str, ...]:
+def model_chain(entitlement: Entitlement, settings: CallSettings, soft_capped: bool) -> tuple[str, ...]:
     limits = entitlement.limits
     allowed = [model for model in settings.models if model in limits.models]
     chain = [limits.cheaper_model] if soft_capped else allowed
@@ -37,13 +38,18 @@ def model_chain(entitlement: Entitlement, settings: ChatSettings, soft_capped: b
     return tuple(dict.fromkeys(chain))
 
 
-async def reserve(uow: ConversationUnitOfWork, entitlement: Entitlement, settings: ChatSettings,
-                  caller: Principal, message_id: UUID, estimate: int, now: datetime) -> BudgetDecision:
+def spender_of(caller: Principal) -> Spender:
+    return Spender(caller.user_id, caller.api_key_id, caller.key_daily_tokens)
+
+
+async def reserve(uow: MeteredUnitOfWork, entitlement: Entitlement, settings: CallSettings,
+                  spender: Spender, subject_id: UUID, estimate: int, now: datetime) -> BudgetDecision:
     """Inside the caller's transaction, which must be rolled back if this raises: checks the caps (the
-    workspace's plan, the member's, the API key's own) and records the reservation."""
+    workspace's plan, the member's, the API key's own) and records the reservation for `subject_id` (the
+    answer, the conversation titled, the document extracted)."""
     workspace_id, limits, today = entitlement.workspace_id, entitlement.limits, now.date()
-    reservation = Reservation(uuid.uuid4(), workspace_id, caller.user_id, message_id, "", today, estimate, now,
-                              api_key_id=caller.api_key_id)
+    reservation = Reservation(uuid.uuid4(), workspace_id, spender.user_id, subject_id, "", today, estimate, now,
+                              api_key_id=spender.api_key_id)
     # recorded at once with the totals before it (one round trip, which serialises the workspace's
     # reservations until the transaction ends); a refusal below raises, and the caller's transaction, this
     # reservation included, is rolled back
@@ -55,8 +61,8 @@ async def reserve(uow: ConversationUnitOfWork, entitlement: Entitlement, setting
     if settings.user_daily_tokens and mine + estimate > settings.user_daily_tokens:
         raise QuotaExceeded(f"you may use {settings.user_daily_tokens} tokens a day and {mine} are used",
                             limit="user_daily_tokens")
-    if caller.key_daily_tokens is not None and keys + estimate > caller.key_daily_tokens:
-        raise QuotaExceeded(f"this API key may use {caller.key_daily_tokens} tokens a day and {keys} are used",
+    if spender.key_daily_tokens is not None and keys + estimate > spender.key_daily_tokens:
+        raise QuotaExceeded(f"this API key may use {spender.key_daily_tokens} tokens a day and {keys} are used",
                             limit="api_key_daily_tokens")
     soft_capped = spent + estimate > limits.soft_cap_tokens
     return BudgetDecision(reservation, model_chain(entitlement, settings, soft_capped), soft_capped)

@@ -7,8 +7,8 @@ import logging
 from uuid import UUID
 
 from src.core.knowledge.search import Search, SearchRequest
-from src.ports.conversation import Passage
 from src.ports.knowledge import SearchMode
+from src.ports.models import Passage
 from src.ports.shared import DomainError
 
 log = logging.getLogger(__name__)

@@ -10,14 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from src.ports.conversation import (
-    ChatRequest,
-    ChatSettings,
-    ModelRoute,
-    ProviderError,
-    ProviderUnavailable,
-    StreamEvent,
-)
+from src.ports.models import CallSettings, ChatRequest, ModelRoute, ProviderError, ProviderUnavailable, StreamEvent
 
 
 def backoff_seconds(attempt: int, retry_after: float | None, base: float, ceiling: float) -> float:
@@ -57,7 +50,7 @@ class CircuitBreaker:
 
 
 class Breakers:
-    def __init__(self, settings: ChatSettings) -> None:
+    def __init__(self, settings: CallSettings) -> None:
         self._settings = settings
         self._by_model: dict[str, CircuitBreaker] = {}
 
@@ -75,7 +68,7 @@ class Attempt:
 
 
 async def stream_with_fallback(chain: list[ModelRoute], request_for: Callable[[ModelRoute], ChatRequest],
-                               breakers: Breakers, settings: ChatSettings, attempts: list[Attempt]
+                               breakers: Breakers, settings: CallSettings, attempts: list[Attempt]
                                ) -> AsyncIterator[tuple[ModelRoute, StreamEvent]]:
     """Streams from the first model of `chain` that produces a first event. Failures before it are retried
     (retryable ones) or passed to the next model; failures after it propagate: tokens already reached the
