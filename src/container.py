@@ -14,7 +14,6 @@ from src.adapters.clock import SystemClock
 from src.adapters.documents.pdf import PypdfReader
 from src.adapters.embeddings.registry import EmbedderRegistry, EmbeddingOptions
 from src.adapters.extraction.offline import OfflineExtractor
-from src.wiring.retrieval import KnowledgeRetriever
 from src.adapters.llm.models import ModelRegistry, ProviderKeys
 from src.adapters.llm.prompts import FilePromptLibrary
 from src.adapters.llm.tokens import TokenCounter
@@ -77,6 +76,7 @@ from src.ports.graph import EntityExtractor
 from src.ports.knowledge import SearchMode
 from src.ports.models import CallSettings
 from src.ports.system import Schedule
+from src.wiring.retrieval import KnowledgeRetriever
 
 log = logging.getLogger(__name__)
 GRAPH_PROMPT = "graph_extraction"
