@@ -43,7 +43,7 @@ from src.ports.conversation import Conversation, Message, MessageRole, MessageSt
 from src.ports.models import ChatMessage, ChatRequest, TextDelta
 from tests.conftest import healthy, keel_serve, signed_up, wait_for
 from tests.conversation_helpers import account, ids, on_plan, ready_documents
-from tests.fakes.openai_api import free_port
+from tests.net import free_port
 
 CHAT = """subscription($w: ID!, $q: String!) { chat(workspaceId: $w, content: $q) { kind text } }"""
 TOKENS, DELAY = 40, 0.05  # 20 tokens/s

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(30, ge=1, le=365, description="lifetime of a session (refresh token family)")
     password_hash_threads: int = Field(2, ge=1, le=64, description="threads hashing passwords (argon2, ~50 ms "
                                                                    "each); more sign-ins at once wait their turn")
+    password_hash_memory_kib: int = Field(65_536, ge=1_024, le=4_194_304, description="argon2id memory per hash "
+                                                                                      "(KiB); a change rehashes "
+                                                                                      "each password at its next "
+                                                                                      "sign-in")
+    password_hash_time_cost: int = Field(3, ge=1, le=20, description="argon2id passes per hash")
     sign_ups_per_address_hourly: int = Field(10, ge=0, description="sign-ups one client address may make per "
                                                                    "hour; 0 = no limit")
     reset_mails_per_address_hourly: int = Field(10, ge=0, description="password-reset requests one client "

@@ -16,11 +16,11 @@ from src.adapters.embeddings.registry import EmbedderRegistry, EmbeddingOptions
 from src.adapters.extraction.offline import OfflineExtractor
 from src.adapters.llm.models import ModelRegistry, ProviderKeys
 from src.adapters.llm.prompts import FilePromptLibrary
-from src.adapters.llm.tokens import TokenCounter
+from src.adapters.llm.tokens import TiktokenCounter
 from src.adapters.memory.rate_limits import ProcessRateLimiter
 from src.adapters.postgres.engine import make_engine, make_read_session_factory, make_session_factory
 from src.adapters.postgres.health import PostgresHealthProbe
-from src.adapters.postgres.keyword_index import KeywordIndexRepair
+from src.adapters.postgres.keyword_index import PgKeywordIndex
 from src.adapters.postgres.outbox import OutboxEmailSender
 from src.adapters.postgres.rate_limits import PgRateLimiter
 from src.adapters.postgres.search import PgSearchSettings
@@ -59,6 +59,7 @@ from src.core.knowledge.graph_queries import ExploreEntity, FindPath, RecentEnti
 from src.core.knowledge.ingestion import (
     KEYWORD_INDEX_JOB,
     REQUEUE_JOB,
+    CheckKeywordIndex,
     GiveUpIngestion,
     IngestDocuments,
     RequeueStuckDocuments,
@@ -112,7 +113,7 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
                            graph_merge_similarity=settings.graph_merge_similarity)
 
 
-def llm_extraction(settings: Settings, uow, calls: ModelCalls, entitlements, counter: TokenCounter,
+def llm_extraction(settings: Settings, uow, calls: ModelCalls, entitlements, counter: TiktokenCounter,
                    prompts: FilePromptLibrary, offline: EntityExtractor) -> LlmExtraction | None:
     """Extraction by a model when KEEL_GRAPH_EXTRACTOR=llm and the model's provider is configured."""
     if settings.graph_extractor != "llm":
@@ -216,16 +217,17 @@ class Container(containers.DeclarativeContainer):
     broker = providers.Singleton(make_broker, url=settings.provided.broker_connection_url)
     jobs = providers.Singleton(DramatiqJobQueue, broker)
     search_settings = providers.Singleton(PgSearchSettings, ef_search=settings.provided.hnsw_ef_search)
-    uow = providers.Factory(SqlAlchemyUnitOfWork, sessions=session_factory, jobs=jobs,
+    uow = providers.Factory(SqlAlchemyUnitOfWork, session_factory=session_factory, jobs=jobs,
                             search_settings=search_settings, graph_store=settings.provided.graph_store)
     # for use cases that only read, once per request (authentication, authorization, entitlements)
-    read_uow = providers.Factory(SqlAlchemyUnitOfWork, sessions=providers.Singleton(make_read_session_factory, engine),
+    read_uow = providers.Factory(SqlAlchemyUnitOfWork,
+                                 session_factory=providers.Singleton(make_read_session_factory, engine),
                                  jobs=jobs, search_settings=search_settings)
     # who may do what: identity's policy, asked by every domain's use cases
     access = providers.Singleton(authz.Authorize, read_uow.provider)
 
     # system
-    repair_keyword_index = providers.Factory(KeywordIndexRepair, engine)
+    check_keyword_index = providers.Factory(CheckKeywordIndex, providers.Singleton(PgKeywordIndex, engine))
     check_health = providers.Factory(CheckHealth, probes=providers.List(providers.Factory(PostgresHealthProbe, engine)))
     request_worker_probe = providers.Factory(RequestWorkerProbe, uow=uow.provider, clock=clock, access=access)
     process_worker_probe = providers.Factory(ProcessWorkerProbe, uow=uow.provider, clock=clock)
@@ -241,7 +243,9 @@ class Container(containers.DeclarativeContainer):
 
     # identity: adapters
     identity = providers.Singleton(identity_config, settings)
-    hasher = providers.Singleton(Argon2PasswordHasher, threads=settings.provided.password_hash_threads)
+    hasher = providers.Singleton(Argon2PasswordHasher, time_cost=settings.provided.password_hash_time_cost,
+                                 memory_cost=settings.provided.password_hash_memory_kib,
+                                 threads=settings.provided.password_hash_threads)
     token_codec = providers.Singleton(jwt_codec, settings, providers.Singleton(PgSigningKeyStore, session_factory))
     mailer = providers.Singleton(OutboxEmailSender, session_factory)
     oauth_providers = providers.Singleton(oauth_providers, settings)
@@ -311,7 +315,7 @@ class Container(containers.DeclarativeContainer):
     calling = providers.Singleton(call_settings, settings)
     chat_models = providers.Singleton(chat_models, settings)
     prompts = providers.Singleton(FilePromptLibrary)
-    token_counter = providers.Singleton(TokenCounter)
+    token_counter = providers.Singleton(TiktokenCounter)
     breakers = providers.Singleton(Breakers, calling)
     model_calls = providers.Singleton(ModelCalls, chat_models, breakers, calling, clock)
     # knowledge graph extraction (after the model calls: extraction by a model goes through them)

@@ -19,6 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from src.adapters.logs import install_log_redaction
 from src.adapters.rest.admission import admitted
 from src.adapters.rest.body_limits import BodyLimits
 from src.adapters.rest.health import health_endpoint
@@ -26,7 +27,6 @@ from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
 from src.adapters.rest.stripe_webhooks import stripe_webhook_endpoint
 from src.config import Settings, load_settings
 from src.container import Container, build_container, shutdown
-from src.core.conversation.safety import install_log_redaction
 from src.graphql.app import KeelGraphQL
 from src.graphql.limits import GraphQLLimits
 
@@ -101,13 +101,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        await warm_embeddings(container)
+        warming = asyncio.create_task(warm_embeddings(container))  # serving meanwhile; a search waits for it
         try:  # starts re-embedding when the configured model changed; the API serves either way
             await container.sync_embedding_space().execute()
         except Exception:
             logging.getLogger(__name__).exception("could not check the embedding space")
         try:
-            await container.repair_keyword_index().run()
+            await container.check_keyword_index().execute()
         except Exception:
             logging.getLogger(__name__).exception("could not check the keyword index")
         container.chat_models()  # the provider clients are built now, not while the first answer waits
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         sockets = asyncio.create_task(graphql.sockets.watch(container.find_ended_credentials,
                                                             settings.ws_recheck_seconds))
         yield
+        warming.cancel()
         checkpoints.cancel()
         sockets.cancel()
         relay.cancel()

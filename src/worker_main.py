@@ -6,9 +6,9 @@ import logging
 
 import dramatiq
 
+from src.adapters.logs import install_log_redaction
 from src.config import load_settings
 from src.container import build_container
-from src.core.conversation.safety import install_log_redaction
 from src.workers import runtime
 from src.workers.schedule import PeriodicJobs
 

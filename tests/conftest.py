@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from src.cli.migrate import upgrade
 from src.config import REPO_ROOT, Settings, load_settings
@@ -25,16 +24,21 @@ from src.container import Container, build_container, shutdown
 from src.localdb.stack import ensure_database_running
 from src.main import create_app
 from tests.fakes.anthropic_api import FakeAnthropic
-from tests.fakes.openai_api import FakeOpenAI, free_port
+from tests.fakes.openai_api import FakeOpenAI
+from tests.net import free_port
+
+# Hashing stays argon2id, at its cheapest: the suite signs up hundreds of accounts and none of its tests is
+# about the hash's cost (the rehash test brings a stronger hasher of its own).
+CHEAP_HASHING = {"password_hash_memory_kib": 1_024, "password_hash_time_cost": 1}
 
 
 def _test_settings() -> Settings:
-    base = load_settings()
+    base = load_settings(**CHEAP_HASHING)
     if not base.embedded_database:
         return base  # KEEL_DATABASE_URL must then name a throwaway database
     name = f"{base.db_name}_test"
     ensure_database_running(base, name, lambda message: None, fast_commit=True)
-    return load_settings(db_name=name)
+    return load_settings(db_name=name, **CHEAP_HASHING)
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +68,7 @@ def fresh_database(settings: Settings, suffix: str, *, migrate: bool = True) -> 
 @pytest.fixture(scope="session")
 def test_env(settings: Settings) -> dict[str, str]:
     """Environment for child processes (workers, the CLI) that must use the test database."""
-    env = dict(os.environ)
+    env = {**os.environ, **{f"KEEL_{name.upper()}": str(value) for name, value in CHEAP_HASHING.items()}}
     if settings.embedded_database:
         env["KEEL_DB_NAME"] = settings.db_name
     return env
@@ -75,18 +79,6 @@ async def container(settings: Settings) -> AsyncIterator[Container]:
     services = build_container(settings)
     yield services
     await shutdown(services)
-
-
-@pytest.fixture
-async def db_clean(container: Container) -> None:
-    """Empty every Keel table (not the queue) so a test starts from nothing."""
-    async with container.engine().begin() as connection:
-        tables = (await connection.execute(text(
-            "SELECT string_agg(format('%I', tablename), ', ') FROM pg_tables "
-            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-        ))).scalar_one()
-        if tables:
-            await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
 
 
 def random_address() -> str:

@@ -2,65 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import typer
 
-from src.config import REPO_ROOT, ConfigError, Settings, load_settings
-from src.localdb.errors import LocalDbError
-from src.localdb.stack import ensure_database_running, local_cluster
+from src.cli.billing import billing_app
+from src.cli.common import fail, migrate_to, prepare_database, reported, say, settings
+from src.cli.evaluate import eval_app
+from src.config import REPO_ROOT, Settings
+from src.localdb.stack import local_cluster
 
 app = typer.Typer(help="Keel: a backend for AI products (one service, one Postgres).", no_args_is_help=True)
 db_app = typer.Typer(help="The local PostgreSQL (+pgvector, +AGE) under KEEL_HOME.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts, from the operator's console.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
-
-
-def say(message: str) -> None:
-    typer.secho(f"keel: {message}", fg=typer.colors.CYAN, err=True)
-
-
-def fail(message: str) -> None:
-    typer.secho(f"keel: error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
-@contextlib.contextmanager
-def reported() -> Iterator[None]:
-    """Expected failures (bad settings, the local stack) end the command with one line, no traceback."""
-    try:
-        yield
-    except (ConfigError, LocalDbError) as exc:
-        fail(str(exc))
-
-
-def settings() -> Settings:
-    with reported():
-        return load_settings()
-
-
-def prepare_database(config: Settings, database: str | None = None, *, fast_commit: bool = False) -> None:
-    """Start the local cluster when Keel uses it; with KEEL_DATABASE_URL there is nothing to start."""
-    if config.embedded_database:
-        with reported():
-            ensure_database_running(config, database or config.db_name, say, fast_commit=fast_commit)
-
-
-def migrate_to(config: Settings, revision: str = "head", *, down: bool = False) -> None:
-    from src.cli.migrate import downgrade, upgrade
-
-    say(f"migrating {'down' if down else 'up'} to {revision}")
-    try:
-        (downgrade if down else upgrade)(config, revision)
-    except Exception as exc:  # alembic and the driver raise many kinds; a person needs one line
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        fail(f"migration failed: {first_line}")
 
 
 @app.command()
@@ -239,15 +198,8 @@ def _size(path) -> str:
     return f"{total / 1e6:.0f} MB"
 
 
-def _register_subcommands() -> None:
-    from src.cli.billing import billing_app
-    from src.cli.evaluate import eval_app
-
-    app.add_typer(eval_app, name="eval")
-    app.add_typer(billing_app, name="billing")
-
-
-_register_subcommands()
+app.add_typer(eval_app, name="eval")
+app.add_typer(billing_app, name="billing")
 
 
 def main() -> None:

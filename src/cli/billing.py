@@ -12,7 +12,7 @@ billing_app = typer.Typer(help="Stripe billing, from the operator's console.", n
 @billing_app.command("reconcile")
 def reconcile() -> None:
     """Pull every subscription from Stripe now and repair local entitlements that drifted (waits for it)."""
-    from src.cli.app import fail, prepare_database, say, settings
+    from src.cli.common import fail, prepare_database, say, settings
     from src.container import build_container, shutdown
     from src.ports.shared import DomainError
 

@@ -24,7 +24,7 @@ def retrieval(
                                                     "skips upload and ingestion"),
 ) -> None:
     """Ingest a BEIR corpus into a throwaway workspace, search every query, write a TREC run, score it."""
-    from src.cli.app import fail, migrate_to, prepare_database, say, settings
+    from src.cli.common import fail, migrate_to, prepare_database, say, settings
     from src.container import build_container, shutdown
     from src.evaluation.retrieval import evaluate_retrieval
     from src.ports.knowledge import SearchMode

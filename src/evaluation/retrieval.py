@@ -152,7 +152,7 @@ async def evaluate_retrieval(container, *, corpus: Path, queries: Path, qrels: P
     (documents, vectors and graph)."""
     judged = read_qrels(qrels) if qrels else None
     texts = read_queries(queries)
-    if await container.repair_keyword_index().run():
+    if await container.check_keyword_index().execute():
         say("the BM25 keyword index had lost rows (a Postgres restart): rebuilt it")
     config = container.knowledge()
     search = Search(container.uow, container.embedders(), replace(config, max_k=CHUNKS_PER_QUERY))

@@ -21,7 +21,7 @@ from src.graphql.billing_types import (
 )
 from src.graphql.context import Info
 from src.graphql.errors import InvalidInputError, NotFoundError, UnavailableError, answer
-from src.graphql.identity_types import parse_id
+from src.graphql.ids import parse_id
 from src.graphql.permissions import public, require
 from src.ports.billing import EventStatus
 from src.ports.identity import Permission

@@ -21,7 +21,7 @@ from src.graphql.conversation_types import (
     UsageReportType,
 )
 from src.graphql.errors import InvalidInputError, NotFoundError, QuotaExceededError, UnavailableError, answer
-from src.graphql.identity_types import parse_id
+from src.graphql.ids import parse_id
 from src.graphql.permissions import require
 from src.ports.identity import Permission
 from src.ports.shared import DomainError

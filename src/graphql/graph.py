@@ -11,7 +11,7 @@ import strawberry
 from src.core.knowledge.graph_queries import Neighbour, PathStep
 from src.graphql.context import Info
 from src.graphql.errors import InvalidInputError, NotFoundError, UnavailableError, answer
-from src.graphql.identity_types import parse_id
+from src.graphql.ids import parse_id
 from src.graphql.permissions import require
 from src.ports.graph import Entity
 from src.ports.identity import Permission

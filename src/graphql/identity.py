@@ -32,8 +32,8 @@ from src.graphql.identity_types import (
     UserType,
     WorkspaceRoleEnum,
     WorkspaceType,
-    parse_id,
 )
+from src.graphql.ids import parse_id
 from src.graphql.permissions import public, require, signed_in
 from src.ports.identity import Permission
 

@@ -11,18 +11,10 @@ from strawberry.scalars import JSON
 from src.graphql.context import Info
 from src.graphql.permissions import AccessDenied
 from src.ports import identity as records
-from src.ports.shared import InvalidInput
 
 RoleEnum = strawberry.enum(records.Role, name="Role")
 WorkspaceRoleEnum = strawberry.enum(records.WorkspaceRole, name="WorkspaceRole")
 PermissionEnum = strawberry.enum(records.Permission, name="Permission")
-
-
-def parse_id(raw: str, field: str) -> UUID:
-    try:
-        return UUID(str(raw))
-    except ValueError:
-        raise InvalidInput("not a valid id", field=field) from None
 
 
 @strawberry.type

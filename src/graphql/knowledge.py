@@ -21,7 +21,7 @@ from src.graphql.errors import (
     answer,
     to_graphql_error,
 )
-from src.graphql.identity_types import parse_id
+from src.graphql.ids import parse_id
 from src.graphql.knowledge_types import (
     DeletedDocument,
     DocumentConnection,

@@ -243,3 +243,10 @@ class KnowledgeUnitOfWork(UnitOfWork, Protocol):
     search: SearchIndex
     graph: GraphStore
     usage: UsageLedger  # model spend of LLM extraction counts toward the workspace's budget
+
+
+@runtime_checkable
+class KeywordIndex(Protocol):
+    async def repair_if_silent(self) -> bool:
+        """Rebuilds the keyword index when it answers nothing for a text it holds (True when it did)."""
+        ...

@@ -36,7 +36,7 @@ async def build_graph(document_ids: list[str]) -> None:
 @dramatiq.actor(actor_name=KEYWORD_INDEX_JOB, max_retries=0)
 async def check_keyword_index() -> None:
     """Periodic (every KEEL_KEYWORD_INDEX_CHECK_MINUTES): the next run tries again."""
-    await services().repair_keyword_index().run()
+    await services().check_keyword_index().execute()
 
 
 @dramatiq.actor(actor_name=GIVE_UP_JOB, max_retries=5)

@@ -19,11 +19,11 @@ SCIFACT = REPO_ROOT.parent / "shared" / "datasets" / "scifact"
 
 @pytest.fixture
 def scifact_slice(tmp_path):
-    """150 documents, the train queries judged against them, and those judgments."""
+    """80 documents, the train queries judged against them, and those judgments."""
     if not (SCIFACT / "corpus.jsonl").exists():
         pytest.skip("the SciFact dataset is not beside the repository (../shared/datasets/scifact)")
     with (SCIFACT / "corpus.jsonl").open() as lines:
-        corpus = list(islice(lines, 150))
+        corpus = list(islice(lines, 80))
     ids = {json.loads(line)["_id"] for line in corpus}
     with (SCIFACT / "qrels-train.tsv").open() as handle:
         judged = [row for row in csv.DictReader(handle, delimiter="\t") if row["corpus-id"] in ids]
@@ -69,7 +69,7 @@ def test_eval_retrieval_writes_trec_runs_and_prints_the_metrics(scifact_slice, t
             assert len({doc_id for doc_id, _, _ in ranked}) == len(ranked) <= 100  # one line per document
             scores = [float(score) for _, _, score in ranked]
             assert scores == sorted(scores, reverse=True)
-    # A retriever that works finds most judged abstracts among 150; a broken one scores near zero.
+    # A retriever that works finds most judged abstracts among 80; a broken one scores near zero.
     assert all(ndcg > 0.6 and recall > 0.85 for ndcg, recall in figures.values()), figures
 
     kept = re.search(r"kept workspace ([0-9a-f-]{36})", output)

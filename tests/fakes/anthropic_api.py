@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from tests.fakes.chat_script import ChatScript, CutConnection, prompt_tokens
 from tests.fakes.oauth_provider import ServedApp
-from tests.fakes.openai_api import free_port
+from tests.net import free_port
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error",
                500: "api_error", 529: "overloaded_error"}

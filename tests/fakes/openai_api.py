@@ -10,7 +10,6 @@ import hashlib
 import json
 import math
 import re
-import socket
 import threading
 from dataclasses import dataclass, field
 
@@ -21,15 +20,12 @@ from starlette.routing import Route
 
 from tests.fakes.chat_script import ChatScript, CutConnection, prompt_tokens
 from tests.fakes.oauth_provider import ServedApp
+from tests.net import free_port
 
 _WORD = re.compile(r"[a-z0-9]+")
 NATIVE_SIZES = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def hashed_embedding(text: str, dimensions: int) -> list[float]:

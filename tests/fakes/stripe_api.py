@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.fakes.oauth_provider import ServedApp
-from tests.fakes.openai_api import free_port
+from tests.net import free_port
 
 
 def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:

@@ -20,7 +20,7 @@ from src.ports.knowledge import DocumentStatus
 from src.ports.shared import Job
 from tests.conftest import start_worker, stop_worker, wait_for
 from tests.conversation_helpers import account, member
-from tests.fakes.openai_api import free_port
+from tests.net import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -33,12 +33,12 @@ async def test_a_restart_that_empties_the_bm25_index_is_repaired(settings, conta
     _, workspace_id = await account(container)
     await ready_documents(container, workspace_id, {"Glaciers": "# Glaciers\n\nGlacial erosion carves fjords."})
     assert await _keyword_titles(container, workspace_id) == ["Glaciers"]
-    assert await container.repair_keyword_index().run() is False  # a working index is left alone
+    assert await container.check_keyword_index().execute() is False  # a working index is left alone
 
     for step in ("stop", "start"):
         result = run_keel("db", step, env=test_env)
         assert result.returncode == 0, result.stderr[-2000:]
     await asyncio.sleep(0.2)  # a running loop sees the pooled connections closed (this one was blocked above)
-    await container.repair_keyword_index().run()  # pg_textsearch 1.0 loses rows here: seen rebuilt in every run
+    await container.check_keyword_index().execute()  # pg_textsearch 1.0 loses rows here: seen rebuilt in every run
     assert await _keyword_titles(container, workspace_id) == ["Glaciers"]
-    assert await container.repair_keyword_index().run() is False  # the index answers again: nothing to do
+    assert await container.check_keyword_index().execute() is False  # the index answers again: nothing to do

@@ -11,10 +11,11 @@ from email.utils import format_datetime
 
 from src.adapters.llm.errors import provider_error, retry_after_seconds
 from src.adapters.llm.offline import LABEL, extract
+from src.adapters.logs import redact
 from src.core.billing.plans import DEFAULT_PLANS
 from src.core.conversation.live import Delta, LiveAnswers
 from src.core.conversation.prompting import fit_history
-from src.core.conversation.safety import looks_like_injection, redact
+from src.core.conversation.safety import looks_like_injection
 from src.core.llm.budget import model_chain
 from src.core.llm.resilience import CircuitBreaker, backoff_seconds
 from src.ports.billing import Entitlement, EntitlementStatus
@@ -113,7 +114,7 @@ def test_the_offline_answer_quotes_the_best_sentences_with_citations():
 def test_log_records_are_redacted_by_the_installed_filter(caplog):
     import logging
 
-    from src.core.conversation.safety import RedactingFilter
+    from src.adapters.logs import RedactingFilter
 
     caplog.handler.addFilter(RedactingFilter())
     logging.getLogger("keel.test").warning("question from %s: card %s", "ann@example.com", "4242424242424242")

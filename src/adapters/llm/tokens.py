@@ -24,7 +24,7 @@ def _encoding(model: str):
         return None
 
 
-class TokenCounter:
+class TiktokenCounter:
     def count(self, model: str, text: str) -> int:
         if not text:
             return 0

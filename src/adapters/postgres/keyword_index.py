@@ -22,11 +22,11 @@ _PROBE = f"""SELECT count(*) FROM (SELECT 1 FROM chunks
              ORDER BY search_text <@> to_bm25query(:probe, '{BM25_INDEX}') LIMIT 1) AS found"""
 
 
-class KeywordIndexRepair:
+class PgKeywordIndex:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def run(self) -> bool:
+    async def repair_if_silent(self) -> bool:
         """True when the index answered nothing for a text it holds and was rebuilt."""
         async with self._engine.begin() as connection:
             exists = await connection.scalar(text("SELECT count(*) FROM pg_indexes WHERE indexname = :name"),

@@ -54,9 +54,11 @@ HAND_OVER_SECONDS = 2.0  # a broker that does not take the jobs by then gets the
 
 
 class SqlAlchemyUnitOfWork:
-    def __init__(self, sessions: async_sessionmaker, jobs: JobQueue,
+    def __init__(self, session_factory: async_sessionmaker, jobs: JobQueue,
                  search_settings: PgSearchSettings | None = None, graph_store: str = "age") -> None:
-        self._sessions = sessions
+        """`session_factory` makes SQLAlchemy sessions (one per unit of work, `self.session`); `self.sessions`
+        is the repository of sign-in sessions, as the identity ports name it."""
+        self._session_factory = session_factory
         self._graph_store = AgeGraphStore if graph_store == "age" else TableGraphStore
         self._jobs = jobs
         self._search_settings = search_settings or PgSearchSettings()
@@ -64,7 +66,7 @@ class SqlAlchemyUnitOfWork:
         self.session: AsyncSession | None = None
 
     async def __aenter__(self) -> Self:
-        self.session = self._sessions()
+        self.session = self._session_factory()
         self._deferred = []
         session = self.session
         self.probes = PgWorkerProbeRepository(session)
@@ -129,7 +131,7 @@ class SqlAlchemyUnitOfWork:
             log.warning("%d job(s) wait in the outbox for the broker: %s", len(pending), exc or "timed out")
             return
         try:
-            async with self._sessions() as session:
+            async with self._session_factory() as session:
                 await forget_sent(session, [item.id for item in pending])
                 await session.commit()
         except (OperationalError, OSError, DBAPIError):  # sent twice at worst: every job is idempotent

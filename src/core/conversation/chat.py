@@ -20,7 +20,7 @@ from uuid import UUID
 from src.core.conversation.conversations import load_owned, new_conversation, owner_of
 from src.core.conversation.live import Delta, LiveAnswer, LiveAnswers
 from src.core.conversation.prompting import chat_request, cited_sources
-from src.core.conversation.safety import looks_like_injection, redact
+from src.core.conversation.safety import looks_like_injection
 from src.core.llm.budget import OFFLINE, BudgetDecision, spender_of
 from src.core.llm.calls import ModelCalls
 from src.core.llm.resilience import Attempt
@@ -216,7 +216,7 @@ class SendMessage:
             raise
         except Exception as exc:
             status, error = MessageStatus.FAILED, f"{type(exc).__name__}: {exc}"[:1000]
-            log.warning("answer %s failed: %s", turn.answer.id, redact(error))
+            log.warning("answer %s failed: %s", turn.answer.id, error)  # the log handlers redact PII
         await self._store(turn, live, route, usage, template.ref, status, error, started, first_token_at,
                           request_for)
 

@@ -18,6 +18,7 @@ from src.ports.knowledge import (
     Document,
     DocumentStatus,
     Embedders,
+    KeywordIndex,
     KnowledgeUnitOfWork,
     PdfReader,
     StoredChunk,
@@ -167,3 +168,14 @@ class RequeueStuckDocuments:
         if ids:
             log.warning("re-queued the ingestion of %d document(s) left queued", len(ids))
         return len(ids)
+
+
+class CheckKeywordIndex:
+    """- The keyword index still answers (the bundled BM25 index can come back from a Postgres restart
+      answering nothing): rebuilt when it does not. At the API's start and periodically in a worker."""
+
+    def __init__(self, index: KeywordIndex) -> None:
+        self._index = index
+
+    async def execute(self) -> bool:
+        return await self._index.repair_if_silent()
