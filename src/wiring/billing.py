@@ -1,0 +1,36 @@
+"""Billing wiring: Stripe, webhooks, checkout and portal, reconciliation, and the admin views."""
+
+from __future__ import annotations
+
+from dependency_injector import providers
+
+from src.adapters.stripe.payments import StripeNotConfigured, StripePayments
+from src.config import Settings
+from src.core.billing import checkout, views
+from src.core.billing.reconcile import Reconcile, RequestReconciliation
+from src.core.billing.webhooks import HandleStripeEvent
+from src.ports.billing import PaymentProvider
+from src.wiring.foundation import Foundation
+
+F = Foundation
+
+
+def payment_provider(settings: Settings) -> PaymentProvider:
+    if not settings.stripe_api_key:
+        return StripeNotConfigured()
+    return StripePayments(settings.stripe_api_key, settings.stripe_api_base)
+
+
+class BillingWiring(Foundation):
+    payments = providers.Singleton(payment_provider, F.settings)
+    handle_stripe_event = providers.Factory(HandleStripeEvent, F.uow.provider, F.catalogue, F.clock, F.billing)
+    start_checkout = providers.Factory(checkout.StartCheckout, F.uow.provider, payments, F.catalogue, F.clock,
+                                       F.settings.provided.billing_return_url, F.access)
+    open_billing_portal = providers.Factory(checkout.OpenPortal, F.uow.provider, payments, F.clock,
+                                            F.settings.provided.billing_return_url, F.access)
+    reconcile_billing = providers.Factory(Reconcile, F.uow.provider, payments, F.catalogue, F.clock, F.billing)
+    request_reconciliation = providers.Factory(RequestReconciliation, F.uow.provider, F.access)
+    billing_overview = providers.Factory(views.GetBillingOverview, F.uow.provider, F.catalogue, F.clock, F.access)
+    view_entitlement = providers.Factory(views.ViewEntitlement, F.entitlements, F.access)
+    list_webhook_events = providers.Factory(views.ListWebhookEvents, F.uow.provider, F.access)
+    list_billing_repairs = providers.Factory(views.ListRepairs, F.uow.provider, F.access)

@@ -1,0 +1,42 @@
+"""System wiring: health, worker probes, periodic jobs and the job outbox's relay."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dependency_injector import providers
+
+from src.adapters.postgres.health import PostgresHealthProbe
+from src.config import Settings
+from src.core.billing.reconcile import RECONCILE_JOB
+from src.core.conversation.progress import RECOVER_JOB
+from src.core.knowledge.ingestion import KEYWORD_INDEX_JOB, REQUEUE_JOB
+from src.core.system.health import CheckHealth
+from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
+from src.core.system.schedules import EnqueueDueJobs, RelayJobs
+from src.ports.system import Schedule
+from src.wiring.foundation import Foundation
+
+
+def schedules(settings: Settings) -> list[Schedule]:
+    found = []
+    if settings.billing_reconcile_hour_utc >= 0:
+        found.append(Schedule(RECONCILE_JOB, timedelta(days=1), timedelta(hours=settings.billing_reconcile_hour_utc)))
+    if settings.keyword_index_check_minutes > 0:
+        found.append(Schedule(KEYWORD_INDEX_JOB, timedelta(minutes=settings.keyword_index_check_minutes)))
+    found.append(Schedule(RECOVER_JOB, timedelta(minutes=1)))  # answers whose process died
+    found.append(Schedule(REQUEUE_JOB, timedelta(minutes=5)))  # documents whose ingestion job was lost
+    return found
+
+
+class SystemWiring(Foundation):
+    check_health = providers.Factory(CheckHealth, probes=providers.List(
+        providers.Factory(PostgresHealthProbe, Foundation.engine)))
+    request_worker_probe = providers.Factory(RequestWorkerProbe, uow=Foundation.uow.provider, clock=Foundation.clock,
+                                             access=Foundation.access)
+    process_worker_probe = providers.Factory(ProcessWorkerProbe, uow=Foundation.uow.provider, clock=Foundation.clock)
+    get_worker_probe = providers.Factory(GetWorkerProbe, uow=Foundation.uow.provider, access=Foundation.access)
+    watch_worker_probe = providers.Factory(WatchWorkerProbe, get=get_worker_probe)
+    enqueue_due_jobs = providers.Factory(EnqueueDueJobs, Foundation.uow.provider, Foundation.clock,
+                                         providers.Callable(schedules, Foundation.settings))
+    relay_jobs = providers.Factory(RelayJobs, Foundation.uow.provider, Foundation.jobs, Foundation.clock)
