@@ -4,6 +4,7 @@ domain's wiring lives in src/wiring/<domain>.py; the container is all of them to
 from __future__ import annotations
 
 from src.config import Settings
+from src.core.services import Services
 from src.wiring.billing import BillingWiring
 from src.wiring.conversation import ConversationWiring
 from src.wiring.edge import EdgeWiring
@@ -25,3 +26,8 @@ async def shutdown(container: Container) -> None:
     await container.chat_models().aclose()
     container.hasher().close()
     await container.engine().dispose()
+
+
+def services_of(container: Container) -> Services:
+    """The container as the driving adapters see it; mypy checks here that it provides every service."""
+    return container

@@ -26,7 +26,7 @@ from src.adapters.rest.health import health_endpoint
 from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
 from src.adapters.rest.stripe_webhooks import stripe_webhook_endpoint
 from src.config import Settings, load_settings
-from src.container import Container, build_container, shutdown
+from src.container import Container, build_container, services_of, shutdown
 from src.graphql.app import KeelGraphQL
 from src.graphql.limits import GraphQLLimits
 
@@ -94,8 +94,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     container = container or build_container(settings)
     logging.basicConfig(level=settings.log_level.upper())
     install_log_redaction()  # no email or card number reaches a log
+    services = services_of(container)
     origins = settings.cors_origin_list()
-    graphql = KeelGraphQL(container, graphiql=settings.graphiql_on, limits=graphql_limits(settings),
+    graphql = KeelGraphQL(services, graphiql=settings.graphiql_on, limits=graphql_limits(settings),
                           allowed_origins=origins)
     registry = CollectorRegistry(auto_describe=True)
 
@@ -131,12 +132,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             Route("/", home),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Route("/healthz", admitted(health_endpoint(container.check_health), container.admission, "healthz",
+            Route("/healthz", admitted(health_endpoint(services.check_health), services.admission, "healthz",
                                         per_address=False)),
-            Route("/metrics", admitted(metrics_endpoint(registry), container.admission, "metrics", per_address=False)),
+            Route("/metrics", admitted(metrics_endpoint(registry), services.admission, "metrics", per_address=False)),
             Route("/webhooks/stripe", admitted(stripe_webhook_endpoint(
                 settings.stripe_webhook_secret, settings.stripe_webhook_tolerance_seconds,
-                container.handle_stripe_event), container.admission, "stripeWebhook", per_address=False),
+                services.handle_stripe_event), services.admission, "stripeWebhook", per_address=False),
                   methods=["POST"]),
         ],
         middleware=edge_middleware(settings, origins, registry),

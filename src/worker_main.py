@@ -8,7 +8,7 @@ import dramatiq
 
 from src.adapters.logs import install_log_redaction
 from src.config import load_settings
-from src.container import build_container
+from src.container import build_container, services_of
 from src.workers import runtime
 from src.workers.schedule import PeriodicJobs
 
@@ -18,7 +18,7 @@ install_log_redaction()  # no email or card number reaches a log
 broker = container.broker()
 broker.add_middleware(PeriodicJobs(interval=container.settings().schedule_check_seconds))
 dramatiq.set_broker(broker)
-runtime.bind(container)
+runtime.bind(services_of(container))
 _loaded = container.embedders().warm()  # ingestion's first batch would otherwise wait for it
 if _loaded:
     logging.getLogger(__name__).info("embedding model %s loaded", _loaded)

@@ -13,6 +13,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from graphql import GraphQLError
+from src.core.services import Services
 from src.graphql.context import Context
 from src.graphql.limits import GraphQLLimits
 from src.graphql.schema import build_schema
@@ -24,7 +25,7 @@ TOO_DEEP = "the request's JSON is nested too deeply"
 class KeelGraphQL(GraphQL):
     graphql_transport_ws_handler_class = KeelTransportWS
 
-    def __init__(self, services: Any, *, graphiql: bool, limits: GraphQLLimits | None = None,
+    def __init__(self, services: Services, *, graphiql: bool, limits: GraphQLLimits | None = None,
                  allowed_origins: Sequence[str] = ()) -> None:
         self.limits = limits or GraphQLLimits()
         self.sockets = LiveSockets(self.limits.ws_max_per_caller)

@@ -7,6 +7,7 @@ from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
 
+from src.core.services import Services
 from src.ports.edge import RateDecision
 from src.ports.identity import ClientInfo, Principal, Unauthenticated
 
@@ -15,7 +16,7 @@ _UNRESOLVED = object()
 
 @dataclass
 class Context:
-    services: Any  # the dependency-injector container; typed loosely so graphql never imports it
+    services: Services  # every domain's use cases (src/core/services.py), provided by src/wiring
     request: Any = None
     response: Any = None
     connection_params: dict | None = None  # graphql-transport-ws connection_init payload

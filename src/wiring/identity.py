@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from dependency_injector import providers
@@ -40,7 +41,7 @@ def oauth_providers(settings: Settings) -> dict[str, OAuthProvider]:
     return found
 
 
-def redirect_url_for(settings: Settings):
+def redirect_url_for(settings: Settings) -> Callable[[str], str]:
     return lambda provider: settings.oauth_redirect_url.replace("{provider}", provider)
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from dependency_injector import providers
 
@@ -25,6 +26,7 @@ from src.core.knowledge.spaces import Reembed, SyncEmbeddingSpace
 from src.core.llm.calls import ModelCalls
 from src.ports.billing import EntitlementChecker
 from src.ports.graph import EntityExtractor
+from src.ports.knowledge import KnowledgeUnitOfWork
 from src.wiring.llm import LlmWiring
 
 log = logging.getLogger(__name__)
@@ -50,8 +52,8 @@ def embedding_options(settings: Settings) -> EmbeddingOptions:
                             openai_dimensions=settings.embedding_dimensions)
 
 
-def llm_extraction(settings: Settings, uow, calls: ModelCalls, entitlements: EntitlementChecker,
-                   counter: TiktokenCounter, prompts: FilePromptLibrary,
+def llm_extraction(settings: Settings, uow: Callable[[], KnowledgeUnitOfWork], calls: ModelCalls,
+                   entitlements: EntitlementChecker, counter: TiktokenCounter, prompts: FilePromptLibrary,
                    offline: EntityExtractor) -> LlmExtraction | None:
     """Extraction by a model when KEEL_GRAPH_EXTRACTOR=llm and the model's provider is configured."""
     if settings.graph_extractor != "llm":

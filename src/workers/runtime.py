@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
 
-_services: Any = None
+from src.core.services import Services
+
+_services: Services | None = None
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 
 
-def bind(services: Any) -> None:
+def bind(services: Services) -> None:
     global _services
     _services = services
 
 
-def services() -> Any:
+def services() -> Services:
     if _services is None:
         raise RuntimeError("worker services are not bound; start workers with `keel worker`")
     return _services

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from src.core.edge.rate_limits import Admission
 from src.ports.edge import RateLimited
 from src.ports.identity import ClientInfo
 
@@ -20,8 +20,8 @@ def client_of(request: Request) -> ClientInfo:
                       user_agent=request.headers.get("user-agent", "")[:300])
 
 
-def admitted(endpoint: Endpoint, admission: Callable[[], Any], operation: str, *, per_address: bool = True
-             ) -> Endpoint:
+def admitted(endpoint: Endpoint, admission: Callable[[], Admission], operation: str, *,
+             per_address: bool = True) -> Endpoint:
     """`per_address=False`: only this process's quota (for senders that come in bursts from few addresses,
     such as Stripe's webhooks, whose signature is checked before any work)."""
 

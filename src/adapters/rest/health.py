@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from src.core.system.health import CheckHealth
 
-def health_endpoint(check_health: Callable[[], Any]):
+
+def health_endpoint(check_health: Callable[[], CheckHealth]):
     async def healthz(request: Request) -> JSONResponse:
         report = await check_health().execute()
         body = {

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import stripe
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from src.core.billing.webhooks import HandleStripeEvent
 from src.ports.billing import StripeEvent
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def _event_from(body: bytes) -> StripeEvent | None:
         return None
 
 
-def stripe_webhook_endpoint(secret: str | None, tolerance: int, handle_event: Callable[[], Any]):
+def stripe_webhook_endpoint(secret: str | None, tolerance: int, handle_event: Callable[[], HandleStripeEvent]):
     async def webhook(request: Request) -> JSONResponse:
         if not secret:
             return JSONResponse({"error": "Stripe webhooks are not configured (KEEL_STRIPE_WEBHOOK_SECRET)"}, 503)
