@@ -58,7 +58,7 @@ def test_webhook_throughput_and_latency(settings):
         container = build_container(configured)
         try:
             workspaces = []
-            async with container.uow() as uow:
+            async with container.identity_uow() as uow:
                 for _ in range(50):
                     workspace = Workspace(uuid.uuid4(), "bench", datetime.now(UTC))
                     await uow.workspaces.add(workspace)

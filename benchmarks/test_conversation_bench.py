@@ -325,7 +325,7 @@ def test_checkpoint_of_every_live_answer(settings):
         conversation = Conversation(uuid.uuid4(), workspace_id, user_id, "checkpoints", now, now)
         answers = [Message(uuid.uuid4(), conversation.id, MessageRole.ASSISTANT, "", MessageStatus.STREAMING, now)
                    for _ in range(streams)]
-        async with container.uow() as uow:
+        async with container.conversation_uow() as uow:
             await uow.conversations.add(conversation)
             for answer in answers:
                 await uow.conversations.add_turn(conversation, answer, new=False)
@@ -344,7 +344,7 @@ def test_checkpoint_of_every_live_answer(settings):
                 cpus.append(time.process_time() - cpu)
         finally:
             done.set()
-            async with container.uow() as uow:
+            async with container.conversation_uow() as uow:
                 await uow.conversations.delete(conversation.id)
                 await uow.commit()
             await shutdown(container)

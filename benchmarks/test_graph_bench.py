@@ -67,18 +67,18 @@ async def _synthetic_workspace(container, documents: int) -> tuple[uuid.UUID, li
     pool = [Entity(uuid.uuid4(), workspace_id, f"entity {i}", f"Entity {i}", "term")
             for i in range(documents * CHUNKS_PER_DOCUMENT * 6)]
     by_id = {entity.id: entity for entity in pool}
-    async with container.uow() as uow:
-        await uow.session.execute(text("""
+    async with container.knowledge_uow() as uow:
+        await uow.db.execute(text("""
             INSERT INTO documents (id, workspace_id, title, content_hash, status, created_by)
             SELECT gen_random_uuid(), :w, 'synthetic ' || n, md5(:seed || n), 'ready', :u
             FROM generate_series(1, :n) n"""), {"w": workspace_id, "u": user_id, "n": documents,
                                                   "seed": str(workspace_id)})
-        await uow.session.execute(text("""
+        await uow.db.execute(text("""
             INSERT INTO chunks (id, document_id, workspace_id, position, text, search_text)
             SELECT gen_random_uuid(), d.id, d.workspace_id, p, 'chunk', 'chunk'
             FROM documents d, generate_series(0, :c - 1) p WHERE d.workspace_id = :w"""),
             {"w": workspace_id, "c": CHUNKS_PER_DOCUMENT})
-        rows = (await uow.session.execute(text(
+        rows = (await uow.db.execute(text(
             "SELECT document_id, array_agg(id ORDER BY position) FROM chunks WHERE workspace_id = :w "
             "GROUP BY document_id"), {"w": workspace_id})).all()
         await uow.commit()
@@ -96,7 +96,7 @@ async def _synthetic_workspace(container, documents: int) -> tuple[uuid.UUID, li
                                                                                strict=False)]
             used.update(dict.fromkeys(picked_list, True))
         entities = tuple(by_id[ident] for ident in used)
-        async with container.uow() as uow:
+        async with container.knowledge_uow() as uow:
             await uow.graph.write_document(DocumentGraph(
                 workspace_id, document_id, tuple(chunk_ids), entities, tuple(mentions), tuple(relations),
                 tuple((e.key, e.id) for e in entities if e.id not in written)))
@@ -114,8 +114,8 @@ def test_graph_expansion_latency_at_scale(settings, store):
         container = build_container(settings.model_copy(update={"graph_store": store}))
         try:
             workspace_id, chunk_ids, write_seconds = await _synthetic_workspace(container, documents)
-            async with container.uow() as uow:
-                entity_count = (await uow.session.execute(text(
+            async with container.knowledge_uow() as uow:
+                entity_count = (await uow.db.execute(text(
                     "SELECT count(*) FROM kg_entities WHERE workspace_id = :w"), {"w": workspace_id})).scalar_one()
             vertices = documents + len(chunk_ids) + entity_count
             rng, lines = random.Random(11), []
@@ -124,7 +124,7 @@ def test_graph_expansion_latency_at_scale(settings, store):
                 for _ in range(60):
                     seeds = rng.sample(chunk_ids, 5)
                     started = time.perf_counter()
-                    async with container.uow() as uow:
+                    async with container.knowledge_uow() as uow:
                         scores = await expansion_scores(uow.graph, workspace_id, seeds, hops, 10, HUB_MENTIONS)
                     samples.append(time.perf_counter() - started)
                     reached.append(len(scores))

@@ -21,8 +21,8 @@ import pytest
 from pgvector.asyncpg import register_vector
 from sqlalchemy import text
 
-from src.adapters.postgres.models.base import BM25_INDEX
-from src.adapters.postgres.repositories.knowledge import hnsw_index_name
+from src.adapters.postgres.base import BM25_INDEX
+from src.adapters.postgres.knowledge.repositories import hnsw_index_name
 from src.config import REPO_ROOT
 from src.container import build_container, shutdown
 from src.core.knowledge.search import SearchRequest
@@ -61,7 +61,7 @@ def test_knowledge_ingestion_throughput_against_the_model_alone(settings, tmp_pa
         try:
             await container.embedders().configured().embed_documents(["warm up"])  # load the model first
             workspace = Workspace(uuid.uuid4(), "bench", datetime.now(UTC))
-            async with container.uow() as uow:
+            async with container.identity_uow() as uow:
                 await uow.workspaces.add(workspace)
                 await uow.commit()
             started = time.perf_counter()
@@ -96,7 +96,7 @@ async def _load_synthetic(container, workspace_id: uuid.UUID, count: int, seed: 
     pick = random.Random(seed)
     now = datetime.now(UTC)
     space = EmbeddingSpace(SPACE, DIMENSIONS, SpaceStatus.ACTIVE, now, now)
-    async with container.uow() as uow:
+    async with container.knowledge_uow() as uow:
         await uow.spaces.add(space)
         await uow.commit()
     async with container.engine().connect() as connection:
@@ -124,7 +124,7 @@ async def _load_synthetic(container, workspace_id: uuid.UUID, count: int, seed: 
             await driver.execute(f"REINDEX INDEX {BM25_INDEX}")  # one bulk build instead of 200k inserts
         await driver.execute("ANALYZE documents; ANALYZE chunks; ANALYZE chunk_embeddings")
         await connection.commit()
-    async with container.uow() as uow:
+    async with container.knowledge_uow() as uow:
         await uow.spaces.save(space)  # (re)creates the HNSW index over the loaded vectors
         await uow.commit()
     print(f"\nloaded {count} synthetic chunks; BM25 reindex + HNSW build {time.perf_counter() - started:.0f} s")
@@ -136,7 +136,7 @@ async def _sql_path_latency(container, workspace_id, queries: list[str], vectors
     timings: dict[str, list[float]] = {"vector": [], "keyword": []}
     for number, query in enumerate(queries):
         probe = vectors[number % len(vectors)].tolist()
-        async with container.uow() as uow:
+        async with container.knowledge_uow() as uow:
             started = time.perf_counter()
             await uow.search.vector_candidates(workspace_id, space, probe, 100, SearchFilters())
             timings["vector"].append(time.perf_counter() - started)
@@ -150,7 +150,7 @@ async def _sql_path_latency(container, workspace_id, queries: list[str], vectors
 async def _graphql_latency(container, settings, workspace_id, queries: list[str]) -> None:
     async with asgi_client(create_app(settings, container)) as client:
         user = await signed_up(client)
-        async with container.uow() as uow:  # give the benchmark user the synthetic workspace
+        async with container.identity_uow() as uow:  # give the benchmark user the synthetic workspace
             await uow.memberships.add(Membership(workspace_id, uuid.UUID(user["user"]["id"]), WorkspaceRole.OWNER,
                                                  datetime.now(UTC)))
             await uow.commit()
@@ -174,8 +174,8 @@ async def _hnsw_recall(container, workspace_id, vectors: np.ndarray, probes: int
     for index in rng.integers(0, len(vectors), probes):
         probe = vectors[index] + 0.05 * rng.normal(size=DIMENSIONS)
         probe = (probe / np.linalg.norm(probe)).astype(np.float32).tolist()
-        async with container.uow() as uow:
-            await uow.session.execute(text("SET LOCAL enable_indexscan = off"))
+        async with container.knowledge_uow() as uow:
+            await uow.db.execute(text("SET LOCAL enable_indexscan = off"))
             started = time.perf_counter()
             exact = await uow.search.vector_candidates(workspace_id, space, probe, 10, SearchFilters())
             exact_times.append(time.perf_counter() - started)
@@ -187,7 +187,7 @@ async def _hnsw_recall(container, workspace_id, vectors: np.ndarray, probes: int
         tuning.ef_search = ef_search
         recalls, times = [], []
         for probe, truth in probes_and_truth:
-            async with container.uow() as uow:
+            async with container.knowledge_uow() as uow:
                 started = time.perf_counter()
                 found = await uow.search.vector_candidates(workspace_id, space, probe, 10, SearchFilters())
                 times.append(time.perf_counter() - started)
@@ -206,7 +206,7 @@ def test_knowledge_search_latency_and_hnsw_recall(settings, count):
         container = build_container(config)
         try:
             workspace = Workspace(uuid.uuid4(), "bench", datetime.now(UTC))
-            async with container.uow() as uow:
+            async with container.identity_uow() as uow:
                 await uow.workspaces.add(workspace)
                 await uow.commit()
             vectors = await _load_synthetic(container, workspace.id, count)

@@ -38,13 +38,13 @@ async def main(workspace_id: UUID, queries: Path, qrels: Path, depth: int) -> No
     container = build_container(load_settings())
     try:
         corpus_of = await corpus_ids_of(container, workspace_id)
-        async with container.uow() as uow:
+        async with container.knowledge_uow() as uow:
             space = next(space for space in await uow.spaces.all() if space.status.value == "active")
         embedder = container.embedders().for_space(space.name)
         candidates = {}
         for qid, query in read_queries(queries).items():
             vector = await embedder.embed_query(query)
-            async with container.uow() as uow:
+            async with container.knowledge_uow() as uow:
                 candidates[qid] = (
                     await uow.search.vector_candidates(workspace_id, space, vector, depth, SearchFilters()),
                     await uow.search.keyword_candidates(workspace_id, query, depth, SearchFilters()))

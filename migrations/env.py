@@ -7,9 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from src.adapters.postgres.base import owned_by_keel
 from src.adapters.postgres.engine import SERVER_SETTINGS
-from src.adapters.postgres.models import Base
-from src.adapters.postgres.models.base import owned_by_keel
+from src.adapters.postgres.tables import Base
 from src.config import load_settings
 
 config = context.config

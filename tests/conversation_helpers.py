@@ -27,7 +27,7 @@ def member(user_id: uuid.UUID) -> Principal:
 
 
 async def owner_of(container, workspace_id: uuid.UUID) -> uuid.UUID:
-    async with container.uow() as uow:
+    async with container.identity_uow() as uow:
         members = await uow.memberships.of_workspace(workspace_id)
     return next(m.user_id for m, _ in members if m.role == WorkspaceRole.OWNER)
 
@@ -57,7 +57,7 @@ async def account(container) -> tuple[uuid.UUID, uuid.UUID]:
     now = datetime.now(UTC)
     user = User(uuid.uuid4(), f"c-{uuid.uuid4().hex[:8]}@example.com", now)
     workspace = Workspace(uuid.uuid4(), "chat", now)
-    async with container.uow() as uow:
+    async with container.identity_uow() as uow:
         await uow.users.add(user)
         await uow.workspaces.add(workspace)
         await uow.memberships.add(Membership(workspace.id, user.id, WorkspaceRole.OWNER, now))
@@ -70,7 +70,7 @@ async def on_plan(container, workspace_id: uuid.UUID, plan_name: str) -> None:
     plan = container.catalogue().get(plan_name)
     now = datetime.now(UTC)
     entitlement = Entitlement(workspace_id, plan.name, plan.limits, EntitlementStatus.ACTIVE, None, None, now)
-    async with container.uow() as uow:
+    async with container.billing_uow() as uow:
         await uow.billing.save_entitlement(entitlement, EntitlementChange(
             workspace_id, None, snapshot(entitlement), "test", now))
         await uow.commit()
@@ -80,7 +80,7 @@ async def used_today(container, workspace_id: uuid.UUID, user_id: uuid.UUID, tok
     """Settled usage already on today's ledger (reserved and settled as an earlier answer's)."""
     now = datetime.now(UTC)
     reservation = Reservation(uuid.uuid4(), workspace_id, user_id, uuid.uuid4(), "earlier", now.date(), tokens, now)
-    async with container.uow() as uow:
+    async with container.conversation_uow() as uow:
         await uow.usage.reserve(reservation)
         await uow.usage.settle(reservation.id, "earlier", Usage(tokens, 0), 0.0, now)
         await uow.commit()

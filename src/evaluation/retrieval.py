@@ -48,14 +48,14 @@ class ModeResult:
 
 async def _create_workspace(container) -> UUID:
     workspace = Workspace(uuid.uuid4(), f"retrieval-eval-{datetime.now(UTC):%Y%m%d-%H%M%S}", datetime.now(UTC))
-    async with container.uow() as uow:
+    async with container.identity_uow() as uow:
         await uow.workspaces.add(workspace)
         await uow.commit()
     return workspace.id
 
 
 async def _delete_workspace(container, workspace_id: UUID) -> None:
-    async with container.uow() as uow:
+    async with container.identity_uow() as uow:
         await uow.workspaces.delete(workspace_id)
         await uow.commit()
 
@@ -116,7 +116,7 @@ async def kept_corpus(container, workspace_id: UUID) -> dict[UUID, list[str]]:
     """A workspace an earlier run kept: its ready documents, oldest first, by the corpus ids they came with."""
     documents, after = [], None
     while True:
-        async with container.uow() as uow:
+        async with container.knowledge_uow() as uow:
             page = await uow.documents.page(workspace_id, status=DocumentStatus.READY, limit=1000, after=after)
         if not page:
             break
@@ -155,7 +155,7 @@ async def evaluate_retrieval(container, *, corpus: Path, queries: Path, qrels: P
     if await container.check_keyword_index().execute():
         say("the BM25 keyword index had lost rows (a Postgres restart): rebuilt it")
     config = container.knowledge()
-    search = Search(container.uow, container.embedders(), replace(config, max_k=CHUNKS_PER_QUERY))
+    search = Search(container.knowledge_uow, container.embedders(), replace(config, max_k=CHUNKS_PER_QUERY))
     workspace_id = reuse or await _create_workspace(container)
     keep_workspace = keep_workspace or reuse is not None
     results = []

@@ -23,14 +23,15 @@ def payment_provider(settings: Settings) -> PaymentProvider:
 
 class BillingWiring(Foundation):
     payments = providers.Singleton(payment_provider, F.settings)
-    handle_stripe_event = providers.Factory(HandleStripeEvent, F.uow.provider, F.catalogue, F.clock, F.billing)
-    start_checkout = providers.Factory(checkout.StartCheckout, F.uow.provider, payments, F.catalogue, F.clock,
+    handle_stripe_event = providers.Factory(HandleStripeEvent, F.billing_uow.provider, F.catalogue, F.clock, F.billing)
+    start_checkout = providers.Factory(checkout.StartCheckout, F.billing_uow.provider, payments, F.catalogue, F.clock,
                                        F.settings.provided.billing_return_url, F.access)
-    open_billing_portal = providers.Factory(checkout.OpenPortal, F.uow.provider, payments, F.clock,
+    open_billing_portal = providers.Factory(checkout.OpenPortal, F.billing_uow.provider, payments, F.clock,
                                             F.settings.provided.billing_return_url, F.access)
-    reconcile_billing = providers.Factory(Reconcile, F.uow.provider, payments, F.catalogue, F.clock, F.billing)
-    request_reconciliation = providers.Factory(RequestReconciliation, F.uow.provider, F.access)
-    billing_overview = providers.Factory(views.GetBillingOverview, F.uow.provider, F.catalogue, F.clock, F.access)
+    reconcile_billing = providers.Factory(Reconcile, F.billing_uow.provider, payments, F.catalogue, F.clock, F.billing)
+    request_reconciliation = providers.Factory(RequestReconciliation, F.billing_uow.provider, F.access)
+    billing_overview = providers.Factory(views.GetBillingOverview, F.billing_uow.provider, F.catalogue, F.clock,
+                                         F.access)
     view_entitlement = providers.Factory(views.ViewEntitlement, F.entitlements, F.access)
-    list_webhook_events = providers.Factory(views.ListWebhookEvents, F.uow.provider, F.access)
-    list_billing_repairs = providers.Factory(views.ListRepairs, F.uow.provider, F.access)
+    list_webhook_events = providers.Factory(views.ListWebhookEvents, F.billing_uow.provider, F.access)
+    list_billing_repairs = providers.Factory(views.ListRepairs, F.billing_uow.provider, F.access)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dependency_injector import providers
 
+from src.adapters.postgres.conversation.unit_of_work import PgConversationUnitOfWork
 from src.config import Settings
 from src.core.conversation import conversations as convs
 from src.core.conversation.chat import SendMessage
@@ -31,24 +32,27 @@ def chat_settings(settings: Settings) -> ChatSettings:
 
 
 class ConversationWiring(KnowledgeWiring):
+    conversation_uow = providers.Factory(PgConversationUnitOfWork, W.session_factory, W.jobs)
+    conversation_reads = providers.Factory(PgConversationUnitOfWork, W.read_session_factory, W.jobs)
     chat = providers.Singleton(chat_settings, W.settings)
     live_answers = providers.Singleton(LiveAnswers, W.settings.provided.chat_resume_grace_seconds)
     retriever = providers.Factory(KnowledgeRetriever, W.search,
                                   providers.Callable(SearchMode, W.settings.provided.chat_retrieval_mode))
-    send_message = providers.Factory(SendMessage, W.uow.provider, W.read_uow.provider, W.entitlements, retriever,
+    send_message = providers.Factory(SendMessage, conversation_uow.provider, conversation_reads.provider,
+                                     W.entitlements, retriever,
                                      W.model_calls, W.prompts, W.token_counter, live_answers, W.clock, chat, W.access)
-    save_answer_progress = providers.Factory(SaveAnswerProgress, W.uow.provider, live_answers, W.clock)
-    stop_answer = providers.Factory(StopAnswer, W.uow.provider, live_answers, W.clock, W.access)
-    recover_stalled_answers = providers.Factory(RecoverStalledAnswers, W.uow.provider, W.chat_models,
+    save_answer_progress = providers.Factory(SaveAnswerProgress, conversation_uow.provider, live_answers, W.clock)
+    stop_answer = providers.Factory(StopAnswer, conversation_uow.provider, live_answers, W.clock, W.access)
+    recover_stalled_answers = providers.Factory(RecoverStalledAnswers, conversation_uow.provider, W.chat_models,
                                                 W.token_counter, W.clock, chat)
-    follow_message = providers.Factory(FollowMessage, W.read_uow.provider, live_answers, recover_stalled_answers,
-                                       W.clock, chat, W.access)
-    create_conversation = providers.Factory(convs.CreateConversation, W.uow.provider, W.clock, W.access)
-    list_conversations = providers.Factory(convs.ListConversations, W.uow.provider, W.clock, W.access)
-    get_conversation = providers.Factory(convs.GetConversation, W.uow.provider, W.clock, W.access)
-    get_message = providers.Factory(convs.GetMessage, W.uow.provider, W.clock, W.access)
-    rename_conversation = providers.Factory(convs.RenameConversation, W.uow.provider, W.clock, W.access)
-    delete_conversation = providers.Factory(convs.DeleteConversation, W.uow.provider, W.clock, W.access)
-    usage_report = providers.Factory(convs.UsageReport, W.uow.provider, W.clock, W.access)
-    suggest_title = providers.Factory(convs.SuggestTitle, W.uow.provider, W.entitlements, W.model_calls, W.prompts,
-                                      W.clock, W.access)
+    follow_message = providers.Factory(FollowMessage, conversation_reads.provider, live_answers,
+                                       recover_stalled_answers, W.clock, chat, W.access)
+    create_conversation = providers.Factory(convs.CreateConversation, conversation_uow.provider, W.clock, W.access)
+    list_conversations = providers.Factory(convs.ListConversations, conversation_uow.provider, W.clock, W.access)
+    get_conversation = providers.Factory(convs.GetConversation, conversation_uow.provider, W.clock, W.access)
+    get_message = providers.Factory(convs.GetMessage, conversation_uow.provider, W.clock, W.access)
+    rename_conversation = providers.Factory(convs.RenameConversation, conversation_uow.provider, W.clock, W.access)
+    delete_conversation = providers.Factory(convs.DeleteConversation, conversation_uow.provider, W.clock, W.access)
+    usage_report = providers.Factory(convs.UsageReport, conversation_uow.provider, W.clock, W.access)
+    suggest_title = providers.Factory(convs.SuggestTitle, conversation_uow.provider, W.entitlements, W.model_calls,
+                                      W.prompts, W.clock, W.access)

@@ -1,5 +1,5 @@
-"""What every domain's wiring stands on: settings, time, the database and its units of work, the job queue,
-the access policy every use case asks, and the entitlements other domains check."""
+"""What every domain's wiring stands on: settings, time, the database, the job queue, and the two services
+every domain asks — identity's access policy and billing's entitlements — with those two domains' units of work."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import timedelta
 from dependency_injector import containers, providers
 
 from src.adapters.clock import SystemClock
+from src.adapters.postgres.billing.unit_of_work import PgBillingUnitOfWork
 from src.adapters.postgres.engine import make_engine, make_read_session_factory, make_session_factory
-from src.adapters.postgres.search import PgSearchSettings
-from src.adapters.postgres.unit_of_work import SqlAlchemyUnitOfWork
+from src.adapters.postgres.identity.unit_of_work import PgIdentityUnitOfWork
 from src.adapters.queue.broker import make_broker
 from src.adapters.queue.job_queue import DramatiqJobQueue
 from src.config import Settings
@@ -39,16 +39,15 @@ class Foundation(containers.DeclarativeContainer):
     session_factory = providers.Singleton(make_session_factory, engine)
     broker = providers.Singleton(make_broker, url=settings.provided.broker_connection_url)
     jobs = providers.Singleton(DramatiqJobQueue, broker)
-    search_settings = providers.Singleton(PgSearchSettings, ef_search=settings.provided.hnsw_ef_search)
-    uow = providers.Factory(SqlAlchemyUnitOfWork, session_factory=session_factory, jobs=jobs,
-                            search_settings=search_settings, graph_store=settings.provided.graph_store)
     # for use cases that only read, once per request (authentication, authorization, entitlements)
-    read_uow = providers.Factory(SqlAlchemyUnitOfWork,
-                                 session_factory=providers.Singleton(make_read_session_factory, engine),
-                                 jobs=jobs, search_settings=search_settings)
+    read_session_factory = providers.Singleton(make_read_session_factory, engine)
+    identity_uow = providers.Factory(PgIdentityUnitOfWork, session_factory, jobs)
+    identity_reads = providers.Factory(PgIdentityUnitOfWork, read_session_factory, jobs)
+    billing_uow = providers.Factory(PgBillingUnitOfWork, session_factory, jobs)
+    billing_reads = providers.Factory(PgBillingUnitOfWork, read_session_factory, jobs)
     # who may do what: identity's policy, asked by every domain's use cases
-    access = providers.Singleton(authz.Authorize, read_uow.provider)
+    access = providers.Singleton(authz.Authorize, identity_reads.provider)
     # billing: what other domains check
     catalogue = providers.Singleton(plan_catalogue, settings)
     billing = providers.Singleton(billing_config, settings)
-    entitlements = providers.Factory(CheckEntitlement, read_uow.provider, catalogue, clock)
+    entitlements = providers.Factory(CheckEntitlement, billing_reads.provider, catalogue, clock)

@@ -10,8 +10,8 @@ from dependency_injector import providers
 from src.adapters.auth.jwt_tokens import JwtAccessTokenCodec, generate_private_pem
 from src.adapters.auth.oauth import GitHubProvider, OAuthClientConfig, OidcProvider
 from src.adapters.auth.passwords import Argon2PasswordHasher
-from src.adapters.postgres.outbox import OutboxEmailSender
-from src.adapters.postgres.signing_keys import PgSigningKeyStore
+from src.adapters.postgres.identity.emails import OutboxEmailSender
+from src.adapters.postgres.identity.signing_keys import PgSigningKeyStore
 from src.config import Settings
 from src.core.identity import accounts, api_keys, audit_trail, oauth, password_reset, sessions, users
 from src.core.identity import workspaces as ws
@@ -62,32 +62,33 @@ class IdentityWiring(Foundation):
     oauth_providers = providers.Singleton(oauth_providers, F.settings)
     session_issuer = providers.Singleton(sessions.SessionIssuer, token_codec, F.clock, identity)
 
-    authenticate = providers.Factory(sessions.Authenticate, F.read_uow.provider, token_codec, F.clock)
-    authenticate_api_key = providers.Factory(api_keys.AuthenticateApiKey, F.uow.provider, F.clock)
-    find_ended_credentials = providers.Factory(sessions.FindEndedCredentials, F.read_uow.provider)
-    sign_up = providers.Factory(accounts.SignUp, F.uow.provider, hasher, session_issuer, F.clock, identity)
-    sign_in = providers.Factory(accounts.SignIn, F.uow.provider, hasher, session_issuer, F.clock, identity)
-    change_password = providers.Factory(accounts.ChangePassword, F.uow.provider, hasher, F.clock)
-    refresh_session = providers.Factory(sessions.RefreshSession, F.uow.provider, session_issuer, F.clock)
-    sign_out = providers.Factory(sessions.SignOut, F.uow.provider, F.clock)
-    request_password_reset = providers.Factory(password_reset.RequestPasswordReset, F.uow.provider, mailer, F.clock,
-                                               identity)
-    reset_password = providers.Factory(password_reset.ResetPassword, F.uow.provider, hasher, F.clock)
-    start_oauth = providers.Factory(oauth.StartOAuth, F.uow.provider, oauth_providers, F.clock, identity,
+    authenticate = providers.Factory(sessions.Authenticate, F.identity_reads.provider, token_codec, F.clock)
+    authenticate_api_key = providers.Factory(api_keys.AuthenticateApiKey, F.identity_uow.provider, F.clock)
+    find_ended_credentials = providers.Factory(sessions.FindEndedCredentials, F.identity_reads.provider)
+    sign_up = providers.Factory(accounts.SignUp, F.identity_uow.provider, hasher, session_issuer, F.clock, identity)
+    sign_in = providers.Factory(accounts.SignIn, F.identity_uow.provider, hasher, session_issuer, F.clock, identity)
+    change_password = providers.Factory(accounts.ChangePassword, F.identity_uow.provider, hasher, F.clock)
+    refresh_session = providers.Factory(sessions.RefreshSession, F.identity_uow.provider, session_issuer, F.clock)
+    sign_out = providers.Factory(sessions.SignOut, F.identity_uow.provider, F.clock)
+    request_password_reset = providers.Factory(password_reset.RequestPasswordReset, F.identity_uow.provider, mailer,
+                                               F.clock, identity)
+    reset_password = providers.Factory(password_reset.ResetPassword, F.identity_uow.provider, hasher, F.clock)
+    start_oauth = providers.Factory(oauth.StartOAuth, F.identity_uow.provider, oauth_providers, F.clock, identity,
                                     providers.Callable(redirect_url_for, F.settings))
-    complete_oauth = providers.Factory(oauth.CompleteOAuth, F.uow.provider, oauth_providers, session_issuer, F.clock)
-    create_workspace = providers.Factory(ws.CreateWorkspace, F.uow.provider, F.clock)
-    list_workspaces = providers.Factory(ws.ListWorkspaces, F.uow.provider, F.clock)
-    get_workspace = providers.Factory(ws.GetWorkspace, F.uow.provider, F.clock)
-    rename_workspace = providers.Factory(ws.RenameWorkspace, F.uow.provider, F.clock)
-    delete_workspace = providers.Factory(ws.DeleteWorkspace, F.uow.provider, F.clock)
-    list_members = providers.Factory(ws.ListMembers, F.uow.provider, F.clock)
-    set_member = providers.Factory(ws.SetMember, F.uow.provider, F.clock, F.entitlements)
-    remove_member = providers.Factory(ws.RemoveMember, F.uow.provider, F.clock)
-    create_api_key = providers.Factory(api_keys.CreateApiKey, F.uow.provider, F.clock)
-    revoke_api_key = providers.Factory(api_keys.RevokeApiKey, F.uow.provider, F.clock)
-    list_api_keys = providers.Factory(api_keys.ListApiKeys, F.uow.provider)
-    query_audit_log = providers.Factory(audit_trail.QueryAuditLog, F.uow.provider)
-    get_current_user = providers.Factory(users.GetCurrentUser, F.uow.provider)
-    set_user_role = providers.Factory(users.SetUserRole, F.uow.provider, F.clock)
-    grant_role_from_console = providers.Factory(users.GrantRoleFromConsole, F.uow.provider, F.clock)
+    complete_oauth = providers.Factory(oauth.CompleteOAuth, F.identity_uow.provider, oauth_providers, session_issuer,
+                                       F.clock)
+    create_workspace = providers.Factory(ws.CreateWorkspace, F.identity_uow.provider, F.clock)
+    list_workspaces = providers.Factory(ws.ListWorkspaces, F.identity_uow.provider, F.clock)
+    get_workspace = providers.Factory(ws.GetWorkspace, F.identity_uow.provider, F.clock)
+    rename_workspace = providers.Factory(ws.RenameWorkspace, F.identity_uow.provider, F.clock)
+    delete_workspace = providers.Factory(ws.DeleteWorkspace, F.identity_uow.provider, F.clock)
+    list_members = providers.Factory(ws.ListMembers, F.identity_uow.provider, F.clock)
+    set_member = providers.Factory(ws.SetMember, F.identity_uow.provider, F.clock, F.entitlements)
+    remove_member = providers.Factory(ws.RemoveMember, F.identity_uow.provider, F.clock)
+    create_api_key = providers.Factory(api_keys.CreateApiKey, F.identity_uow.provider, F.clock)
+    revoke_api_key = providers.Factory(api_keys.RevokeApiKey, F.identity_uow.provider, F.clock)
+    list_api_keys = providers.Factory(api_keys.ListApiKeys, F.identity_uow.provider)
+    query_audit_log = providers.Factory(audit_trail.QueryAuditLog, F.identity_uow.provider)
+    get_current_user = providers.Factory(users.GetCurrentUser, F.identity_uow.provider)
+    set_user_role = providers.Factory(users.SetUserRole, F.identity_uow.provider, F.clock)
+    grant_role_from_console = providers.Factory(users.GrantRoleFromConsole, F.identity_uow.provider, F.clock)

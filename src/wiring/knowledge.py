@@ -13,7 +13,9 @@ from src.adapters.embeddings.registry import EmbedderRegistry, EmbeddingOptions
 from src.adapters.extraction.offline import OfflineExtractor
 from src.adapters.llm.prompts import FilePromptLibrary
 from src.adapters.llm.tokens import TiktokenCounter
-from src.adapters.postgres.keyword_index import PgKeywordIndex
+from src.adapters.postgres.knowledge.keyword_index import PgKeywordIndex
+from src.adapters.postgres.knowledge.search import PgSearchSettings
+from src.adapters.postgres.knowledge.unit_of_work import PgKnowledgeUnitOfWork
 from src.config import Settings
 from src.core.knowledge import documents as docs
 from src.core.knowledge.config import KnowledgeConfig
@@ -67,30 +69,34 @@ def llm_extraction(settings: Settings, uow: Callable[[], KnowledgeUnitOfWork], c
 
 
 class KnowledgeWiring(LlmWiring):
+    search_settings = providers.Singleton(PgSearchSettings, ef_search=W.settings.provided.hnsw_ef_search)
+    knowledge_uow = providers.Factory(PgKnowledgeUnitOfWork, W.session_factory, W.jobs, search_settings,
+                            W.settings.provided.graph_store)
     knowledge = providers.Singleton(knowledge_config, W.settings)
     embedders = providers.Singleton(EmbedderRegistry, providers.Singleton(embedding_options, W.settings))
     pdf_reader = providers.Singleton(PypdfReader)
     check_keyword_index = providers.Factory(CheckKeywordIndex, providers.Singleton(PgKeywordIndex, W.engine))
-    upload_documents = providers.Factory(docs.UploadDocuments, W.uow.provider, W.clock, knowledge, W.entitlements,
-                                         W.access)
-    get_document = providers.Factory(docs.GetDocument, W.uow.provider, W.access)
-    list_documents = providers.Factory(docs.ListDocuments, W.uow.provider, W.access)
-    delete_document = providers.Factory(docs.DeleteDocument, W.uow.provider, W.access)
+    upload_documents = providers.Factory(docs.UploadDocuments, knowledge_uow.provider, W.clock, knowledge,
+                                         W.entitlements, W.access)
+    get_document = providers.Factory(docs.GetDocument, knowledge_uow.provider, W.access)
+    list_documents = providers.Factory(docs.ListDocuments, knowledge_uow.provider, W.access)
+    delete_document = providers.Factory(docs.DeleteDocument, knowledge_uow.provider, W.access)
     watch_document = providers.Factory(docs.WatchDocument, get_document)
-    ingest_documents = providers.Factory(IngestDocuments, W.uow.provider, embedders, pdf_reader, W.clock, knowledge)
-    give_up_ingestion = providers.Factory(GiveUpIngestion, W.uow.provider, W.clock)
-    requeue_stuck_documents = providers.Factory(RequeueStuckDocuments, W.uow.provider, W.clock)
-    search = providers.Factory(Search, W.uow.provider, embedders, knowledge)  # for callers already authorised
+    ingest_documents = providers.Factory(IngestDocuments, knowledge_uow.provider, embedders, pdf_reader, W.clock,
+                                         knowledge)
+    give_up_ingestion = providers.Factory(GiveUpIngestion, knowledge_uow.provider, W.clock)
+    requeue_stuck_documents = providers.Factory(RequeueStuckDocuments, knowledge_uow.provider, W.clock)
+    search = providers.Factory(Search, knowledge_uow.provider, embedders, knowledge)  # for callers already authorised
     search_workspace = providers.Factory(SearchWorkspace, search, W.access)
-    sync_embedding_space = providers.Factory(SyncEmbeddingSpace, W.uow.provider, embedders, W.clock)
-    reembed = providers.Factory(Reembed, W.uow.provider, embedders, W.clock)
+    sync_embedding_space = providers.Factory(SyncEmbeddingSpace, knowledge_uow.provider, embedders, W.clock)
+    reembed = providers.Factory(Reembed, knowledge_uow.provider, embedders, W.clock)
     # the knowledge graph
-    search_entities = providers.Factory(SearchEntities, W.uow.provider, W.access)
-    explore_entity = providers.Factory(ExploreEntity, W.uow.provider, knowledge, W.access)
-    find_path = providers.Factory(FindPath, W.uow.provider, knowledge, W.access)
-    recent_entities = providers.Factory(RecentEntities, W.uow.provider, W.clock, W.access)
+    search_entities = providers.Factory(SearchEntities, knowledge_uow.provider, W.access)
+    explore_entity = providers.Factory(ExploreEntity, knowledge_uow.provider, knowledge, W.access)
+    find_path = providers.Factory(FindPath, knowledge_uow.provider, knowledge, W.access)
+    recent_entities = providers.Factory(RecentEntities, knowledge_uow.provider, W.clock, W.access)
     offline_extractor = providers.Singleton(OfflineExtractor, W.settings.provided.graph_max_entities_per_chunk)
-    llm_extraction = providers.Singleton(llm_extraction, W.settings, W.uow.provider, W.model_calls, W.entitlements,
-                                         W.token_counter, W.prompts, offline_extractor)
-    build_document_graph = providers.Factory(BuildDocumentGraph, W.uow.provider, offline_extractor, embedders,
+    llm_extraction = providers.Singleton(llm_extraction, W.settings, knowledge_uow.provider, W.model_calls,
+                                         W.entitlements, W.token_counter, W.prompts, offline_extractor)
+    build_document_graph = providers.Factory(BuildDocumentGraph, knowledge_uow.provider, offline_extractor, embedders,
                                              W.clock, knowledge, llm_extraction)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from dependency_injector import providers
 
 from src.adapters.postgres.health import PostgresHealthProbe
+from src.adapters.postgres.system.unit_of_work import PgSystemUnitOfWork
 from src.config import Settings
 from src.core.billing.reconcile import RECONCILE_JOB
 from src.core.conversation.progress import RECOVER_JOB
@@ -30,13 +31,14 @@ def schedules(settings: Settings) -> list[Schedule]:
 
 
 class SystemWiring(Foundation):
+    system_uow = providers.Factory(PgSystemUnitOfWork, Foundation.session_factory, Foundation.jobs)
     check_health = providers.Factory(CheckHealth, probes=providers.List(
         providers.Factory(PostgresHealthProbe, Foundation.engine)))
-    request_worker_probe = providers.Factory(RequestWorkerProbe, uow=Foundation.uow.provider, clock=Foundation.clock,
+    request_worker_probe = providers.Factory(RequestWorkerProbe, uow=system_uow.provider, clock=Foundation.clock,
                                              access=Foundation.access)
-    process_worker_probe = providers.Factory(ProcessWorkerProbe, uow=Foundation.uow.provider, clock=Foundation.clock)
-    get_worker_probe = providers.Factory(GetWorkerProbe, uow=Foundation.uow.provider, access=Foundation.access)
+    process_worker_probe = providers.Factory(ProcessWorkerProbe, uow=system_uow.provider, clock=Foundation.clock)
+    get_worker_probe = providers.Factory(GetWorkerProbe, uow=system_uow.provider, access=Foundation.access)
     watch_worker_probe = providers.Factory(WatchWorkerProbe, get=get_worker_probe)
-    enqueue_due_jobs = providers.Factory(EnqueueDueJobs, Foundation.uow.provider, Foundation.clock,
+    enqueue_due_jobs = providers.Factory(EnqueueDueJobs, system_uow.provider, Foundation.clock,
                                          providers.Callable(schedules, Foundation.settings))
-    relay_jobs = providers.Factory(RelayJobs, Foundation.uow.provider, Foundation.jobs, Foundation.clock)
+    relay_jobs = providers.Factory(RelayJobs, system_uow.provider, Foundation.jobs, Foundation.clock)

@@ -157,7 +157,7 @@ async def test_a_reader_of_a_stalled_answer_fails_it_without_waiting_for_the_wor
     asked = Message(uuid.uuid4(), conversation.id, MessageRole.USER, "Count", MessageStatus.COMPLETE, started)
     answer = Message(uuid.uuid4(), conversation.id, MessageRole.ASSISTANT, "one two", MessageStatus.STREAMING,
                      started, model="offline", progress_at=started + timedelta(seconds=3))
-    async with container.uow() as uow:
+    async with container.conversation_uow() as uow:
         await uow.conversations.add_turn(conversation, asked, answer, new=True)
         await uow.usage.reserve(Reservation(uuid.uuid4(), workspace_id, user_id, answer.id, "", started.date(),
                                             1_500, started))
@@ -171,7 +171,7 @@ async def test_a_reader_of_a_stalled_answer_fails_it_without_waiting_for_the_wor
 
 
 async def _message(container, message_id) -> Message:
-    async with container.uow() as uow:
+    async with container.conversation_uow() as uow:
         return await uow.messages.get(message_id)
 
 

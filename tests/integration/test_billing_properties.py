@@ -70,7 +70,7 @@ def runtime(settings):
 
 async def run_case(container, order, expected_plan: str, expected_grace: bool) -> None:
     workspace = Workspace(uuid.uuid4(), "property", datetime.now(UTC))
-    async with container.uow() as uow:
+    async with container.identity_uow() as uow:
         await uow.workspaces.add(workspace)
         await uow.commit()
     handle = container.handle_stripe_event()

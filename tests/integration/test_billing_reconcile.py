@@ -51,7 +51,7 @@ def env_for(test_env, settings, fake, **extra) -> dict[str, str]:
 
 async def new_workspace(container) -> uuid.UUID:
     workspace = Workspace(uuid.uuid4(), "billing", datetime.now(UTC))
-    async with container.uow() as uow:
+    async with container.identity_uow() as uow:
         await uow.workspaces.add(workspace)
         await uow.commit()
     return workspace.id

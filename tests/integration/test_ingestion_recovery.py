@@ -169,7 +169,7 @@ async def test_switching_models_fills_the_new_space_while_search_uses_the_old_th
         assert active.status is SpaceStatus.ACTIVE
         total = len(await chunk_ids(switched, first_id)) + 1
         assert await vectors_by_space(switched) == {OPENAI_SPACE: total}  # the old vectors are gone
-        async with switched.uow() as uow:
+        async with switched.knowledge_uow() as uow:
             statuses = {space.name: space.status for space in await uow.spaces.all()}
         assert statuses == {old_space: SpaceStatus.RETIRED, OPENAI_SPACE: SpaceStatus.ACTIVE}
 

@@ -70,7 +70,7 @@ async def test_an_upload_while_the_broker_is_away_is_ingested_once_it_is_back(se
         redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                   "--appendonly", "no"], stdout=subprocess.DEVNULL)
         wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, timeout=30)
-        relay = RelayJobs(container.uow, container.jobs(), container.clock(), grace=timedelta(0))
+        relay = RelayJobs(container.system_uow, container.jobs(), container.clock(), grace=timedelta(0))
         for _ in range(20):  # the oldest first: other tests' leftovers may come before it
             if not await _pending_jobs(container, document_id):
                 break
@@ -117,7 +117,7 @@ async def test_a_silent_broker_never_stalls_the_event_loop(settings):
 async def test_a_rolled_back_change_leaves_no_job(container):
     async with container.engine().connect() as connection:
         before = (await connection.execute(text("SELECT count(*) FROM job_outbox"))).scalar_one()
-    async with container.uow() as uow:
+    async with container.system_uow() as uow:
         uow.defer(Job("system.process_probe", {"probe_id": "x"}))
         await uow.rollback()
     async with container.engine().connect() as connection:

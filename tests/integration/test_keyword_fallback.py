@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from src.adapters.postgres.models.base import BM25_INDEX
+from src.adapters.postgres.base import BM25_INDEX
 from src.container import build_container, shutdown
 from src.core.knowledge.documents import DocumentUpload
 from src.core.knowledge.search import SearchRequest

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from src.adapters.postgres.models.base import BM25_INDEX
+from src.adapters.postgres.base import BM25_INDEX
 from src.core.knowledge.search import SearchRequest
 from src.ports.knowledge import SearchMode
 from tests.conftest import run_keel
@@ -26,8 +26,8 @@ async def _keyword_titles(container, workspace_id) -> list[str]:
 async def test_a_restart_that_empties_the_bm25_index_is_repaired(settings, container, test_env):
     if not settings.embedded_database:
         pytest.skip("restarts the local cluster")
-    async with container.uow() as uow:
-        found = await uow.session.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :n"), {"n": BM25_INDEX})
+    async with container.knowledge_uow() as uow:
+        found = await uow.db.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :n"), {"n": BM25_INDEX})
         if found.first() is None:
             pytest.skip("no pg_textsearch here: keyword search uses ts_rank")
     _, workspace_id = await account(container)

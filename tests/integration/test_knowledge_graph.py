@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from src.adapters.postgres.graph_age import graph_name
+from src.adapters.postgres.knowledge.graph_age import graph_name
 from src.container import build_container, shutdown
 from src.core.knowledge.graph_queries import expansion_scores
 from src.core.knowledge.search import SearchRequest
@@ -78,7 +78,7 @@ async def test_graph_search_brings_in_chunks_linked_through_entities(graph_conta
     search = container.search()
     hits = await search.execute(SearchRequest(workspace_id, "insulin resistance adipose", SearchMode.HYBRID, k=1))
     assert hits[0].chunk.document_title == "Inflammation"
-    async with container.uow() as uow:
+    async with container.knowledge_uow() as uow:
         linked = await expansion_scores(uow.graph, workspace_id, [hits[0].chunk.chunk_id], hops=1, fan_out=10,
                                         hub_mentions=200)
         titles = (await uow.search.views(workspace_id, list(linked), "")).values()
@@ -120,19 +120,19 @@ async def test_a_rebuilt_document_replaces_its_part_and_deletion_removes_it(grap
 
 async def _dangling_edges(container, workspace_id) -> int:
     """Edges of the workspace's AGE graph whose start or end vertex is gone (the tables store has foreign keys)."""
-    async with container.uow() as uow:
+    async with container.knowledge_uow() as uow:
         graph = graph_name(workspace_id)
-        exists = await uow.session.execute(text("SELECT count(*) FROM ag_graph WHERE name = :g"), {"g": graph})
+        exists = await uow.db.execute(text("SELECT count(*) FROM ag_graph WHERE name = :g"), {"g": graph})
         if not exists.scalar():
             return 0
-        return (await uow.session.execute(text(f"""
+        return (await uow.db.execute(text(f"""
             SELECT count(*) FROM {graph}._ag_label_edge e
             WHERE NOT EXISTS (SELECT 1 FROM {graph}._ag_label_vertex v WHERE v.id = e.start_id)
                OR NOT EXISTS (SELECT 1 FROM {graph}._ag_label_vertex v WHERE v.id = e.end_id)"""))).scalar()
 
 
 async def _mention_count(container, workspace_id, entity: Entity) -> int:
-    async with container.uow() as uow:
+    async with container.knowledge_uow() as uow:
         return (await uow.graph.mention_counts(workspace_id, [entity.id]))[entity.id]
 
 
@@ -157,8 +157,8 @@ async def test_traversals_do_not_go_through_hub_entities(settings):
 
 async def _graph_counts(container, workspace_id) -> tuple[int, int, int]:
     """(entities, mentions, relations) of the workspace, as the graph store reports them."""
-    async with container.uow() as uow:
-        entities = (await uow.session.execute(text("SELECT id FROM kg_entities WHERE workspace_id = :w"),
+    async with container.knowledge_uow() as uow:
+        entities = (await uow.db.execute(text("SELECT id FROM kg_entities WHERE workspace_id = :w"),
                                               {"w": workspace_id})).scalars().all()
         mentions = await uow.graph.mentioning(workspace_id, list(entities), 1000)
         relations = await uow.graph.related(workspace_id, list(entities), 1000)
@@ -171,8 +171,8 @@ async def test_crafted_names_are_data_and_never_reach_another_workspace(graph_co
     user_b, workspace_b = await account(container)
     await ready_documents(container, workspace_a, {"A": "# A\n\nSecret alpha compound binds receptor kinase."})
     await ready_documents(container, workspace_b, {"B": "# B\n\nPublic beta protein regulates receptor kinase."})
-    async with container.uow() as uow:
-        chunk_b = (await uow.session.execute(text("SELECT c.id, c.document_id FROM chunks c JOIN documents d ON "
+    async with container.knowledge_uow() as uow:
+        chunk_b = (await uow.db.execute(text("SELECT c.id, c.document_id FROM chunks c JOIN documents d ON "
                                                   "d.id = c.document_id WHERE d.workspace_id = :w"),
                                              {"w": workspace_b})).one()
         crafted = [Entity(uuid.uuid4(), workspace_b, name.lower(), name, "term") for name in CRAFTED]
@@ -193,12 +193,12 @@ async def test_crafted_names_are_data_and_never_reach_another_workspace(graph_co
         "Secret alpha compound"]
     assert await container.explore_entity().neighbours(member(user_a), workspace_a, crafted[0].id) == []
     assert await container.explore_entity().chunks(member(user_a), workspace_a, crafted[0].id) == []
-    async with container.uow() as uow:
+    async with container.knowledge_uow() as uow:
         assert await uow.graph.mentioning(workspace_a, [c.id for c in crafted], 10) == []
         assert await uow.graph.entities(workspace_a, [c.id for c in crafted]) == {}
-        assert (await uow.session.execute(text("SELECT count(*) FROM chunks"))).scalar_one() > 0
+        assert (await uow.db.execute(text("SELECT count(*) FROM chunks"))).scalar_one() > 0
     since = datetime.now(UTC) - timedelta(days=1)
-    async with container.uow() as uow:
+    async with container.knowledge_uow() as uow:
         assert await uow.graph.entities_in_documents_by(workspace_a, user_b, since, 10) == []
 
 
@@ -273,13 +273,13 @@ async def test_a_deleted_workspace_takes_its_graph_with_it(graph_container):
     await ready_documents(container, workspace_id, {"Muscle": DOCUMENTS["Muscle"]}, uploaded_by=user_id)
     graphs = "SELECT count(*) FROM ag_catalog.ag_graph WHERE name = :name"
     name = f"kg_{workspace_id.hex}"
-    async with container.uow() as uow:
-        before = (await uow.session.execute(text(graphs), {"name": name})).scalar_one()
-        await uow.session.execute(text("DELETE FROM workspaces WHERE id = :w"), {"w": workspace_id})
+    async with container.knowledge_uow() as uow:
+        before = (await uow.db.execute(text(graphs), {"name": name})).scalar_one()
+        await uow.db.execute(text("DELETE FROM workspaces WHERE id = :w"), {"w": workspace_id})
         await uow.commit()
-    async with container.uow() as uow:
-        assert (await uow.session.execute(text(graphs), {"name": name})).scalar_one() == 0
-        left = await uow.session.execute(text("SELECT count(*) FROM kg_entities WHERE workspace_id = :w"),
+    async with container.knowledge_uow() as uow:
+        assert (await uow.db.execute(text(graphs), {"name": name})).scalar_one() == 0
+        left = await uow.db.execute(text("SELECT count(*) FROM kg_entities WHERE workspace_id = :w"),
                                          {"w": workspace_id})
         assert left.scalar_one() == 0
     assert before == (1 if container.settings().graph_store == "age" else 0)

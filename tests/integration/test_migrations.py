@@ -12,9 +12,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from src.adapters.postgres.base import owned_by_keel
 from src.adapters.postgres.engine import SERVER_SETTINGS
-from src.adapters.postgres.models import Base
-from src.adapters.postgres.models.base import owned_by_keel
+from src.adapters.postgres.tables import Base
 from src.cli.migrate import alembic_config
 from src.config import Settings
 from tests.conftest import fresh_database

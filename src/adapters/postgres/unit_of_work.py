@@ -1,5 +1,6 @@
-"""SQLAlchemy unit of work: one session, one transaction; deferred jobs are recorded in it (the outbox) and
-handed to the broker after the commit."""
+"""What every domain's unit of work shares: one SQLAlchemy session and transaction, database errors mapped to
+StorageUnavailable, and deferred jobs recorded in the transaction (the outbox) and handed to the broker after
+the commit. Each domain's unit of work (postgres/<domain>/unit_of_work.py) adds its repositories."""
 
 from __future__ import annotations
 
@@ -13,93 +14,37 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from src.adapters.postgres.graph_age import AgeGraphStore
-from src.adapters.postgres.graph_tables import TableGraphStore
-from src.adapters.postgres.repositories.accounts import PgMembershipRepository, PgUserRepository, PgWorkspaceRepository
-from src.adapters.postgres.repositories.auth import (
-    PgApiKeyRepository,
-    PgAttemptLog,
-    PgAuditLog,
-    PgOAuthRepository,
-    PgOneTimeTokenRepository,
-    PgSessionRepository,
-)
-from src.adapters.postgres.repositories.billing import (
-    PgBillingRepository,
-    PgReconciliationLog,
-    PgStripeEventLog,
-)
-from src.adapters.postgres.repositories.conversation import (
-    PgConversationRepository,
-    PgMessageRepository,
-    PgUsageLedger,
-)
-from src.adapters.postgres.repositories.knowledge import (
-    PgChunkRepository,
-    PgDocumentRepository,
-    PgEmbeddingSpaceRepository,
-)
-from src.adapters.postgres.repositories.system import (
-    PgJobOutbox,
-    PgScheduleRepository,
-    PgWorkerProbeRepository,
-    forget_sent,
-    record_jobs,
-)
-from src.adapters.postgres.search import PgSearchIndex, PgSearchSettings
+from src.adapters.postgres.system.repositories import forget_sent, record_jobs
 from src.ports.shared import Job, JobQueue, JobQueueUnavailable, PendingJob, StorageUnavailable
 
 log = logging.getLogger(__name__)
 HAND_OVER_SECONDS = 2.0  # a broker that does not take the jobs by then gets them from the relay
 
 
-class SqlAlchemyUnitOfWork:
-    def __init__(self, session_factory: async_sessionmaker, jobs: JobQueue,
-                 search_settings: PgSearchSettings | None = None, graph_store: str = "age") -> None:
-        """`session_factory` makes SQLAlchemy sessions (one per unit of work, `self.session`); `self.sessions`
-        is the repository of sign-in sessions, as the identity ports name it."""
+class PgUnitOfWork:
+    def __init__(self, session_factory: async_sessionmaker, jobs: JobQueue) -> None:
+        """`session_factory` makes the SQLAlchemy session of each `async with` (`self.db`)."""
         self._session_factory = session_factory
-        self._graph_store = AgeGraphStore if graph_store == "age" else TableGraphStore
         self._jobs = jobs
-        self._search_settings = search_settings or PgSearchSettings()
         self._deferred: list[Job] = []
-        self.session: AsyncSession | None = None
+        self.db: AsyncSession | None = None
+
+    def _open(self, db: AsyncSession) -> None:
+        """Build the domain's repositories on this transaction's session."""
+        raise NotImplementedError
 
     async def __aenter__(self) -> Self:
-        self.session = self._session_factory()
+        self.db = self._session_factory()
         self._deferred = []
-        session = self.session
-        self.probes = PgWorkerProbeRepository(session)
-        self.schedules = PgScheduleRepository(session)
-        self.outbox = PgJobOutbox(session)
-        self.users = PgUserRepository(session)
-        self.workspaces = PgWorkspaceRepository(session)
-        self.memberships = PgMembershipRepository(session)
-        self.sessions = PgSessionRepository(session)
-        self.api_keys = PgApiKeyRepository(session)
-        self.one_time_tokens = PgOneTimeTokenRepository(session)
-        self.oauth = PgOAuthRepository(session)
-        self.audit = PgAuditLog(session)
-        self.attempts = PgAttemptLog(session)
-        self.billing = PgBillingRepository(session)
-        self.stripe_events = PgStripeEventLog(session)
-        self.reconciliation = PgReconciliationLog(session)
-        self.conversations = PgConversationRepository(session)
-        self.messages = PgMessageRepository(session)
-        self.usage = PgUsageLedger(session)
-        self.documents = PgDocumentRepository(session)
-        self.chunks = PgChunkRepository(session)
-        self.spaces = PgEmbeddingSpaceRepository(session)
-        self.search = PgSearchIndex(session, self._search_settings)
-        self.graph = self._graph_store(session)
+        self._open(self.db)
         return self
 
     async def __aexit__(self, exc_type, exc, traceback) -> None:
-        assert self.session is not None
+        assert self.db is not None
         try:
-            await self.session.rollback()  # no-op after a commit; discards anything uncommitted
+            await self.db.rollback()  # no-op after a commit; discards anything uncommitted
         finally:
-            await self.session.close()
+            await self.db.close()
             self._deferred = []
         if isinstance(exc, PoolTimeout):
             raise StorageUnavailable("the database is busy: no connection came free in time; try again") from exc
@@ -112,12 +57,12 @@ class SqlAlchemyUnitOfWork:
         self._deferred.append(job)
 
     async def commit(self) -> None:
-        assert self.session is not None
+        assert self.db is not None
         deferred, self._deferred = self._deferred, []
         pending = [PendingJob(uuid.uuid4(), job, datetime.now(UTC)) for job in deferred]
         if pending:
-            await record_jobs(self.session, pending)
-        await self.session.commit()
+            await record_jobs(self.db, pending)
+        await self.db.commit()
         if pending:
             await self._hand_over(pending)
 
@@ -138,6 +83,6 @@ class SqlAlchemyUnitOfWork:
             log.warning("could not forget %d job(s) handed over; the relay will send them again", len(pending))
 
     async def rollback(self) -> None:
-        assert self.session is not None
-        await self.session.rollback()
+        assert self.db is not None
+        await self.db.rollback()
         self._deferred = []

@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, Double, Integer, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from src.adapters.postgres.models.base import Base
+from src.adapters.postgres.base import Base
 
 
 class WorkerProbeRow(Base):

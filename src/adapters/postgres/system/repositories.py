@@ -9,8 +9,8 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.adapters.postgres.models.system import JobOutboxRow, JobScheduleRow, WorkerProbeRow
-from src.adapters.postgres.repositories.mapping import to_record, values_of
+from src.adapters.postgres.mapping import to_record, values_of
+from src.adapters.postgres.system.tables import JobOutboxRow, JobScheduleRow, WorkerProbeRow
 from src.ports.shared import Job, PendingJob
 from src.ports.system import WorkerProbe
 

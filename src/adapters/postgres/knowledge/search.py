@@ -13,9 +13,9 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.adapters.postgres.models.base import BM25_INDEX
-from src.adapters.postgres.models.knowledge import SEARCH_LANGUAGE
-from src.adapters.postgres.repositories.knowledge import space_literal
+from src.adapters.postgres.base import BM25_INDEX
+from src.adapters.postgres.knowledge.repositories import space_literal
+from src.adapters.postgres.knowledge.tables import SEARCH_LANGUAGE
 from src.ports.knowledge import Candidate, ChunkView, EmbeddingSpace, SearchFilters
 
 FRAGMENT_DELIMITER = " … "

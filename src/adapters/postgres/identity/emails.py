@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from src.adapters.postgres.models.identity import OutboxEmailRow
+from src.adapters.postgres.identity.tables import OutboxEmailRow
 from src.ports.identity import Email
 
 log = logging.getLogger(__name__)

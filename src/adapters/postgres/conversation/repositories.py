@@ -11,8 +11,8 @@ from uuid import UUID
 from sqlalchemy import TextClause, bindparam, delete, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.adapters.postgres.models.conversation import ConversationRow, MessageRow, UsageRecordRow
-from src.adapters.postgres.repositories.mapping import to_record, values_of
+from src.adapters.postgres.conversation.tables import ConversationRow, MessageRow, UsageRecordRow
+from src.adapters.postgres.mapping import to_record, values_of
 from src.ports.conversation import AnswerProgress, Checkpoint, Conversation, Message, MessageRole, MessageStatus, Source
 from src.ports.metering import DayTotals, Owner, Reservation, UsageRow, UsageTotals
 from src.ports.models import Usage

@@ -9,8 +9,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.adapters.postgres.models.identity import MembershipRow, UserRow, WorkspaceRow
-from src.adapters.postgres.repositories.mapping import to_record, values_of
+from src.adapters.postgres.identity.tables import MembershipRow, UserRow, WorkspaceRow
+from src.adapters.postgres.mapping import to_record, values_of
 from src.ports.identity import EmailTaken, Membership, Role, User, Workspace, WorkspaceRole
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from src.adapters.postgres.models.base import Base
+from src.adapters.postgres.base import Base
 
 
 class EntityRow(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from src.adapters.postgres.models.identity import SigningKeyRow
+from src.adapters.postgres.identity.tables import SigningKeyRow
 
 
 class PgSigningKeyStore:

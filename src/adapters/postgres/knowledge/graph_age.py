@@ -20,7 +20,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.adapters.postgres.graph_tables import EntityRows, limit_per
+from src.adapters.postgres.knowledge.graph_relational import EntityRows, limit_per
 from src.ports.graph import DocumentGraph, Edge, Entity, Mention
 
 VERTICES = ("Document", "Chunk", "Entity")

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, text, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.adapters.postgres.models.billing import (
+from src.adapters.postgres.billing.tables import (
     BillingCustomerRow,
     EntitlementHistoryRow,
     EntitlementRow,
@@ -18,7 +18,7 @@ from src.adapters.postgres.models.billing import (
     StripeEventRow,
     SubscriptionRow,
 )
-from src.adapters.postgres.repositories.mapping import to_record, values_of
+from src.adapters.postgres.mapping import to_record, values_of
 from src.ports.billing import (
     Customer,
     Entitlement,

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.adapters.postgres.models.identity import (
+from src.adapters.postgres.identity.tables import (
     ApiKeyRow,
     AuditEventRow,
     AuthAttemptRow,
@@ -23,7 +23,7 @@ from src.adapters.postgres.models.identity import (
     SessionRow,
     UserRow,
 )
-from src.adapters.postgres.repositories.mapping import to_record, values_of
+from src.adapters.postgres.mapping import to_record, values_of
 from src.ports.identity import (
     ApiKey,
     AttemptCount,

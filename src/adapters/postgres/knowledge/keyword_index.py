@@ -14,7 +14,7 @@ import zlib
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.adapters.postgres.models.base import BM25_INDEX
+from src.adapters.postgres.base import BM25_INDEX
 
 log = logging.getLogger(__name__)
 REPAIR_LOCK = zlib.crc32(b"keel.bm25-repair") & 0x7FFFFFFF

@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Date, DateTime, Float, ForeignKey, Identity, 
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from src.adapters.postgres.models.base import Base, created_at_column
+from src.adapters.postgres.base import Base, created_at_column
 
 
 class ConversationRow(Base):

@@ -10,15 +10,15 @@ from sqlalchemy import delete, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.adapters.postgres.models.base import HNSW_INDEX_PREFIX
-from src.adapters.postgres.models.knowledge import (
+from src.adapters.postgres.base import HNSW_INDEX_PREFIX
+from src.adapters.postgres.knowledge.tables import (
     ChunkEmbeddingRow,
     ChunkRow,
     DocumentBodyRow,
     DocumentRow,
     EmbeddingSpaceRow,
 )
-from src.adapters.postgres.repositories.mapping import to_record, values_of
+from src.adapters.postgres.mapping import to_record, values_of
 from src.ports.knowledge import (
     Document,
     DocumentStatus,

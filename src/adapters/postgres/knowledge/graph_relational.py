@@ -11,8 +11,14 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.adapters.postgres.models.graph import EntityKeyRow, EntityRow, EntityVectorRow, MentionRow, RelationRow
-from src.adapters.postgres.repositories.knowledge import hnsw_index_name, space_literal
+from src.adapters.postgres.knowledge.graph_tables import (
+    EntityKeyRow,
+    EntityRow,
+    EntityVectorRow,
+    MentionRow,
+    RelationRow,
+)
+from src.adapters.postgres.knowledge.repositories import hnsw_index_name, space_literal
 from src.ports.graph import DocumentGraph, Edge, Entity, Mention
 
 GRAPH_LOCK_CLASS = zlib.crc32(b"keel.graph") & 0x7FFFFFFF

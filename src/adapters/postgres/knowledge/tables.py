@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from src.adapters.postgres.models.base import Base, created_at_column
+from src.adapters.postgres.base import Base, created_at_column
 
 SEARCH_LANGUAGE = "english"
 

@@ -1,1 +1,0 @@
-"""Repositories: map rows to port records; they never commit (the unit of work does)."""

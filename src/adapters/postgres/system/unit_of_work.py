@@ -1,0 +1,19 @@
+"""System's unit of work: worker probes, job schedules and the job outbox."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.adapters.postgres.system.repositories import PgJobOutbox, PgScheduleRepository, PgWorkerProbeRepository
+from src.adapters.postgres.unit_of_work import PgUnitOfWork
+
+
+class PgSystemUnitOfWork(PgUnitOfWork):
+    probes: PgWorkerProbeRepository
+    schedules: PgScheduleRepository
+    outbox: PgJobOutbox
+
+    def _open(self, db: AsyncSession) -> None:
+        self.probes = PgWorkerProbeRepository(db)
+        self.schedules = PgScheduleRepository(db)
+        self.outbox = PgJobOutbox(db)
