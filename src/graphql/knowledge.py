@@ -117,7 +117,7 @@ class KnowledgeMutation:
             name = getattr(file, "filename", None)
             upload = DocumentUpload(title or name or "Untitled", data,
                                     normalise_content_type(getattr(file, "content_type", None), name),
-                                    source_name or name, check_metadata(metadata))
+                                    source_name or name, metadata)
             return await services.upload_documents().execute(await info.context.principal(),
                                                              parse_id(workspace_id, "workspaceId"), [upload])
 
@@ -134,7 +134,7 @@ class KnowledgeMutation:
 
         async def run():
             uploads = [DocumentUpload(item.title, item.text.encode("utf-8"), item.content_type, item.source,
-                                      check_metadata(item.metadata)) for item in documents or ()]
+                                      item.metadata) for item in documents or ()]
             if file is not None:
                 kind = normalise_content_type(getattr(file, "content_type", None))
                 if kind not in JSON_BATCH_TYPES and not (getattr(file, "filename", "") or "").endswith(

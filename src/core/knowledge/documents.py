@@ -7,7 +7,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -33,7 +33,7 @@ class DocumentUpload:
     data: bytes
     content_type: str
     source: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: Any = None  # as the client sent it: UploadDocuments checks it (a JSON object, bounded)
 
 
 @dataclass(frozen=True, slots=True)
