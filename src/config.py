@@ -42,11 +42,16 @@ class Settings(BaseSettings):
     worker_threads: int = Field(4, ge=1, le=256, description="threads per worker process")
     schedule_check_seconds: float = Field(30.0, ge=0.1, le=3600,
                                           description="how often each worker checks for due periodic jobs")
+    worker_metrics_host: str = Field("127.0.0.1", description="address the workers' /metrics binds")
+    worker_metrics_port: int = Field(9191, ge=0, le=65535, description="port of the workers' Prometheus metrics "
+                                                                       "(all worker processes summed); 0 = off")
 
     # HTTP
     host: str = Field("127.0.0.1", description="address `keel serve` binds")
     port: int = Field(8000, ge=1, le=65535, description="port `keel serve` binds")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    metrics_token: str = Field("", description="when set, GET /metrics needs `Authorization: Bearer <token>` "
+                                               "(else block /metrics at your proxy)")
     gc_gen0_threshold: int = Field(50_000, ge=0, le=10_000_000, description="API process: allocations between young "
                                                                           "garbage collections (Python's default "
                                                                           "700 paused streams; 0 keeps it)")

@@ -20,6 +20,7 @@ from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from src.adapters.logs import install_log_redaction
+from src.adapters.postgres.engine import pool_usage
 from src.adapters.rest.admission import admitted
 from src.adapters.rest.body_limits import BodyLimits
 from src.adapters.rest.health import health_endpoint
@@ -29,6 +30,7 @@ from src.config import Settings, load_settings
 from src.container import Container, build_container, services_of, shutdown
 from src.graphql.app import KeelGraphQL
 from src.graphql.limits import GraphQLLimits
+from src.graphql.metrics import GraphQLMetrics
 
 
 async def every(seconds: float, use_case: Callable[[], Any]) -> None:
@@ -96,9 +98,18 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     install_log_redaction()  # no email or card number reaches a log
     services = services_of(container)
     origins = settings.cors_origin_list()
+    registry = CollectorRegistry(auto_describe=True)  # this app's HTTP and GraphQL metrics, and
+    registry.register(container.metrics_registry())  # what the use cases report
+    graphql_metrics = GraphQLMetrics(registry)
     graphql = KeelGraphQL(services, graphiql=settings.graphiql_on, limits=graphql_limits(settings),
-                          allowed_origins=origins)
-    registry = CollectorRegistry(auto_describe=True)
+                          allowed_origins=origins, metrics=graphql_metrics)
+
+    async def refresh_metrics(token: str | None) -> None:
+        """At each scrape: the operator's token first, then the gauges read now."""
+        services.read_operations().check(token)
+        graphql_metrics.websockets.set(graphql.sockets.count())
+        container.telemetry().process(pool_usage(container.engine()), container.live_answers().unfinished())
+        container.telemetry().operations(await services.read_operations().execute(token))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -134,7 +145,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", admitted(health_endpoint(services.check_health), services.admission, "healthz",
                                         per_address=False)),
-            Route("/metrics", admitted(metrics_endpoint(registry), services.admission, "metrics", per_address=False)),
+            Route("/metrics", admitted(metrics_endpoint(registry, refresh_metrics), services.admission, "metrics",
+                                       per_address=False)),
             Route("/webhooks/stripe", admitted(stripe_webhook_endpoint(
                 settings.stripe_webhook_secret, settings.stripe_webhook_tolerance_seconds,
                 services.handle_stripe_event), services.admission, "stripeWebhook", per_address=False),

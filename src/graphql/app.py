@@ -16,6 +16,7 @@ from graphql import GraphQLError
 from src.core.services import Services
 from src.graphql.context import Context
 from src.graphql.limits import GraphQLLimits
+from src.graphql.metrics import GraphQLMetrics
 from src.graphql.schema import build_schema
 from src.graphql.sockets import KeelTransportWS, LiveSockets
 
@@ -26,11 +27,11 @@ class KeelGraphQL(GraphQL):
     graphql_transport_ws_handler_class = KeelTransportWS
 
     def __init__(self, services: Services, *, graphiql: bool, limits: GraphQLLimits | None = None,
-                 allowed_origins: Sequence[str] = ()) -> None:
+                 allowed_origins: Sequence[str] = (), metrics: GraphQLMetrics | None = None) -> None:
         self.limits = limits or GraphQLLimits()
         self.sockets = LiveSockets(self.limits.ws_max_per_caller)
         super().__init__(
-            build_schema(self.limits),
+            build_schema(self.limits, metrics),
             graphql_ide="graphiql" if graphiql else None,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
             # Uploads: safe from CSRF here because Keel authenticates by header (bearer token or API key),

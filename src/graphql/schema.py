@@ -19,6 +19,7 @@ from src.graphql.identity import IdentityMutation, IdentityQuery
 from src.graphql.knowledge import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from src.graphql.limits import GraphQLLimits, InputGuard, TolerantParserCache, limit_extensions
 from src.graphql.masking import KeelSchema, ShapeErrors
+from src.graphql.metrics import GraphQLMetrics
 from src.graphql.permissions import unguarded_root_fields
 from src.graphql.system import SystemMutation, SystemQuery, SystemSubscription
 
@@ -40,8 +41,9 @@ UPLOAD_SCALAR = strawberry.scalar(name="Upload", description="A file sent as a p
                                   serialize=lambda value: value, parse_value=_file_only)
 
 
-def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
+def build_schema(limits: GraphQLLimits | None = None, metrics: GraphQLMetrics | None = None) -> strawberry.Schema:
     limits = limits or GraphQLLimits()
+    measured = [metrics.extension] if metrics else []
     # clients send the same few documents over and over: parse and validate each once (Strawberry keeps both
     # caches per process, shared by every request)
     schema = KeelSchema(
@@ -52,8 +54,12 @@ def build_schema(limits: GraphQLLimits | None = None) -> strawberry.Schema:
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR, Upload: UPLOAD_SCALAR},
                                 disable_field_suggestions=not limits.suggestions),
         extensions=[*limit_extensions(limits), ShapeErrors, lambda: TolerantParserCache(maxsize=1000),
-                    lambda: ValidationCache(maxsize=1000), lambda: InputGuard(limits.max_cost), Admit],
+                    lambda: ValidationCache(maxsize=1000), lambda: InputGuard(limits.max_cost), Admit, *measured],
     )
+    if metrics:
+        names = schema.config.name_converter
+        metrics.root_fields = {names.get_graphql_name(field) for root in (Query, Mutation, Subscription)
+                               for field in root.__strawberry_definition__.fields}
     missing = unguarded_root_fields(schema)
     if missing:
         raise RuntimeError(f"root fields without a permission guard: {', '.join(missing)}")

@@ -66,6 +66,9 @@ class LiveSockets:
         held.add(socket)
         return True
 
+    def count(self) -> int:
+        return sum(len(sockets) for sockets in self.by_caller.values())
+
     def forget(self, caller: str, socket: KeelTransportWS) -> None:
         held = self.by_caller.get(caller)
         if held is not None:

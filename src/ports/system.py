@@ -51,7 +51,32 @@ class ScheduleRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    queue: str
+    messages: int  # waiting to be taken by a worker
+    oldest_age_seconds: float  # how long the oldest of them has waited (0: none)
+
+
+@dataclass(frozen=True, slots=True)
+class Operations:
+    """What an operator's scraper reads at each scrape: states that are cheaper to count than to track."""
+
+    documents: dict[str, int]  # by status
+    chunks: int  # of ready documents
+    open_reservations: int  # budget reservations not settled yet
+    unsent_jobs: int  # in the job outbox: committed, not handed to the broker yet
+    queues: tuple[QueueDepth, ...]  # () when the broker cannot be inspected (Redis, RabbitMQ)
+
+
+@runtime_checkable
+class OperationsRepository(Protocol):
+    async def read(self) -> Operations: ...
+
+
 class SystemUnitOfWork(UnitOfWork, Protocol):
     probes: WorkerProbeRepository
     schedules: ScheduleRepository
     outbox: JobOutbox
+    operations: OperationsRepository
+

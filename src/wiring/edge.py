@@ -31,4 +31,4 @@ class EdgeWiring(Foundation):
     process_rate_limiter = providers.Singleton(ProcessRateLimiter)
     rate_limits = providers.Singleton(rate_limit_config, Foundation.settings)
     admission = providers.Singleton(Admission, rate_limiter, process_rate_limiter,
-                                    Foundation.entitlements, rate_limits)
+                                    Foundation.entitlements, rate_limits, Foundation.telemetry)

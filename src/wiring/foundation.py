@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dependency_injector import containers, providers
+from prometheus_client import CollectorRegistry
 
 from src.adapters.clock import SystemClock
 from src.adapters.postgres.billing.unit_of_work import PgBillingUnitOfWork
@@ -13,6 +14,7 @@ from src.adapters.postgres.engine import make_engine, make_read_session_factory,
 from src.adapters.postgres.identity.unit_of_work import PgIdentityUnitOfWork
 from src.adapters.queue.broker import make_broker
 from src.adapters.queue.job_queue import DramatiqJobQueue
+from src.adapters.telemetry.prometheus import PrometheusTelemetry
 from src.config import Settings
 from src.core.billing.entitlements import BillingConfig, CheckEntitlement
 from src.core.billing.plans import Catalogue, load_catalogue
@@ -32,6 +34,9 @@ class Foundation(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
+    # what the use cases report, as this process's Prometheus metrics (one registry per container)
+    metrics_registry = providers.Singleton(CollectorRegistry, auto_describe=True)
+    telemetry = providers.Singleton(PrometheusTelemetry, metrics_registry)
     engine = providers.Singleton(
         make_engine, url=settings.provided.sqlalchemy_url.call(), pool_size=settings.provided.db_pool_size,
         pool_timeout=settings.provided.db_pool_timeout_seconds

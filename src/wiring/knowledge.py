@@ -83,13 +83,14 @@ class KnowledgeWiring(LlmWiring):
     delete_document = providers.Factory(docs.DeleteDocument, knowledge_uow.provider, W.access)
     watch_document = providers.Factory(docs.WatchDocument, get_document)
     ingest_documents = providers.Factory(IngestDocuments, knowledge_uow.provider, embedders, pdf_reader, W.clock,
-                                         knowledge)
+                                         knowledge, W.telemetry)
     give_up_ingestion = providers.Factory(GiveUpIngestion, knowledge_uow.provider, W.clock)
     requeue_stuck_documents = providers.Factory(RequeueStuckDocuments, knowledge_uow.provider, W.clock)
-    search = providers.Factory(Search, knowledge_uow.provider, embedders, knowledge)  # for callers already authorised
+    # for callers already authorised
+    search = providers.Factory(Search, knowledge_uow.provider, embedders, knowledge, W.telemetry)
     search_workspace = providers.Factory(SearchWorkspace, search, W.access)
     sync_embedding_space = providers.Factory(SyncEmbeddingSpace, knowledge_uow.provider, embedders, W.clock)
-    reembed = providers.Factory(Reembed, knowledge_uow.provider, embedders, W.clock)
+    reembed = providers.Factory(Reembed, knowledge_uow.provider, embedders, W.clock, W.telemetry)
     # the knowledge graph
     search_entities = providers.Factory(SearchEntities, knowledge_uow.provider, W.access)
     explore_entity = providers.Factory(ExploreEntity, knowledge_uow.provider, knowledge, W.access)

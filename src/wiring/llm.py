@@ -36,5 +36,6 @@ class LlmWiring(Foundation):
     chat_models = providers.Singleton(chat_models, Foundation.settings)
     prompts = providers.Singleton(FilePromptLibrary)
     token_counter = providers.Singleton(TiktokenCounter)
-    breakers = providers.Singleton(Breakers, calling)
-    model_calls = providers.Singleton(ModelCalls, chat_models, breakers, calling, Foundation.clock)
+    breakers = providers.Singleton(Breakers, calling, Foundation.telemetry)
+    model_calls = providers.Singleton(ModelCalls, chat_models, breakers, calling, Foundation.clock,
+                                      Foundation.telemetry)

@@ -13,6 +13,7 @@ from src.core.billing.reconcile import RECONCILE_JOB
 from src.core.conversation.progress import RECOVER_JOB
 from src.core.knowledge.ingestion import KEYWORD_INDEX_JOB, REQUEUE_JOB
 from src.core.system.health import CheckHealth
+from src.core.system.operations import ReadOperations
 from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
 from src.core.system.schedules import EnqueueDueJobs, RelayJobs
 from src.ports.system import Schedule
@@ -41,4 +42,5 @@ class SystemWiring(Foundation):
     watch_worker_probe = providers.Factory(WatchWorkerProbe, get=get_worker_probe)
     enqueue_due_jobs = providers.Factory(EnqueueDueJobs, system_uow.provider, Foundation.clock,
                                          providers.Callable(schedules, Foundation.settings))
+    read_operations = providers.Factory(ReadOperations, system_uow.provider, Foundation.settings.provided.metrics_token)
     relay_jobs = providers.Factory(RelayJobs, system_uow.provider, Foundation.jobs, Foundation.clock)

@@ -39,3 +39,11 @@ def make_read_session_factory(engine: AsyncEngine) -> async_sessionmaker:
     read costs one round trip instead of BEGIN + query + ROLLBACK."""
     return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False,
                               autoflush=False)
+
+
+def pool_usage(engine: AsyncEngine) -> dict[str, int]:
+    """The connection pool now: connections lent out, idle in the pool, and requests waiting for one."""
+    pool = engine.pool
+    queue = getattr(getattr(pool, "_pool", None), "_queue", None)  # the asyncio.Queue behind the pool
+    return {"in_use": pool.checkedout(), "idle": pool.checkedin(),  # type: ignore[attr-defined]
+            "waiting": len(getattr(queue, "_getters", ()))}  # asyncio's own waiters: no public count exists

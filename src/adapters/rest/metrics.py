@@ -1,13 +1,21 @@
-"""Prometheus metrics: request counts and latencies by route, served at GET /metrics."""
+"""Prometheus metrics served at GET /metrics: request counts and latencies by route, plus what the use cases
+report (the registry they share) and the gauges `refresh` sets at each scrape."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
+
+from src.ports.identity import Forbidden
+from src.ports.shared import StorageUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class HttpMetrics:
@@ -50,8 +58,18 @@ def _route_of(scope) -> str:
     return "other"
 
 
-def metrics_endpoint(registry: CollectorRegistry):
+def metrics_endpoint(registry: CollectorRegistry, refresh: Callable[[str | None], Awaitable[None]]):
+    """`refresh(token)` sets the scrape-time gauges; it raises Forbidden without the operator's token."""
+
     async def metrics(request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        try:
+            await refresh(header[7:].strip() if header.lower().startswith("bearer ") else None)
+        except Forbidden as exc:
+            return JSONResponse({"error": {"code": exc.code, "message": str(exc)}}, status_code=403,
+                                headers={"WWW-Authenticate": "Bearer"})
+        except StorageUnavailable as exc:  # the counters still tell what happened; the gauges stay as they were
+            log.warning("metrics: operational counts not read (%s)", exc)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return metrics

@@ -202,7 +202,7 @@ class SendMessage:
                                 self._settings.max_output_tokens, self._clock.now().date())
 
         try:
-            async for current, event in self._calls.stream(turn.decision, request_for, attempts):
+            async for current, event in self._calls.stream(turn.decision, request_for, attempts, template.ref):
                 route, live.model = current, current.model  # the model is stored with the checkpoints
                 if isinstance(event, TextDelta) and event.text:
                     first_token_at = first_token_at or time.monotonic()
@@ -242,7 +242,7 @@ class SendMessage:
                         ttft_ms=int((first_token_at - started) * 1000) if first_token_at else None, completed_at=now)
         async with self._uow() as uow:
             if await uow.messages.finish(final):
-                await self._calls.settle(uow, turn.decision, route, usage, cost)
+                await self._calls.settle(uow, turn.decision, route, usage, template_ref, cost)
                 await uow.commit()
             else:  # this process stalled so long that the sweep failed the answer: that outcome stands
                 final = await uow.messages.get(final.id) or final

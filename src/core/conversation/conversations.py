@@ -198,14 +198,14 @@ class SuggestTitle:
             return ChatRequest(route.provider_model, template.system,
                                (ChatMessage("user", template.user.replace("$transcript", transcript)),), 100)
 
-        answer = await self._calls.structured(self._calls.routes(decision.models), request_for, "conversation_title",
+        answer = await self._calls.structured(self._calls.routes(decision.models), request_for, TITLE_TEMPLATE,
                                               TITLE_SCHEMA, accept=_has_title)
         title = answer.data["title"].strip().strip('"')[:MAX_TITLE] if answer.data else None
         async with self._uow() as uow:
             if title:
                 conversation = replace(conversation, title=check_title(title), updated_at=self._clock.now())
                 await uow.conversations.save(conversation)
-            await self._calls.settle(uow, decision, answer.route, answer.usage, answer.cost_usd)
+            await self._calls.settle(uow, decision, answer.route, answer.usage, TITLE_TEMPLATE, answer.cost_usd)
             await uow.commit()
         if title is None:
             raise InvalidInput(f"no model produced a valid title: {self._calls.unavailable(answer)}",

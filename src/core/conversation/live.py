@@ -68,6 +68,9 @@ class LiveAnswers:
     def get(self, message_id: UUID) -> LiveAnswer | None:
         return self._answers.get(message_id)
 
+    def unfinished(self) -> int:
+        return sum(1 for answer in self._answers.values() if answer.final is None)
+
     def progress(self) -> list[AnswerProgress]:
         """What every unfinished answer produced since its last checkpoint (possibly nothing: it is alive)."""
         return [AnswerProgress(answer.message_id, answer.stored, answer.text_from(answer.stored), answer.model)

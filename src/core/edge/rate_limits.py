@@ -23,6 +23,7 @@ from src.ports.billing import EntitlementChecker
 from src.ports.edge import UNLIMITED, Quota, RateDecision, RateLimited, RateLimiter
 from src.ports.identity import ClientInfo, Principal
 from src.ports.shared import StorageUnavailable
+from src.ports.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 MINUTE = 60
@@ -60,8 +61,9 @@ class Admission:
     """Whether a request may go ahead now; raises RateLimited with when to retry."""
 
     def __init__(self, shared: RateLimiter, local: RateLimiter, entitlements: EntitlementChecker,
-                 config: RateLimitConfig) -> None:
+                 config: RateLimitConfig, telemetry: Telemetry) -> None:
         self._shared, self._local, self._entitlements, self._config = shared, local, entitlements, config
+        self._telemetry = telemetry
         self._plan_rates: dict[UUID, tuple[float, int]] = {}
 
     async def process(self, operations: Sequence[str]) -> RateDecision:
@@ -69,6 +71,7 @@ class Admission:
         quota = Quota("process", self._config.process_per_second, 1, "process")
         decision = await self._local.take(quota, self._config.cost(operations)) if quota.limit else UNLIMITED
         if not decision.allowed:
+            self._telemetry.rate_limited(quota.policy)
             raise RateLimited(decision)
         return decision
 
@@ -93,6 +96,7 @@ class Admission:
             log.warning("rate limits not checked (%s): letting the request through", exc)
             return UNLIMITED
         if not decision.allowed:
+            self._telemetry.rate_limited(quota.policy)
             raise RateLimited(decision)
         return decision
 

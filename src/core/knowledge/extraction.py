@@ -33,6 +33,7 @@ SCHEMA: dict[str, Any] = {
     },
 }
 MAX_ITEMS = 50
+EXTRACTION = "knowledge_graph"  # the structured output's name, and its calls' template label
 TEMPLATE_ALLOWANCE = 300  # tokens of instructions around each chunk
 
 
@@ -101,7 +102,7 @@ class LlmExtraction:
             usage = Usage(sum(a.usage.prompt_tokens for a in answers), sum(a.usage.completion_tokens for a in answers))
             route = next((a.route for a in answers if a.route is not None), None)
             async with self._uow() as uow:
-                await self._calls.settle(uow, decision, route, usage, sum(a.cost_usd for a in answers))
+                await self._calls.settle(uow, decision, route, usage, EXTRACTION, sum(a.cost_usd for a in answers))
                 await uow.commit()
 
     async def _one(self, routes: list[ModelRoute], chunk: ChunkText) -> Structured:
@@ -111,7 +112,7 @@ class LlmExtraction:
                                self._max_tokens)
 
         async with self._slots:
-            answer = await self._calls.structured(routes, request_for, "knowledge_graph", SCHEMA, _fits(chunk))
+            answer = await self._calls.structured(routes, request_for, EXTRACTION, SCHEMA, _fits(chunk))
         if answer.data is None:
             log.warning("LLM extraction of chunk %s failed, extracting offline: %s", chunk.chunk_id,
                         self._calls.unavailable(answer))

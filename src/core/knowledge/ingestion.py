@@ -25,6 +25,7 @@ from src.ports.knowledge import (
     UnreadableDocument,
 )
 from src.ports.shared import Clock, InvalidInput, Job
+from src.ports.telemetry import Telemetry
 
 MAX_ERROR = 500
 GRAPH_JOB = "knowledge.build_graph"
@@ -51,8 +52,9 @@ class IngestDocuments:
     - No connection is held while parsing or embedding."""
 
     def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], embedders: Embedders, pdf: PdfReader,
-                 clock: Clock, config: KnowledgeConfig) -> None:
+                 clock: Clock, config: KnowledgeConfig, telemetry: Telemetry) -> None:
         self._uow = uow
+        self._telemetry = telemetry
         self._embedders = embedders
         self._pdf = pdf
         self._clock = clock
@@ -67,7 +69,7 @@ class IngestDocuments:
             spaces = await live_spaces(uow, self._embedders, self._clock)
         for space in spaces:
             embedder = self._embedders.for_space(space.name)
-            await fill_space(self._uow, embedder, space, pending, self._config.embed_batch_size)
+            await fill_space(self._uow, embedder, space, pending, self._config.embed_batch_size, self._telemetry)
         for document_id in pending:
             await self._finish(document_id, [space.name for space in spaces])
 

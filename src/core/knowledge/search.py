@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
@@ -21,6 +22,7 @@ from src.ports.knowledge import (
     SearchMode,
 )
 from src.ports.shared import InvalidInput
+from src.ports.telemetry import Telemetry
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +45,12 @@ class Search:
     answers EmbeddingUnavailable.
     - Graph search: hybrid, then the chunks the knowledge graph links to the top hits join the ranking."""
 
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], embedders: Embedders, config: KnowledgeConfig) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], embedders: Embedders, config: KnowledgeConfig,
+                 telemetry: Telemetry) -> None:
         self._uow = uow
         self._embedders = embedders
         self._config = config
+        self._telemetry = telemetry
 
     def _check(self, request: SearchRequest) -> str:
         query = request.query.strip()
@@ -60,6 +64,7 @@ class Search:
 
     async def execute(self, request: SearchRequest) -> list[SearchHit]:
         query = self._check(request)
+        started = time.monotonic()
         uses_vectors = request.mode is not SearchMode.KEYWORD
         uses_keywords = request.mode is not SearchMode.VECTOR
         limit = max(request.k, self._config.candidates)
@@ -85,8 +90,11 @@ class Search:
                 ranked = await self._through_graph(uow, request, ranked)
             ranked = ranked[:request.k]
             views = await uow.search.views(request.workspace_id, [item.chunk_id for item in ranked], query)
-        return [SearchHit(views[item.chunk_id], item.score, item.vector_score, item.keyword_score)
+        hits = [SearchHit(views[item.chunk_id], item.score, item.vector_score, item.keyword_score)
                 for item in ranked if item.chunk_id in views]
+        self._telemetry.retrieval(request.mode.value, time.monotonic() - started, len(by_vector) + len(by_keyword),
+                                  len(hits))
+        return hits
 
     async def _through_graph(self, uow: KnowledgeUnitOfWork, request: SearchRequest,
                              ranked: list[Fused]) -> list[Fused]:

@@ -3,12 +3,14 @@ search keeps reading the active one, then swaps them in one transaction."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from uuid import UUID
 
 from src.ports.knowledge import Embedder, Embedders, EmbeddingSpace, KnowledgeUnitOfWork, SpaceStatus
 from src.ports.shared import Clock, Job, NotFound
+from src.ports.telemetry import Telemetry
 
 REEMBED_JOB = "knowledge.reembed"
 
@@ -71,10 +73,11 @@ class Reembed:
     retires the old one; the old vectors are dropped after the switch."""
 
     def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], embedders: Embedders, clock: Clock,
-                 batch_size: int = 64) -> None:
+                 telemetry: Telemetry, batch_size: int = 64) -> None:
         self._uow = uow
         self._embedders = embedders
         self._clock = clock
+        self._telemetry = telemetry
         self._batch_size = batch_size
 
     async def execute(self, space_name: str) -> EmbeddingSpace:
@@ -84,7 +87,8 @@ class Reembed:
             raise NotFound(f"no embedding space {space_name!r}")
         if space.status is not SpaceStatus.BUILDING:
             return space
-        await fill_space(self._uow, self._embedders.for_space(space.name), space, None, self._batch_size)
+        await fill_space(self._uow, self._embedders.for_space(space.name), space, None, self._batch_size,
+                         self._telemetry)
         async with self._uow() as uow:
             spaces = await uow.spaces.all(for_update=True)
             if await uow.chunks.without_vectors(space.name, document_ids=None, limit=1):
@@ -103,7 +107,7 @@ class Reembed:
 
 
 async def fill_space(uow_factory: Callable[[], KnowledgeUnitOfWork], embedder: Embedder, space: EmbeddingSpace,
-                     document_ids: list[UUID] | None, batch_size: int) -> None:
+                     document_ids: list[UUID] | None, batch_size: int, telemetry: Telemetry) -> None:
     """Embeds chunks lacking a vector in `space`, one batch at a time: read, embed with no connection
     held, write. Each written batch is durable, so a killed job resumes where it stopped."""
     while True:
@@ -111,7 +115,9 @@ async def fill_space(uow_factory: Callable[[], KnowledgeUnitOfWork], embedder: E
             batch = await uow.chunks.without_vectors(space.name, document_ids=document_ids, limit=batch_size)
         if not batch:
             return
+        started = time.monotonic()
         vectors = await embedder.embed_documents([chunk.search_text for chunk in batch])
+        telemetry.embedded(space.name, len(batch), time.monotonic() - started)
         async with uow_factory() as uow:
             stored = await uow.chunks.add_vectors(space, list(zip(batch, vectors, strict=True)))
             await uow.commit()

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from src.ports.models import CallSettings, ChatRequest, ModelRoute, ProviderError, ProviderUnavailable, StreamEvent
+from src.ports.telemetry import Telemetry
 
 
 def backoff_seconds(attempt: int, retry_after: float | None, base: float, ceiling: float) -> float:
@@ -40,6 +41,10 @@ class CircuitBreaker:
         self.probing = True
         return True
 
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
+
     def succeeded(self) -> None:
         self.consecutive, self.opened_at, self.probing = 0, None, False
 
@@ -50,9 +55,19 @@ class CircuitBreaker:
 
 
 class Breakers:
-    def __init__(self, settings: CallSettings) -> None:
+    def __init__(self, settings: CallSettings, telemetry: Telemetry) -> None:
         self._settings = settings
+        self._telemetry = telemetry
         self._by_model: dict[str, CircuitBreaker] = {}
+
+    def succeeded(self, model: str) -> None:
+        self.of(model).succeeded()
+        self._telemetry.circuit(model, False)
+
+    def failed(self, model: str) -> None:
+        breaker = self.of(model)
+        breaker.failed()
+        self._telemetry.circuit(model, breaker.is_open)
 
     def of(self, model: str) -> CircuitBreaker:
         if model not in self._by_model:
@@ -67,9 +82,37 @@ class Attempt:
     error: str
 
 
+def error_code(error: ProviderError | TimeoutError | StopAsyncIteration) -> str:
+    """A bounded label for a failed attempt: the provider's HTTP status, or what went wrong without one."""
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    if isinstance(error, StopAsyncIteration):
+        return "empty"
+    return str(error.status) if error.status else "connection" if error.retryable else "error"
+
+
+async def failed_attempt(route: ModelRoute, exc: ProviderError | TimeoutError | StopAsyncIteration, attempt: int,
+                         started: float, template: str, settings: CallSettings, breakers: Breakers,
+                         telemetry: Telemetry, attempts: list[Attempt]) -> bool:
+    """Records a failed attempt (started at `started`, monotonic); True when it is worth another one (after
+    the backoff, slept here), False when the model is given up (its breaker told)."""
+    error = exc if isinstance(exc, ProviderError) else ProviderError(
+        "no answer in time" if isinstance(exc, TimeoutError) else "empty stream", retryable=True)
+    attempts.append(Attempt(route.model, str(error)))
+    telemetry.model_call(route.provider.name, route.model, template, "error", time.monotonic() - started, None)
+    telemetry.model_error(route.provider.name, route.model, template, error_code(exc))
+    if error.retryable and attempt < settings.max_attempts:
+        telemetry.model_retry(route.provider.name, route.model, template)
+        await asyncio.sleep(backoff_seconds(attempt, error.retry_after, settings.retry_base_seconds,
+                                            settings.retry_max_seconds))
+        return True
+    breakers.failed(route.model)
+    return False
+
+
 async def stream_with_fallback(chain: list[ModelRoute], request_for: Callable[[ModelRoute], ChatRequest],
-                               breakers: Breakers, settings: CallSettings, attempts: list[Attempt]
-                               ) -> AsyncIterator[tuple[ModelRoute, StreamEvent]]:
+                               breakers: Breakers, settings: CallSettings, attempts: list[Attempt],
+                               template: str, telemetry: Telemetry) -> AsyncIterator[tuple[ModelRoute, StreamEvent]]:
     """Streams from the first model of `chain` that produces a first event. Failures before it are retried
     (retryable ones) or passed to the next model; failures after it propagate: tokens already reached the
     client, so a retry would repeat them. `attempts` collects what failed, for the record."""
@@ -79,22 +122,18 @@ async def stream_with_fallback(chain: list[ModelRoute], request_for: Callable[[M
             attempts.append(Attempt(route.model, "circuit open"))
             continue
         for attempt in range(1, settings.max_attempts + 1):
+            started = time.monotonic()
             stream = route.provider.stream(request_for(route))
             try:
                 async with asyncio.timeout(settings.first_token_timeout_seconds):
                     first = await anext(stream)
             except (ProviderError, TimeoutError, StopAsyncIteration) as exc:
                 await stream.aclose()
-                error = exc if isinstance(exc, ProviderError) else ProviderError(
-                    "no first token in time" if isinstance(exc, TimeoutError) else "empty stream", retryable=True)
-                attempts.append(Attempt(route.model, str(error)))
-                if error.retryable and attempt < settings.max_attempts:
-                    await asyncio.sleep(backoff_seconds(attempt, error.retry_after, settings.retry_base_seconds,
-                                                        settings.retry_max_seconds))
+                if await failed_attempt(route, exc, attempt, started, template, settings, breakers, telemetry,
+                                        attempts):
                     continue
-                breaker.failed()
                 break
-            breaker.succeeded()
+            breakers.succeeded(route.model)
             try:
                 yield route, first
                 async for event in stream:
