@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address `keel serve` binds")
     port: int = Field(8000, ge=1, le=65535, description="port `keel serve` binds")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    log_format: Literal["json", "console"] = Field("json", description="json: one JSON object per line (time, "
+                                                   "level, message, request/trace/user/workspace ids); console: "
+                                                   "a readable line")
     metrics_token: str = Field("", description="when set, GET /metrics needs `Authorization: Bearer <token>` "
                                                "(else block /metrics at your proxy)")
     gc_gen0_threshold: int = Field(50_000, ge=0, le=10_000_000, description="API process: allocations between young "

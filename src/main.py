@@ -19,12 +19,13 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from src.adapters.logs import install_log_redaction
+from src.adapters.logs import configure_logging
 from src.adapters.postgres.engine import pool_usage
 from src.adapters.rest.admission import admitted
 from src.adapters.rest.body_limits import BodyLimits
 from src.adapters.rest.health import health_endpoint
 from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
+from src.adapters.rest.request_context import RequestContext
 from src.adapters.rest.stripe_webhooks import stripe_webhook_endpoint
 from src.config import Settings, load_settings
 from src.container import Container, build_container, services_of, shutdown
@@ -77,14 +78,16 @@ def body_limit(settings: Settings) -> Callable[[Scope], int]:
 
 
 def edge_middleware(settings: Settings, origins: list[str], registry: CollectorRegistry) -> list[Middleware]:
-    """Outermost first: the client's real address (behind trusted proxies only), CORS, body limits, metrics."""
-    middleware = []
+    """Outermost first: the request id, the client's real address (behind trusted proxies only), CORS, body
+    limits, metrics."""
+    middleware = [Middleware(RequestContext)]
     if settings.trusted_proxy_list():
         middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list()))
     middleware += [
         Middleware(CORSMiddleware, allow_origins=origins, allow_credentials=settings.cors_credentials,
-                   allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type", "x-api-key"],
-                   expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After"], max_age=600),
+                   allow_methods=["GET", "POST"],
+                   allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
+                   expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After", "X-Request-ID"], max_age=600),
         Middleware(BodyLimits, limit_for=body_limit(settings)),
         Middleware(HttpMetrics, registry=registry),
     ]
@@ -94,8 +97,7 @@ def edge_middleware(settings: Settings, origins: list[str], registry: CollectorR
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Starlette:
     settings = settings or load_settings()
     container = container or build_container(settings)
-    logging.basicConfig(level=settings.log_level.upper())
-    install_log_redaction()  # no email or card number reaches a log
+    configure_logging(settings.log_level, settings.log_format)  # JSON lines with the request's ids, redacted
     services = services_of(container)
     origins = settings.cors_origin_list()
     registry = CollectorRegistry(auto_describe=True)  # this app's HTTP and GraphQL metrics, and

@@ -6,17 +6,19 @@ import logging
 
 import dramatiq
 
-from src.adapters.logs import install_log_redaction
+from src.adapters.logs import configure_logging
 from src.config import load_settings
 from src.container import build_container, services_of
 from src.workers import runtime
+from src.workers.metrics import JobContext, JobMetrics
 from src.workers.schedule import PeriodicJobs
 
 container = build_container(load_settings())
-logging.basicConfig(level=container.settings().log_level.upper())
-install_log_redaction()  # no email or card number reaches a log
+configure_logging(container.settings().log_level, container.settings().log_format)  # with each job's request id
 broker = container.broker()
 broker.add_middleware(PeriodicJobs(interval=container.settings().schedule_check_seconds))
+broker.add_middleware(JobMetrics(container.metrics_registry()))
+broker.add_middleware(JobContext())
 dramatiq.set_broker(broker)
 runtime.bind(services_of(container))
 _loaded = container.embedders().warm()  # ingestion's first batch would otherwise wait for it

@@ -68,7 +68,8 @@ def fresh_database(settings: Settings, suffix: str, *, migrate: bool = True) -> 
 @pytest.fixture(scope="session")
 def test_env(settings: Settings) -> dict[str, str]:
     """Environment for child processes (workers, the CLI) that must use the test database."""
-    env = {**os.environ, **{f"KEEL_{name.upper()}": str(value) for name, value in CHEAP_HASHING.items()}}
+    env = {**os.environ, **{f"KEEL_{name.upper()}": str(value) for name, value in CHEAP_HASHING.items()},
+           "KEEL_WORKER_METRICS_PORT": "0"}  # a test that reads the workers' metrics gives them a free port
     if settings.embedded_database:
         env["KEEL_DB_NAME"] = settings.db_name
     return env
@@ -120,12 +121,13 @@ async def client(settings: Settings, container: Container) -> AsyncIterator[http
         yield http
 
 
-def start_worker(env: dict[str, str], threads: int = 2) -> subprocess.Popen:
+def start_worker(env: dict[str, str], threads: int = 2, output=subprocess.DEVNULL) -> subprocess.Popen:
     """A real Dramatiq worker process (`keel worker`'s command) with the given environment."""
-    from src.cli.serve import worker_command
+    from src.cli.serve import worker_command, worker_environment
 
-    command = worker_command(load_settings(worker_processes=1, worker_threads=threads))
-    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    command = worker_command(load_settings(worker_processes=1, worker_threads=threads,
+                                           worker_metrics_port=int(env.get("KEEL_WORKER_METRICS_PORT", "0"))))
+    return subprocess.Popen(command, cwd=REPO_ROOT, env=worker_environment(env), stdout=output, stderr=output,
                             start_new_session=True)
 
 

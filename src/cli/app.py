@@ -59,12 +59,12 @@ def serve() -> None:
 @app.command()
 def worker() -> None:
     """Run Dramatiq workers (KEEL_WORKER_PROCESSES x KEEL_WORKER_THREADS)."""
-    from src.cli.serve import worker_command
+    from src.cli.serve import worker_command, worker_environment
 
     config = settings()
     prepare_database(config)
     command = worker_command(config)
-    os.execv(command[0], command)
+    os.execve(command[0], command, worker_environment(dict(os.environ)))
 
 
 @app.command()

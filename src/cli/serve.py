@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 
 import uvicorn
@@ -30,16 +31,24 @@ def check_port_free(host: str, port: int, variable: str) -> None:
 
 
 def worker_command(settings: Settings) -> list[str]:
+    metrics = ["--fork-function", "src.workers.metrics:serve_metrics"] if settings.worker_metrics_port else []
     return [
         sys.executable, "-m", "dramatiq", "src.worker_main",
-        "--processes", str(settings.worker_processes), "--threads", str(settings.worker_threads),
+        "--processes", str(settings.worker_processes), "--threads", str(settings.worker_threads), *metrics,
+        "--skip-logging",  # each worker process sets up Keel's own (src/adapters/logs.py)
     ]
+
+
+def worker_environment(base: dict[str, str]) -> dict[str, str]:
+    """The workers' environment: a fresh directory for their metrics files (Prometheus multiprocess mode needs
+    one per run, set before any worker process starts)."""
+    return {**base, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="keel-worker-metrics-")}
 
 
 def start_worker_process(settings: Settings) -> subprocess.Popen:
     """Workers in a session of their own, so a Ctrl-C reaches them once, through us; and they get
     SIGTERM (Dramatiq's graceful stop) if we die without cleaning up."""
-    return subprocess.Popen(worker_command(settings), env=os.environ.copy(), start_new_session=True,
+    return subprocess.Popen(worker_command(settings), env=worker_environment(dict(os.environ)), start_new_session=True,
                             preexec_fn=_terminate_with_parent)
 
 

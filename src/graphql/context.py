@@ -8,6 +8,7 @@ from typing import Any
 from strawberry.types import Info as StrawberryInfo
 
 from src.core.services import Services
+from src.ports.context import bind_context
 from src.ports.edge import RateDecision
 from src.ports.identity import ClientInfo, Principal, Unauthenticated
 
@@ -87,6 +88,8 @@ class Context:
                     self._principal = exc
         if isinstance(self._principal, Unauthenticated):
             raise self._principal
+        if self._principal is not None:  # this resolver's log lines and jobs carry who asked
+            bind_context(user_id=self._principal.user_id, api_key_id=self._principal.api_key_id)
         return self._principal
 
 

@@ -1,5 +1,6 @@
 """GraphQL operations as Prometheus metrics: latency and outcome by root field and operation type. The
-label is the root field (bounded by the schema), not the client's operation name (anyone can send any)."""
+label is the root field (bounded by the schema), not the client's operation name (anyone can send any);
+the same name is bound to the operation's log context."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
 
 from graphql import OperationDefinitionNode
+from src.ports.context import bind_context
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -31,6 +33,11 @@ class OperationMetrics(SchemaExtension):
     def __init__(self, metrics: GraphQLMetrics) -> None:
         super().__init__()
         self._metrics = metrics
+
+    def on_execute(self) -> Iterator[None]:
+        # parsed and valid by now: the rest of the operation's log lines and jobs carry its root field
+        bind_context(operation=self._root_field(self.execution_context.operation_name))
+        yield
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()

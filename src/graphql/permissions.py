@@ -11,6 +11,7 @@ from strawberry.permission import BasePermission, PermissionExtension
 
 from graphql import GraphQLError
 from src.graphql.masking import domain_error
+from src.ports.context import bind_context
 from src.ports.edge import RateLimited
 from src.ports.identity import Forbidden, Permission, Unauthenticated
 from src.ports.shared import StorageUnavailable
@@ -46,6 +47,7 @@ class Requires(BasePermission):
             if self.permission is not None:
                 await context.services.access().require(principal, self.permission, workspace_id)
             if workspace_id is not None:  # authorised there: the workspace's quota pays for the field
+                bind_context(workspace_id=workspace_id)
                 context.note_rate(await context.services.admission().workspace(workspace_id, info.field_name))
         except RateLimited as exc:
             context.note_rate(exc.decision)

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any, Protocol, Self, runtime_checkable
 from uuid import UUID
 
+from src.ports.context import current_context
+
 
 class DomainError(Exception):
     """An expected failure a caller can act on; `code` is stable, the message is for people."""
@@ -37,10 +39,12 @@ class Clock(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A background job: a name the worker side knows and JSON-able arguments (ids, never objects)."""
+    """A background job: a name the worker side knows and JSON-able arguments (ids, never objects); `context`:
+    the request's (src/ports/context.py) when the job was made, so the worker's lines carry its request id."""
 
     name: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, str] = field(default_factory=current_context, compare=False)
 
 
 @runtime_checkable

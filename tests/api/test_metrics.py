@@ -3,15 +3,21 @@ the ledger), budgets, retrieval, GraphQL operations, documents and queues; and w
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from src.container import build_container, shutdown
+from src.core.knowledge.documents import INGEST_JOB
 from src.main import create_app
 from tests.api.test_conversation import GLACIERS, answer_of, chat, with_providers
-from tests.conftest import asgi_client, graphql, signed_up
+from tests.api.test_knowledge import account, tag, upload, wait_until_settled
+from tests.conftest import asgi_client, graphql, signed_up, start_worker, stop_worker
 from tests.conversation_helpers import ids, on_plan, ready_documents, used_today
+from tests.net import free_port
 
 SEARCH = """query($w: ID!, $q: String!) { search(workspaceId: $w, query: $q) { __typename
   ... on SearchResults { hits { score } } } }"""
@@ -112,3 +118,32 @@ async def test_only_the_operator_reads_the_metrics_when_a_token_is_set(metered):
     assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "forbidden"
     assert "keel_llm_requests" in (await metered.get("/metrics", headers={
         "authorization": "Bearer operator-secret"})).text
+
+
+async def test_the_workers_metrics_show_the_ingestion_they_ran(client, test_env):
+    token, ws = await account(client)
+    word = tag()
+    # uploaded before any worker runs: the job waits in the queue, and the API's scrape shows it
+    uploaded = [await upload(client, token, ws, f"note{i}.md", f"# Note {i}\n\n{word} glaciers {i}.".encode(),
+                             "text/markdown") for i in range(2)]
+    await asyncio.sleep(1.1)
+    waiting = await scrape(client)
+    depths = {dict(labels)["queue"]: sample for (name, labels), sample in waiting.items()
+              if name == "keel_job_queue_depth"}
+    ages = [sample for (name, _), sample in waiting.items() if name == "keel_job_queue_oldest_age_seconds"]
+    assert sum(depths.values()) >= 2 and max(ages) >= 1.0
+    port = free_port()
+    worker = start_worker({**test_env, "KEEL_WORKER_METRICS_PORT": str(port)})
+    try:
+        settled = [await wait_until_settled(client, token, ws, answer["documents"][0]["document"]["id"])
+                   for answer in uploaded]
+        assert [document["status"] for document in settled] == ["READY", "READY"]
+        async with httpx.AsyncClient() as http:
+            found = samples((await http.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text)
+    finally:
+        stop_worker(worker)
+    runs = value(found, "keel_job_runs_total", actor=INGEST_JOB, outcome="ok")
+    assert runs >= 2 and value(found, "keel_job_run_seconds_count", actor=INGEST_JOB) == runs + value(
+        found, "keel_job_runs_total", actor=INGEST_JOB, outcome="failed")
+    embedded = sum(sample for (name, _), sample in found.items() if name == "keel_embedded_chunks_total")
+    assert embedded >= sum(document["chunkCount"] for document in settled) >= 2

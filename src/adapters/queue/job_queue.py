@@ -25,7 +25,7 @@ class DramatiqJobQueue:
             actor_name=job.name,
             args=(),
             kwargs=dict(job.kwargs),
-            options={},
+            options={"keel_context": job.context} if job.context else {},
         )
         try:
             await asyncio.get_running_loop().run_in_executor(self._pool, self._broker.enqueue, message)

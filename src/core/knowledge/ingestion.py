@@ -72,6 +72,7 @@ class IngestDocuments:
             await fill_space(self._uow, embedder, space, pending, self._config.embed_batch_size, self._telemetry)
         for document_id in pending:
             await self._finish(document_id, [space.name for space in spaces])
+        log.info("ingested %d document(s) into %d embedding space(s)", len(pending), len(spaces))
 
     async def _chunk(self, document_id: UUID) -> bool:
         """True when the document has chunks and waits for vectors."""

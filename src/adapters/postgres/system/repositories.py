@@ -54,7 +54,7 @@ class PgScheduleRepository:
 
 _OUTBOX = JobOutboxRow.__table__
 _RECORD_JOBS = _OUTBOX.insert()
-_PENDING_JOBS = (select(_OUTBOX.c.id, _OUTBOX.c.name, _OUTBOX.c.kwargs, _OUTBOX.c.created_at)
+_PENDING_JOBS = (select(_OUTBOX.c.id, _OUTBOX.c.name, _OUTBOX.c.kwargs, _OUTBOX.c.context, _OUTBOX.c.created_at)
                  .where(_OUTBOX.c.created_at < bindparam("before"))
                  .order_by(_OUTBOX.c.created_at).limit(bindparam("limit")).with_for_update(skip_locked=True))
 
@@ -62,7 +62,7 @@ _PENDING_JOBS = (select(_OUTBOX.c.id, _OUTBOX.c.name, _OUTBOX.c.kwargs, _OUTBOX.
 async def record_jobs(session: AsyncSession, pending: list[PendingJob]) -> None:
     """Inside the transaction of the change the jobs belong to: they commit (or roll back) with it."""
     await session.execute(_RECORD_JOBS, [{"id": p.id, "name": p.job.name, "kwargs": dict(p.job.kwargs),
-                                          "created_at": p.created_at} for p in pending])
+                                          "context": p.job.context, "created_at": p.created_at} for p in pending])
 
 
 async def forget_sent(session: AsyncSession, ids: list[UUID]) -> None:
@@ -76,7 +76,7 @@ class PgJobOutbox:
 
     async def pending(self, recorded_before: datetime, limit: int) -> list[PendingJob]:
         rows = await self._session.execute(_PENDING_JOBS, {"before": recorded_before, "limit": limit})
-        return [PendingJob(row.id, Job(row.name, row.kwargs), row.created_at) for row in rows]
+        return [PendingJob(row.id, Job(row.name, row.kwargs, row.context), row.created_at) for row in rows]
 
     async def sent(self, ids: list[UUID]) -> None:
         await forget_sent(self._session, ids)

@@ -52,4 +52,5 @@ class JobOutboxRow(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     kwargs: Mapped[dict] = mapped_column(JSONB)
+    context: Mapped[dict] = mapped_column(JSONB, server_default="{}")  # the request's ids, for the worker's logs
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
