@@ -52,6 +52,19 @@ class SourceType:
                    document_title=source.document_title, score=source.score, flagged=source.flagged)
 
 
+@strawberry.enum(name="Rating")
+class RatingEnum(Enum):
+    UP = "up"
+    DOWN = "down"
+
+
+@strawberry.type(name="AnswerFeedback", description="The answer's owner's rating.")
+class AnswerFeedbackType:
+    rating: RatingEnum
+    comment: str | None
+    rated_at: datetime
+
+
 @strawberry.type(name="Message")
 class MessageType:
     id: strawberry.ID
@@ -70,6 +83,7 @@ class MessageType:
     error: str | None
     created_at: datetime
     completed_at: datetime | None
+    feedback: AnswerFeedbackType | None = None
 
     @classmethod
     def of(cls, message: Message) -> MessageType:
@@ -79,7 +93,10 @@ class MessageType:
                    prompt_tokens=message.prompt_tokens, completion_tokens=message.completion_tokens,
                    cost_usd=message.cost_usd, latency_ms=message.latency_ms, ttft_ms=message.ttft_ms,
                    sources=[SourceType.of(source) for source in message.sources], error=message.error,
-                   created_at=message.created_at, completed_at=message.completed_at)
+                   created_at=message.created_at, completed_at=message.completed_at,
+                   feedback=AnswerFeedbackType(rating=RatingEnum(message.rating), comment=message.rating_comment,
+                                               rated_at=message.rated_at)
+                   if message.rating and message.rated_at else None)
 
 
 @strawberry.type(name="Conversation")

@@ -14,6 +14,7 @@ from src.graphql.billing import BillingMutation, BillingQuery
 from src.graphql.billing_types import LONG_SCALAR, Long
 from src.graphql.conversation import ConversationMutation, ConversationQuery, ConversationSubscription
 from src.graphql.errors import ALL_ERRORS
+from src.graphql.feedback import FeedbackMutation, FeedbackQuery
 from src.graphql.graph import GraphQuery
 from src.graphql.identity import IdentityMutation, IdentityQuery
 from src.graphql.knowledge import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
@@ -23,10 +24,10 @@ from src.graphql.metrics import GraphQLMetrics
 from src.graphql.permissions import unguarded_root_fields
 from src.graphql.system import SystemMutation, SystemQuery, SystemSubscription
 
-Query = merge_types("Query", (IdentityQuery, KnowledgeQuery, GraphQuery, ConversationQuery, BillingQuery,
-                             SystemQuery))
-Mutation = merge_types("Mutation", (IdentityMutation, KnowledgeMutation, ConversationMutation, BillingMutation,
-                                    SystemMutation))
+Query = merge_types("Query", (IdentityQuery, KnowledgeQuery, GraphQuery, ConversationQuery, FeedbackQuery,
+                             BillingQuery, SystemQuery))
+Mutation = merge_types("Mutation", (IdentityMutation, KnowledgeMutation, ConversationMutation, FeedbackMutation,
+                                    BillingMutation, SystemMutation))
 Subscription = merge_types("Subscription", (KnowledgeSubscription, ConversationSubscription, SystemSubscription))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 from uuid import UUID
@@ -49,6 +49,11 @@ class Source:
     flagged: bool = False  # the chunk looks like it tries to give the model instructions
 
 
+class Rating(StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     id: UUID
@@ -68,6 +73,9 @@ class Message:
     error: str | None = None
     completed_at: datetime | None = None
     progress_at: datetime | None = None  # while streaming: when its generator last stored its text
+    rating: str | None = None  # an answer's owner's verdict: Rating.UP or DOWN
+    rating_comment: str | None = None
+    rated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +145,8 @@ class MessageRepository(Protocol):
         and those someone asked to stop."""
         ...
 
+    async def rate(self, message_id: UUID, rating: Rating, comment: str | None, now: datetime) -> None: ...
+
     async def request_stop(self, message_id: UUID, now: datetime) -> bool:
         """Asks whichever process generates the answer to stop it (seen at its next checkpoint); False when
         it is no longer streaming."""
@@ -148,10 +158,69 @@ class MessageRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class RatedAnswer:
+    """One row of the feedback export: a rated answer with the template version and model that made it."""
+
+    message_id: UUID
+    conversation_id: UUID
+    template: str | None
+    model: str | None
+    rating: str
+    comment: str | None
+    rated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DailyAnswers:
+    day: date
+    model: str
+    template: str
+    answers: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLatency:
+    model: str
+    answers: int  # with a first token
+    ttft_p50_ms: float
+    ttft_p95_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateFeedback:
+    template: str
+    up: int
+    down: int
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerAnalytics:
+    """A workspace's answers since a day: spend per day x model x template version, time to first token per
+    model, ratings per template version."""
+
+    days: tuple[DailyAnswers, ...]
+    latency: tuple[ModelLatency, ...]
+    feedback: tuple[TemplateFeedback, ...]
+
+
+@runtime_checkable
+class AnswerAnalyticsReads(Protocol):
+    async def analytics(self, workspace_id: UUID, since: date) -> AnswerAnalytics: ...
+
+    async def rated(self, workspace_id: UUID, template: str | None, since: date, limit: int) -> list[RatedAnswer]:
+        """Newest first."""
+        ...
+
+
 class ConversationUnitOfWork(UnitOfWork, Protocol):
     conversations: ConversationRepository
     messages: MessageRepository
     usage: UsageLedger
+    analytics: AnswerAnalyticsReads
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,3 +42,6 @@ class Telemetry(Protocol):
 
     def rate_limited(self, scope: str) -> None:
         """A request refused by a rate limit (`scope`: address, user, api-key, workspace, process)."""
+
+    def answer_rated(self, template: str, rating: str) -> None:
+        """An answer's owner rated it (again: a changed rating counts once more)."""

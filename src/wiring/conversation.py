@@ -9,6 +9,7 @@ from src.adapters.postgres.conversation.unit_of_work import PgConversationUnitOf
 from src.config import Settings
 from src.core.conversation import conversations as convs
 from src.core.conversation.chat import SendMessage
+from src.core.conversation.feedback import AnswerAnalyticsReport, ExportFeedback, RateAnswer
 from src.core.conversation.live import LiveAnswers
 from src.core.conversation.progress import (
     FollowMessage,
@@ -56,3 +57,6 @@ class ConversationWiring(KnowledgeWiring):
     usage_report = providers.Factory(convs.UsageReport, conversation_uow.provider, W.clock, W.access)
     suggest_title = providers.Factory(convs.SuggestTitle, conversation_uow.provider, W.entitlements, W.model_calls,
                                       W.prompts, W.clock, W.access)
+    rate_answer = providers.Factory(RateAnswer, conversation_uow.provider, W.clock, W.access, W.telemetry)
+    export_feedback = providers.Factory(ExportFeedback, conversation_reads.provider, W.clock, W.access)
+    answer_analytics = providers.Factory(AnswerAnalyticsReport, conversation_reads.provider, W.clock, W.access)

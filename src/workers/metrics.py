@@ -45,6 +45,13 @@ class JobMetrics(dramatiq.Middleware):
                              registry=registry)
         self._started: dict[str, float] = {}
 
+    def after_worker_boot(self, broker, worker) -> None:
+        # every actor's series exist from the start, at 0: a rate over a series that appears later is wrong
+        for actor in broker.get_declared_actors():
+            self.retries.labels(actor)
+            for outcome in ("ok", "failed"):
+                self.runs.labels(actor, outcome)
+
     def before_process_message(self, broker, message) -> None:
         self._started[message.message_id] = time.monotonic()
         self.running.labels(message.actor_name).inc()

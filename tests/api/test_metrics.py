@@ -4,6 +4,8 @@ the ledger), budgets, retrieval, GraphQL operations, documents and queues; and w
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 
 import httpx
 import pytest
@@ -15,10 +17,11 @@ from src.core.knowledge.documents import INGEST_JOB
 from src.main import create_app
 from tests.api.test_conversation import GLACIERS, answer_of, chat, with_providers
 from tests.api.test_knowledge import account, tag, upload, wait_until_settled
-from tests.conftest import asgi_client, graphql, signed_up, start_worker, stop_worker
+from tests.conftest import REPO_ROOT, asgi_client, graphql, signed_up, start_worker, stop_worker
 from tests.conversation_helpers import ids, on_plan, ready_documents, used_today
 from tests.net import free_port
 
+RATE = "mutation($w: ID!, $m: ID!) { rateAnswer(workspaceId: $w, messageId: $m, rating: DOWN) { __typename } }"
 SEARCH = """query($w: ID!, $q: String!) { search(workspaceId: $w, query: $q) { __typename
   ... on SearchResults { hits { score } } } }"""
 
@@ -147,3 +150,54 @@ async def test_the_workers_metrics_show_the_ingestion_they_ran(client, test_env)
         found, "keel_job_runs_total", actor=INGEST_JOB, outcome="failed")
     embedded = sum(sample for (name, _), sample in found.items() if name == "keel_embedded_chunks_total")
     assert embedded >= sum(document["chunkCount"] for document in settled) >= 2
+
+
+DASHBOARD = REPO_ROOT / "docker" / "grafana" / "dashboards" / "keel.json"
+
+
+def dashboard_metrics() -> set[str]:
+    """Every Keel series the committed Grafana dashboard queries."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    return {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"\bkeel_[a-z0-9_]+", target["expr"])}
+
+
+async def test_every_series_the_dashboard_queries_exists_after_real_traffic(settings, fakes, test_env):
+    """A chat that falls back, a soft-capped and a refused one, a rating, searches (one finding nothing), a refused
+    anonymous request, and an ingestion on a real worker: then the API's and the worker's /metrics together
+    carry every series on the dashboard."""
+    configured = with_providers(settings, fakes, chat_max_attempts=2, rate_anonymous_per_minute=60)
+    container = build_container(configured)
+    port = free_port()
+    worker = start_worker({**test_env, "KEEL_WORKER_METRICS_PORT": str(port)})
+    try:
+        async with asgi_client(create_app(configured, container)) as client:
+            app = client._transport.app
+            account = await signed_up(client)
+            user_id, workspace_id = ids(account)
+            token, w = account["accessToken"], str(workspace_id)
+            await on_plan(container, workspace_id, "pro")
+            await ready_documents(container, workspace_id, GLACIERS)
+            fakes[1].chat.fail_next(2, 503)
+            message = answer_of(await chat(app, token, w, "Fjords?"))
+            await used_today(container, workspace_id, user_id, 1_600_000)
+            answer_of(await chat(app, token, w, "Fjords again?"))
+            await used_today(container, workspace_id, user_id, 500_000)
+            await chat(app, token, w, "Refused?")
+            await graphql(client, RATE, token=token, w=w, m=message["id"])
+            await graphql(client, SEARCH.replace("query: $q", "query: $q, mode: KEYWORD"), token=token, w=w,
+                          q="zzqqxxnothing")
+            refused = [(await client.post("/graphql", json={"query": "{ plans { name } }"})).status_code
+                       for _ in range(70)]
+            assert 429 in refused
+            uploaded = await upload(client, token, w, "n.md", b"# N\n\nglaciers", "text/markdown")
+            await wait_until_settled(client, token, w, uploaded["documents"][0]["document"]["id"])
+            api = await scrape(client)
+        async with httpx.AsyncClient() as http:
+            workers = samples((await http.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text)
+    finally:
+        stop_worker(worker)
+        await shutdown(container)
+    present = {name for name, _ in (*api, *workers)}
+    missing = {name for name in dashboard_metrics() if name not in present}
+    assert len(dashboard_metrics()) > 25 and missing == set()

@@ -38,6 +38,9 @@ RENAME_CONVERSATION = "mutation($w: ID!, $id: ID!) { renameConversation(workspac
 DELETE_CONVERSATION = "mutation($w: ID!, $id: ID!) { deleteConversation(workspaceId: $w, id: $id) { __typename } }"
 SUGGEST_TITLE = "mutation($w: ID!, $id: ID!) { suggestConversationTitle(workspaceId: $w, id: $id) { __typename } }"
 STOP_ANSWER = "mutation($w: ID!, $id: ID!) { stopAnswer(workspaceId: $w, messageId: $id) { __typename } }"
+RATE_ANSWER = "mutation($w: ID!, $id: ID!) { rateAnswer(workspaceId: $w, messageId: $id, rating: UP) { __typename } }"
+FEEDBACK = "query($w: ID!) { answerFeedback(workspaceId: $w) { __typename } }"
+ANALYTICS = "query($w: ID!) { answerAnalytics(workspaceId: $w) { __typename } }"
 ENTITIES = 'query($w: ID!) { entities(workspaceId: $w, search: "a") { __typename } }'
 ENTITY = "query($w: ID!, $id: ID!) { entity(workspaceId: $w, id: $id) { __typename } }"
 PATH = "query($w: ID!, $a: ID!, $b: ID!) { path(workspaceId: $w, from: $a, to: $b) { __typename } }"
@@ -85,6 +88,9 @@ async def test_user_a_cannot_touch_user_b_workspace_through_any_id(client):
         (DELETE_CONVERSATION, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "deleteConversation"),
         (SUGGEST_TITLE, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "suggestConversationTitle"),
         (STOP_ANSWER, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "stopAnswer"),
+        (RATE_ANSWER, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "rateAnswer"),
+        (FEEDBACK, {"w": bobs_workspace}, "answerFeedback"),
+        (ANALYTICS, {"w": bobs_workspace}, "answerAnalytics"),
         (ENTITIES, {"w": bobs_workspace}, "entities"),
         (ENTITY, {"w": bobs_workspace, "id": str(uuid.uuid4())}, "entity"),
         (PATH, {"w": bobs_workspace, "a": str(uuid.uuid4()), "b": str(uuid.uuid4())}, "path"),
@@ -109,7 +115,7 @@ async def test_every_root_field_taking_an_id_is_in_the_isolation_test(client):
                "uploadDocuments", "deleteDocument", "entitlement", "startCheckout", "openBillingPortal",
                "conversations", "conversation", "message", "myUsage", "workspaceUsage", "createConversation",
                "renameConversation", "deleteConversation", "suggestConversationTitle", "entities", "entity", "path",
-               "recentEntities", "stopAnswer"}
+               "recentEntities", "stopAnswer", "rateAnswer", "answerFeedback", "answerAnalytics"}
     # operator/admin fields (global permissions), not tenant data
     not_workspace_data = {"workerProbe", "auditLog", "setUserRole", "billingOverview"}
     query = """{ __schema { queryType { fields { name args { type { name ofType { name } } } } }

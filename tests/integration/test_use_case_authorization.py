@@ -11,6 +11,7 @@ import pytest
 
 from src.core.knowledge.documents import DocumentUpload
 from src.core.knowledge.search import SearchRequest
+from src.ports.conversation import Rating
 from src.ports.identity import ClientInfo, Forbidden, Principal, Role, WorkspaceRole
 from src.ports.shared import NotFound
 from tests.conversation_helpers import account, member
@@ -48,6 +49,9 @@ def _calls(container, ws):
         "delete_conversation": lambda c: container.delete_conversation().execute(c, ws, ANY),
         "suggest_title": lambda c: container.suggest_title().execute(c, ws, ANY),
         "usage_report": lambda c: container.usage_report().execute(c, ws, 7, whole_workspace=True),
+        "rate_answer": lambda c: container.rate_answer().execute(c, ws, ANY, Rating.UP),
+        "export_feedback": lambda c: container.export_feedback().execute(c, ws),
+        "answer_analytics": lambda c: container.answer_analytics().execute(c, ws),
         "start_checkout": lambda c: container.start_checkout().execute(c, ws, "pro"),
         "open_billing_portal": lambda c: container.open_billing_portal().execute(c, ws),
         "view_entitlement": lambda c: container.view_entitlement().execute(c, ws),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from src.ports.context import bind_context
+from src.ports.context import context_of
 
 _PLAIN = re.compile(r"[A-Za-z0-9._-]{8,64}")  # anything else could forge or flood log lines
 
@@ -23,11 +23,11 @@ class RequestContext:
             return
         sent = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
         request_id = sent if _PLAIN.fullmatch(sent) else uuid.uuid4().hex
-        bind_context(request_id=request_id)
 
         async def send_with_id(message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", ()), (b"x-request-id", request_id.encode())]}
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        with context_of({"request_id": request_id}):  # nothing of an earlier request on this task carries over
+            await self.app(scope, receive, send_with_id)

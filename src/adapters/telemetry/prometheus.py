@@ -50,6 +50,8 @@ class PrometheusTelemetry:
         self.embedded_chunks = Counter("keel_embedded_chunks", "Chunks embedded", ["model"], registry=r)
         self.embedding_latency = Histogram("keel_embedding_batch_seconds", "Embedding one batch of chunks",
                                            ["model"], buckets=FAST_BUCKETS, registry=r)
+        self.ratings = Counter("keel_answer_ratings", "Answers rated by their owners, by template version and "
+                               "rating (up, down)", ["template", "rating"], registry=r)
         self.rate_refusals = Counter("keel_rate_limit_refusals", "Requests refused by a rate limit", ["scope"],
                                     registry=r)
         # set at each scrape of the API (the metrics endpoint reads them)
@@ -106,6 +108,9 @@ class PrometheusTelemetry:
     def embedded(self, model: str, chunks: int, seconds: float) -> None:
         self.embedded_chunks.labels(model).inc(chunks)
         self.embedding_latency.labels(model).observe(seconds)
+
+    def answer_rated(self, template: str, rating: str) -> None:
+        self.ratings.labels(template, rating).inc()
 
     def rate_limited(self, scope: str) -> None:
         self.rate_refusals.labels(scope).inc()

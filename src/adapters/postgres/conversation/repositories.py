@@ -13,7 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.adapters.postgres.conversation.tables import ConversationRow, MessageRow, UsageRecordRow
 from src.adapters.postgres.mapping import to_record, values_of
-from src.ports.conversation import AnswerProgress, Checkpoint, Conversation, Message, MessageRole, MessageStatus, Source
+from src.ports.conversation import (
+    AnswerProgress,
+    Checkpoint,
+    Conversation,
+    Message,
+    MessageRole,
+    MessageStatus,
+    Rating,
+    Source,
+)
 from src.ports.metering import DayTotals, Owner, Reservation, UsageRow, UsageTotals
 from src.ports.models import Usage
 
@@ -166,6 +175,10 @@ class PgMessageRepository:
             "ids": [p.message_id for p in progress], "offsets": [p.offset for p in progress],
             "pieces": [p.text for p in progress], "models": [p.model for p in progress], "now": now})).all()
         return Checkpoint({ident: length for ident, length, _ in rows}, {ident for ident, _, stop in rows if stop})
+
+    async def rate(self, message_id: UUID, rating: Rating, comment: str | None, now: datetime) -> None:
+        await self._session.execute(update(_MESSAGES).where(_MESSAGES.c.id == message_id).values(
+            rating=rating.value, rating_comment=comment, rated_at=now))
 
     async def request_stop(self, message_id: UUID, now: datetime) -> bool:
         return (await self._session.execute(_REQUEST_STOP.values(stop_requested_at=now),

@@ -50,6 +50,9 @@ class MessageRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     progress_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     stop_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # seen at a checkpoint
+    rating: Mapped[str | None] = mapped_column(String(8))  # the owner's verdict: up, down
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    rated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)  # insertion order within a second
 
     # the answers being generated (few): what the sweeper of stalled answers reads

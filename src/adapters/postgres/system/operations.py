@@ -18,9 +18,13 @@ _COUNTS = text("""
            (SELECT count(*) FROM job_outbox) AS unsent_jobs,
            to_regclass(:queue_table) IS NOT NULL AS has_queue
 """)
+# every queue the table knows (and the default one), waiting or not: a queue with nothing waiting reads 0
 _QUEUES = text(f"""
-    SELECT queue_name, count(*), coalesce(extract(epoch FROM now() - min(available_at)), 0)
-    FROM {QUEUE_SCHEMA}.queue WHERE state = 'queued' AND available_at <= now() GROUP BY queue_name
+    SELECT name, count(q.queue_name), coalesce(extract(epoch FROM now() - min(q.available_at)), 0)
+    FROM (SELECT DISTINCT queue_name FROM {QUEUE_SCHEMA}.queue UNION SELECT 'default') AS known(name)
+    LEFT JOIN {QUEUE_SCHEMA}.queue AS q
+      ON q.queue_name = known.name AND q.state = 'queued' AND q.available_at <= now()
+    GROUP BY name
 """)
 
 
