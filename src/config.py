@@ -5,6 +5,7 @@ Read once by the container or the CLI and passed on; no module reads the environ
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = Field("json", description="json: one JSON object per line (time, "
                                                    "level, message, request/trace/user/workspace ids); console: "
                                                    "a readable line")
+    tracing: bool | None = Field(None, description="OpenTelemetry traces over OTLP/HTTP (configured by the OTEL_* "
+                                                    "variables); unset = on when OTEL_TRACES_EXPORTER or "
+                                                    "OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT is set")
     metrics_token: str = Field("", description="when set, GET /metrics needs `Authorization: Bearer <token>` "
                                                "(else block /metrics at your proxy)")
     gc_gen0_threshold: int = Field(50_000, ge=0, le=10_000_000, description="API process: allocations between young "
@@ -290,6 +294,16 @@ class Settings(BaseSettings):
 
     def _development_unless(self, value: bool | None) -> bool:
         return (self.env == "development") if value is None else value
+
+    @property
+    def tracing_on(self) -> bool:
+        if self.tracing is not None:
+            return self.tracing
+        exporter = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+        if exporter == "none" or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+            return False
+        return bool(exporter or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                    or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
     @property
     def graphiql_on(self) -> bool:

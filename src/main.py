@@ -27,6 +27,7 @@ from src.adapters.rest.health import health_endpoint
 from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
 from src.adapters.rest.request_context import RequestContext
 from src.adapters.rest.stripe_webhooks import stripe_webhook_endpoint
+from src.adapters.telemetry.tracing import configure_tracing
 from src.config import Settings, load_settings
 from src.container import Container, build_container, services_of, shutdown
 from src.graphql.app import KeelGraphQL
@@ -98,11 +99,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     settings = settings or load_settings()
     container = container or build_container(settings)
     configure_logging(settings.log_level, settings.log_format)  # JSON lines with the request's ids, redacted
+    if settings.tracing_on:
+        configure_tracing("keel-api")
     services = services_of(container)
     origins = settings.cors_origin_list()
     registry = CollectorRegistry(auto_describe=True)  # this app's HTTP and GraphQL metrics, and
     registry.register(container.metrics_registry())  # what the use cases report
-    graphql_metrics = GraphQLMetrics(registry)
+    graphql_metrics = GraphQLMetrics(registry, container.telemetry())
     graphql = KeelGraphQL(services, graphiql=settings.graphiql_on, limits=graphql_limits(settings),
                           allowed_origins=origins, metrics=graphql_metrics)
 

@@ -7,6 +7,7 @@ import logging
 import dramatiq
 
 from src.adapters.logs import configure_logging
+from src.adapters.telemetry.tracing import configure_tracing
 from src.config import load_settings
 from src.container import build_container, services_of
 from src.workers import runtime
@@ -18,7 +19,9 @@ configure_logging(container.settings().log_level, container.settings().log_forma
 broker = container.broker()
 broker.add_middleware(PeriodicJobs(interval=container.settings().schedule_check_seconds))
 broker.add_middleware(JobMetrics(container.metrics_registry()))
-broker.add_middleware(JobContext())
+if container.settings().tracing_on:
+    configure_tracing("keel-worker")
+broker.add_middleware(JobContext(container.telemetry()))
 dramatiq.set_broker(broker)
 runtime.bind(services_of(container))
 _loaded = container.embedders().warm()  # ingestion's first batch would otherwise wait for it

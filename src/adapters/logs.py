@@ -39,7 +39,7 @@ class JsonFormatter(logging.Formatter):
         line: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
-            **getattr(record, "keel_context", {}),
+            **{key: value for key, value in getattr(record, "keel_context", {}).items() if key != "traceparent"},
         }
         if record.exc_info:
             line["exception"] = redact(self.formatException(record.exc_info))
@@ -51,7 +51,7 @@ class ConsoleFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s%(context)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        context = getattr(record, "keel_context", {})
+        context = {key: value for key, value in getattr(record, "keel_context", {}).items() if key != "traceparent"}
         record.context = (" [" + " ".join(f"{key}={value}" for key, value in context.items()) + "]") if context else ""
         text = super().format(record)
         return redact(text) if record.exc_info else text

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
 
-KEYS = ("request_id", "trace_id", "span_id", "operation", "user_id", "api_key_id", "workspace_id", "job",
-        "message_id")
+KEYS = ("request_id", "trace_id", "span_id", "traceparent", "operation", "user_id", "api_key_id", "workspace_id",
+        "job", "message_id")
 _context: ContextVar[Mapping[str, str]] = ContextVar("keel_context", default=MappingProxyType({}))
 
 

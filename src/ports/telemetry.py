@@ -5,12 +5,39 @@ modes and scopes; never a user, a workspace or any text."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from src.ports.models import Usage
 
+Attribute = str | int | float | bool
+
+
+class Span(Protocol):
+    """One timed step of a trace (a no-op while tracing is off)."""
+
+    def set(self, key: str, value: Attribute) -> None: ...
+
+    def fail(self, error_type: str) -> None:
+        """The step failed (`error_type`: a bounded code, as in metrics)."""
+
+    def end(self) -> None: ...
+
 
 class Telemetry(Protocol):
+    def start_span(self, name: str, attributes: Mapping[str, Attribute] | None = None) -> Span:
+        """A span under the current one that the caller ends (a stream's: it outlives the block that starts
+        it, so it is never made current)."""
+        ...
+
+    def span(self, name: str, attributes: Mapping[str, Attribute] | None = None,
+             parent: str | None = None) -> AbstractContextManager[Span]:
+        """A span that is the current one for a block: what runs inside nests under it, and the block's
+        context (src/ports/context.py) carries its trace id and W3C traceparent. `parent`: a traceparent to
+        continue (a job continues the request that made it)."""
+        ...
+
     def model_call(self, provider: str, model: str, template: str, outcome: str, seconds: float,
                    first_token_seconds: float | None) -> None:
         """One call that a model answered or that ended (`outcome`: ok, error, cancelled); the time to its

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.adapters.clock import SystemClock
 from src.adapters.postgres.billing.unit_of_work import PgBillingUnitOfWork
@@ -15,6 +16,7 @@ from src.adapters.postgres.identity.unit_of_work import PgIdentityUnitOfWork
 from src.adapters.queue.broker import make_broker
 from src.adapters.queue.job_queue import DramatiqJobQueue
 from src.adapters.telemetry.prometheus import PrometheusTelemetry
+from src.adapters.telemetry.tracing import NoTracing, OtelTracing, instrument_database
 from src.config import Settings
 from src.core.billing.entitlements import BillingConfig, CheckEntitlement
 from src.core.billing.plans import Catalogue, load_catalogue
@@ -26,6 +28,14 @@ def plan_catalogue(settings: Settings) -> Catalogue:
     return load_catalogue(plans_json, settings.price_ids())
 
 
+def tracing_for(settings: Settings, engine: AsyncEngine) -> OtelTracing | NoTracing:
+    """Spans when tracing is on (the process's provider is configured by main / worker_main)."""
+    if not settings.tracing_on:
+        return NoTracing()
+    instrument_database(engine)
+    return OtelTracing()
+
+
 def billing_config(settings: Settings) -> BillingConfig:
     return BillingConfig(grace_period=timedelta(days=settings.billing_grace_days))
 
@@ -34,14 +44,16 @@ class Foundation(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
-    # what the use cases report, as this process's Prometheus metrics (one registry per container)
-    metrics_registry = providers.Singleton(CollectorRegistry, auto_describe=True)
-    telemetry = providers.Singleton(PrometheusTelemetry, metrics_registry)
     engine = providers.Singleton(
         make_engine, url=settings.provided.sqlalchemy_url.call(), pool_size=settings.provided.db_pool_size,
         pool_timeout=settings.provided.db_pool_timeout_seconds
     )
     session_factory = providers.Singleton(make_session_factory, engine)
+    # what the use cases report, as this process's Prometheus metrics (one registry per container), and
+    # spans when tracing is on
+    metrics_registry = providers.Singleton(CollectorRegistry, auto_describe=True)
+    tracing = providers.Singleton(tracing_for, settings, engine)
+    telemetry = providers.Singleton(PrometheusTelemetry, metrics_registry, tracing)
     broker = providers.Singleton(make_broker, url=settings.provided.broker_connection_url)
     jobs = providers.Singleton(DramatiqJobQueue, broker)
     # for use cases that only read, once per request (authentication, authorization, entitlements)

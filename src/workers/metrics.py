@@ -25,6 +25,7 @@ from prometheus_client import (
 
 from src.config import load_settings
 from src.ports.context import context_of
+from src.ports.telemetry import Span, Telemetry
 
 log = logging.getLogger(__name__)
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -77,21 +78,31 @@ class JobMetrics(dramatiq.Middleware):
 
 class JobContext(dramatiq.Middleware):
     """A job runs in the context of the request that made it (its message carries it): its log lines carry the
-    request id, plus the job's actor and message id."""
+    request id, plus the job's actor and message id; its span continues the request's trace."""
 
-    def __init__(self) -> None:
-        self._scopes: dict[str, contextlib.AbstractContextManager[None]] = {}
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+        self._scopes: dict[str, contextlib.ExitStack] = {}
+        self._spans: dict[str, Span] = {}
 
     def before_process_message(self, broker, message) -> None:
         carried = message.options.get("keel_context") or {}
-        scope = context_of({**carried, "job": message.actor_name, "message_id": message.message_id})
-        scope.__enter__()
+        scope = contextlib.ExitStack()
+        scope.enter_context(context_of({**carried, "job": message.actor_name, "message_id": message.message_id}))
+        span = scope.enter_context(self._telemetry.span(
+            f"job {message.actor_name}", {"messaging.system": "dramatiq", "messaging.operation.type": "process",
+                                          "messaging.destination.name": message.queue_name,
+                                          "messaging.message.id": message.message_id},
+            parent=carried.get("traceparent")))
         self._scopes[message.message_id] = scope
+        self._spans[message.message_id] = span
 
     def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
-        scope = self._scopes.pop(message.message_id, None)
+        scope, span = self._scopes.pop(message.message_id, None), self._spans.pop(message.message_id, None)
+        if span is not None and exception is not None:
+            span.fail(type(exception).__name__)
         if scope is not None:
-            scope.__exit__(None, None, None)
+            scope.close()
 
     after_skip_message = after_process_message
 

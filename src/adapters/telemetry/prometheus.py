@@ -1,11 +1,13 @@
-"""Telemetry as Prometheus metrics (prometheus-client). One registry per process; in the workers, Prometheus
-multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by `keel worker`) sums every worker process's files.
-Names follow Prometheus conventions (base units, `_total` on counters); labels are bounded."""
+"""Telemetry as Prometheus metrics (prometheus-client), and spans by the tracing it is given. One registry
+per process; in the workers, Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by `keel worker`)
+sums every worker process's files. Names follow Prometheus conventions (base units, `_total` on counters);
+labels are bounded."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from src.adapters.telemetry.tracing import NoTracing, OtelTracing
 from src.ports.models import Usage
 from src.ports.system import Operations
 
@@ -19,8 +21,9 @@ COUNT_BUCKETS = (0, 1, 5, 10, 25, 50, 100, 200, 400, 800)
 class PrometheusTelemetry:
     """Implements the Telemetry port; also the gauges the metrics endpoint sets at each scrape."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, tracing: OtelTracing | NoTracing) -> None:
         r = registry
+        self.start_span, self.span = tracing.start_span, tracing.span  # tracing: src/adapters/telemetry/tracing
         self.llm_requests = Counter("keel_llm_requests", "Requests sent to a model, by outcome (ok, error, "
                                     "cancelled)", [*MODEL, "outcome"], registry=r)
         self.llm_errors = Counter("keel_llm_errors", "Failed model requests by code (HTTP status, timeout, "

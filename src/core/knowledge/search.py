@@ -64,7 +64,16 @@ class Search:
 
     async def execute(self, request: SearchRequest) -> list[SearchHit]:
         query = self._check(request)
-        started = time.monotonic()
+        with self._telemetry.span("retrieval", {"keel.retrieval.mode": request.mode.value,
+                                                "keel.retrieval.k": request.k}) as span:
+            started = time.monotonic()
+            hits, candidates = await self._run(request, query)
+            self._telemetry.retrieval(request.mode.value, time.monotonic() - started, candidates, len(hits))
+            span.set("keel.retrieval.candidates", candidates)
+            span.set("keel.retrieval.results", len(hits))
+        return hits
+
+    async def _run(self, request: SearchRequest, query: str) -> tuple[list[SearchHit], int]:
         uses_vectors = request.mode is not SearchMode.KEYWORD
         uses_keywords = request.mode is not SearchMode.VECTOR
         limit = max(request.k, self._config.candidates)
@@ -74,7 +83,9 @@ class Search:
                 space = active_of(await uow.spaces.all())
             if space is not None:
                 try:
-                    vector = await self._embedders.for_space(space.name).embed_query(query)
+                    with self._telemetry.span(f"embeddings {space.name}", {"gen_ai.operation.name": "embeddings",
+                                                                           "gen_ai.request.model": space.name}):
+                        vector = await self._embedders.for_space(space.name).embed_query(query)
                 except EmbeddingUnavailable:
                     if request.mode is SearchMode.VECTOR:
                         raise
@@ -90,11 +101,8 @@ class Search:
                 ranked = await self._through_graph(uow, request, ranked)
             ranked = ranked[:request.k]
             views = await uow.search.views(request.workspace_id, [item.chunk_id for item in ranked], query)
-        hits = [SearchHit(views[item.chunk_id], item.score, item.vector_score, item.keyword_score)
-                for item in ranked if item.chunk_id in views]
-        self._telemetry.retrieval(request.mode.value, time.monotonic() - started, len(by_vector) + len(by_keyword),
-                                  len(hits))
-        return hits
+        return ([SearchHit(views[item.chunk_id], item.score, item.vector_score, item.keyword_score)
+                 for item in ranked if item.chunk_id in views], len(by_vector) + len(by_keyword))
 
     async def _through_graph(self, uow: KnowledgeUnitOfWork, request: SearchRequest,
                              ranked: list[Fused]) -> list[Fused]:

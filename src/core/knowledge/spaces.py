@@ -10,7 +10,7 @@ from uuid import UUID
 
 from src.ports.knowledge import Embedder, Embedders, EmbeddingSpace, KnowledgeUnitOfWork, SpaceStatus
 from src.ports.shared import Clock, Job, NotFound
-from src.ports.telemetry import Telemetry
+from src.ports.telemetry import Attribute, Telemetry
 
 REEMBED_JOB = "knowledge.reembed"
 
@@ -116,7 +116,10 @@ async def fill_space(uow_factory: Callable[[], KnowledgeUnitOfWork], embedder: E
         if not batch:
             return
         started = time.monotonic()
-        vectors = await embedder.embed_documents([chunk.search_text for chunk in batch])
+        attributes: dict[str, Attribute] = {"gen_ai.operation.name": "embeddings", "gen_ai.request.model": space.name,
+                      "keel.chunks": len(batch)}
+        with telemetry.span(f"embeddings {space.name}", attributes):
+            vectors = await embedder.embed_documents([chunk.search_text for chunk in batch])
         telemetry.embedded(space.name, len(batch), time.monotonic() - started)
         async with uow_factory() as uow:
             stored = await uow.chunks.add_vectors(space, list(zip(batch, vectors, strict=True)))

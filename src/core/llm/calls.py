@@ -15,7 +15,15 @@ from typing import Any
 from uuid import UUID
 
 from src.core.llm.budget import BudgetDecision, cost_usd, reserve
-from src.core.llm.resilience import Attempt, Breakers, error_code, failed_attempt, stream_with_fallback
+from src.core.llm.resilience import (
+    Attempt,
+    Breakers,
+    call_attributes,
+    error_code,
+    failed_attempt,
+    record_usage,
+    stream_with_fallback,
+)
 from src.ports.billing import Entitlement, QuotaExceeded
 from src.ports.metering import MeteredUnitOfWork, Spender
 from src.ports.models import (
@@ -129,15 +137,20 @@ class ModelCalls:
                 attempts.append(Attempt(route.model, "circuit open"))
                 continue
             for attempt in range(1, self._settings.max_attempts + 1):
-                started = time.monotonic()
+                started, request = time.monotonic(), request_for(route)
+                span = self._telemetry.start_span(f"chat {route.provider_model}", call_attributes(route, name, request))
                 try:
                     async with asyncio.timeout(self._settings.first_token_timeout_seconds):
-                        data, usage = await route.provider.structured(request_for(route), name, schema)
+                        data, usage = await route.provider.structured(request, name, schema)
                 except (ProviderError, TimeoutError) as exc:
+                    span.fail(error_code(exc))
+                    span.end()
                     if await failed_attempt(route, exc, attempt, started, name, self._settings, self._breakers,
                                             self._telemetry, attempts):
                         continue
                     break
+                record_usage(span, usage)
+                span.end()
                 self._breakers.succeeded(route.model)  # an answer that does not fit is paid for all the same
                 self._telemetry.model_call(route.provider.name, route.model, name, "ok", time.monotonic() - started,
                                            None)

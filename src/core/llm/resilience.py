@@ -10,8 +10,17 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from src.ports.models import CallSettings, ChatRequest, ModelRoute, ProviderError, ProviderUnavailable, StreamEvent
-from src.ports.telemetry import Telemetry
+from src.ports.models import (
+    CallSettings,
+    ChatRequest,
+    Finished,
+    ModelRoute,
+    ProviderError,
+    ProviderUnavailable,
+    StreamEvent,
+    Usage,
+)
+from src.ports.telemetry import Span, Telemetry
 
 
 def backoff_seconds(attempt: int, retry_after: float | None, base: float, ceiling: float) -> float:
@@ -82,6 +91,19 @@ class Attempt:
     error: str
 
 
+def call_attributes(route: ModelRoute, template: str, request: ChatRequest) -> dict[str, str | int]:
+    """A model call's span attributes, by the OpenTelemetry GenAI conventions (no prompt text)."""
+    return {"gen_ai.operation.name": "chat", "gen_ai.provider.name": route.provider.name,
+            "gen_ai.request.model": route.provider_model, "gen_ai.request.max_tokens": request.max_tokens,
+            "keel.model": route.model, "keel.template": template}
+
+
+def record_usage(span: Span, usage: Usage | None) -> None:
+    if usage is not None:
+        span.set("gen_ai.usage.input_tokens", usage.prompt_tokens)
+        span.set("gen_ai.usage.output_tokens", usage.completion_tokens)
+
+
 def error_code(error: ProviderError | TimeoutError | StopAsyncIteration) -> str:
     """A bounded label for a failed attempt: the provider's HTTP status, or what went wrong without one."""
     if isinstance(error, TimeoutError):
@@ -123,12 +145,16 @@ async def stream_with_fallback(chain: list[ModelRoute], request_for: Callable[[M
             continue
         for attempt in range(1, settings.max_attempts + 1):
             started = time.monotonic()
-            stream = route.provider.stream(request_for(route))
+            request = request_for(route)
+            span = telemetry.start_span(f"chat {route.provider_model}", call_attributes(route, template, request))
+            stream = route.provider.stream(request)
             try:
                 async with asyncio.timeout(settings.first_token_timeout_seconds):
                     first = await anext(stream)
             except (ProviderError, TimeoutError, StopAsyncIteration) as exc:
                 await stream.aclose()
+                span.fail(error_code(exc))
+                span.end()
                 if await failed_attempt(route, exc, attempt, started, template, settings, breakers, telemetry,
                                         attempts):
                     continue
@@ -137,8 +163,14 @@ async def stream_with_fallback(chain: list[ModelRoute], request_for: Callable[[M
             try:
                 yield route, first
                 async for event in stream:
+                    if isinstance(event, Finished):
+                        record_usage(span, event.usage)
                     yield route, event
+            except ProviderError as exc:
+                span.fail(error_code(exc))
+                raise
             finally:
                 await stream.aclose()
+                span.end()
             return
     raise ProviderUnavailable("no model could answer: " + "; ".join(f"{a.model}: {a.error}" for a in attempts))
