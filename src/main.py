@@ -25,6 +25,7 @@ from src.adapters.rest.admission import admitted
 from src.adapters.rest.body_limits import BodyLimits
 from src.adapters.rest.health import health_endpoint
 from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
+from src.adapters.rest.openai_api import openai_routes
 from src.adapters.rest.request_context import RequestContext
 from src.adapters.rest.stripe_webhooks import stripe_webhook_endpoint
 from src.adapters.telemetry.tracing import configure_tracing
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                                         per_address=False)),
             Route("/metrics", admitted(metrics_endpoint(registry, refresh_metrics), services.admission, "metrics",
                                        per_address=False)),
+            *openai_routes(services),  # the OpenAI-compatible API under /v1
             Route("/webhooks/stripe", admitted(stripe_webhook_endpoint(
                 settings.stripe_webhook_secret, settings.stripe_webhook_tolerance_seconds,
                 services.handle_stripe_event), services.admission, "stripeWebhook", per_address=False),

@@ -150,11 +150,13 @@ class UsageDay:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    channel: str = strawberry.field(description="the API the requests came through: graphql, openai, ai-sdk, "
+                                                "worker")
 
     @classmethod
     def of(cls, row: UsageRow) -> UsageDay:
         return cls(day=row.day, model=row.model, requests=row.requests, prompt_tokens=row.prompt_tokens,
-                   completion_tokens=row.completion_tokens, cost_usd=row.cost_usd)
+                   completion_tokens=row.completion_tokens, cost_usd=row.cost_usd, channel=row.channel)
 
 
 @strawberry.type

@@ -20,6 +20,7 @@ class Spender:
     user_id: UUID | None
     api_key_id: UUID | None = None
     key_daily_tokens: int | None = None
+    channel: str = "graphql"  # the API it came through: graphql, openai, ai-sdk, worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class Reservation:
     reserved_tokens: int
     created_at: datetime
     api_key_id: UUID | None = None  # spent through this API key (it has a day's total of its own)
+    channel: str = "graphql"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class UsageRow:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    channel: str = "graphql"
 
 
 @runtime_checkable

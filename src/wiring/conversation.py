@@ -9,6 +9,7 @@ from src.adapters.postgres.conversation.unit_of_work import PgConversationUnitOf
 from src.config import Settings
 from src.core.conversation import conversations as convs
 from src.core.conversation.chat import SendMessage
+from src.core.conversation.completions import CompleteChat
 from src.core.conversation.feedback import AnswerAnalyticsReport, ExportFeedback, RateAnswer
 from src.core.conversation.live import LiveAnswers
 from src.core.conversation.progress import (
@@ -60,3 +61,5 @@ class ConversationWiring(KnowledgeWiring):
     rate_answer = providers.Factory(RateAnswer, conversation_uow.provider, W.clock, W.access, W.telemetry)
     export_feedback = providers.Factory(ExportFeedback, conversation_reads.provider, W.clock, W.access)
     answer_analytics = providers.Factory(AnswerAnalyticsReport, conversation_reads.provider, W.clock, W.access)
+    complete_chat = providers.Factory(CompleteChat, conversation_uow.provider, W.entitlements, W.model_calls,
+                                      W.token_counter, chat, W.access)

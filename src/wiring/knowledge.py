@@ -19,6 +19,7 @@ from src.adapters.postgres.knowledge.unit_of_work import PgKnowledgeUnitOfWork
 from src.config import Settings
 from src.core.knowledge import documents as docs
 from src.core.knowledge.config import KnowledgeConfig
+from src.core.knowledge.embeddings import EmbedTexts
 from src.core.knowledge.extraction import LlmExtraction
 from src.core.knowledge.graph import BuildDocumentGraph
 from src.core.knowledge.graph_queries import ExploreEntity, FindPath, RecentEntities, SearchEntities
@@ -90,6 +91,7 @@ class KnowledgeWiring(LlmWiring):
     search = providers.Factory(Search, knowledge_uow.provider, embedders, knowledge, W.telemetry)
     search_workspace = providers.Factory(SearchWorkspace, search, W.access)
     sync_embedding_space = providers.Factory(SyncEmbeddingSpace, knowledge_uow.provider, embedders, W.clock)
+    embed_texts = providers.Factory(EmbedTexts, knowledge_uow.provider, embedders, W.token_counter, W.access)
     reembed = providers.Factory(Reembed, knowledge_uow.provider, embedders, W.clock, W.telemetry)
     # the knowledge graph
     search_entities = providers.Factory(SearchEntities, knowledge_uow.provider, W.access)

@@ -9,10 +9,12 @@ import uuid
 
 import pytest
 
+from src.core.conversation.completions import CompletionRequest
 from src.core.knowledge.documents import DocumentUpload
 from src.core.knowledge.search import SearchRequest
 from src.ports.conversation import Rating
 from src.ports.identity import ClientInfo, Forbidden, Principal, Role, WorkspaceRole
+from src.ports.models import ChatMessage
 from src.ports.shared import NotFound
 from tests.conversation_helpers import account, member
 
@@ -49,6 +51,9 @@ def _calls(container, ws):
         "delete_conversation": lambda c: container.delete_conversation().execute(c, ws, ANY),
         "suggest_title": lambda c: container.suggest_title().execute(c, ws, ANY),
         "usage_report": lambda c: container.usage_report().execute(c, ws, 7, whole_workspace=True),
+        "complete_chat": lambda c: _first(container.complete_chat().execute(
+            c, ws, CompletionRequest("gpt-4o-mini", (ChatMessage("user", "hi"),)))),
+        "embed_texts": lambda c: container.embed_texts().execute(c, ws, ["hi"]),
         "rate_answer": lambda c: container.rate_answer().execute(c, ws, ANY, Rating.UP),
         "export_feedback": lambda c: container.export_feedback().execute(c, ws),
         "answer_analytics": lambda c: container.answer_analytics().execute(c, ws),

@@ -120,7 +120,8 @@ class SendMessage:
         self._settings = settings
 
     async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID | None,
-                      content: str) -> AsyncIterator[ChatEvent]:
+                      content: str, channel: str = "graphql") -> AsyncIterator[ChatEvent]:
+        """`channel`: the API the question came through, recorded with its usage."""
         asked_at = time.monotonic()
         await self._access.require(caller, Permission.CONTENT_WRITE, workspace_id)
         question = check_question(content, self._settings)
@@ -129,7 +130,7 @@ class SendMessage:
         entitlement = asyncio.create_task(self._entitlements.entitlement(workspace_id))
         try:
             turn, live = await self._prepare(caller, workspace_id, conversation_id, question, retrieval,
-                                             entitlement, asked_at)
+                                             entitlement, asked_at, channel)
         finally:
             _discard(retrieval, entitlement)
         yield Started(turn.answer.conversation_id, turn.answer)
@@ -143,7 +144,7 @@ class SendMessage:
 
     async def _prepare(self, caller: Principal, workspace_id: UUID, conversation_id: UUID | None, question: str,
                        retrieval: asyncio.Task[list[Passage]], entitlement: asyncio.Task[Entitlement],
-                       asked_at: float) -> tuple[_Turn, LiveAnswer]:
+                       asked_at: float, channel: str) -> tuple[_Turn, LiveAnswer]:
         now = self._clock.now()
         conversation, history = await self._conversation(owner_of(caller), workspace_id, conversation_id, question,
                                                          now)
@@ -165,7 +166,7 @@ class SendMessage:
                                              new=conversation_id is None)
             # last: the workspace's budget lock is held from here to the commit, so concurrent answers wait
             # for each other only that long (refused past the hard cap: nothing above is kept)
-            decision = await self._calls.reserve(uow, entitled, spender_of(caller), answer.id, estimate)
+            decision = await self._calls.reserve(uow, entitled, spender_of(caller, channel), answer.id, estimate)
             turn = _Turn(workspace_id, question, history, passages, answer, decision,
                          asyncio.get_running_loop().create_future(), asked_at)
             # the provider request goes out while the commit is on its way; the outcome is stored after it

@@ -84,8 +84,8 @@ class LlmExtraction:
         entitlement = await self._entitlements.entitlement(document.workspace_id)
         try:
             async with self._uow() as uow:
-                decision = await self._calls.reserve(uow, entitlement, Spender(document.created_by), document.id,
-                                                     estimate)
+                decision = await self._calls.reserve(uow, entitlement, Spender(document.created_by, channel="worker"),
+                                                     document.id, estimate)
                 await uow.commit()
         except QuotaExceeded as exc:
             log.warning("document %s extracted offline: %s", document.id, exc)

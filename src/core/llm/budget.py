@@ -38,8 +38,8 @@ def model_chain(entitlement: Entitlement, settings: CallSettings, soft_capped: b
     return tuple(dict.fromkeys(chain))
 
 
-def spender_of(caller: Principal) -> Spender:
-    return Spender(caller.user_id, caller.api_key_id, caller.key_daily_tokens)
+def spender_of(caller: Principal, channel: str = "graphql") -> Spender:
+    return Spender(caller.user_id, caller.api_key_id, caller.key_daily_tokens, channel)
 
 
 async def reserve(uow: MeteredUnitOfWork, entitlement: Entitlement, settings: CallSettings,
@@ -49,7 +49,7 @@ async def reserve(uow: MeteredUnitOfWork, entitlement: Entitlement, settings: Ca
     answer, the conversation titled, the document extracted)."""
     workspace_id, limits, today = entitlement.workspace_id, entitlement.limits, now.date()
     reservation = Reservation(uuid.uuid4(), workspace_id, spender.user_id, subject_id, "", today, estimate, now,
-                              api_key_id=spender.api_key_id)
+                              api_key_id=spender.api_key_id, channel=spender.channel)
     # recorded at once with the totals before it (one round trip, which serialises the workspace's
     # reservations until the transaction ends); a refusal below raises, and the caller's transaction, this
     # reservation included, is rolled back

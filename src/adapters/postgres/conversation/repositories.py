@@ -47,9 +47,9 @@ _ADD_TO_DAY = """
 _RESERVE_AND_TOTAL = text("""
     WITH reserved AS (
         INSERT INTO usage_records (id, workspace_id, user_id, message_id, model, day, reserved_tokens, created_at,
-                                   api_key_id)
+                                   api_key_id, channel)
         VALUES (:id, :workspace_id, :user_id, :message_id, :model, :day, CAST(:reserved_tokens AS integer),
-                :created_at, :api_key_id))""" + _ADD_TO_DAY.format(
+                :created_at, :api_key_id, :channel))""" + _ADD_TO_DAY.format(
     workspace="CAST(:workspace_id AS uuid)", user="CAST(:user_id AS uuid)", key="CAST(:api_key_id AS uuid)",
     day="CAST(:day AS date)",
     tokens="CAST(:reserved_tokens AS integer)", cost="0", calls="1", source="(VALUES (1)) AS one (n)") + """
@@ -217,10 +217,10 @@ class PgUsageLedger:
     async def report(self, workspace_id: UUID, since: date, owner: Owner | None = None) -> list[UsageRow]:
         row = UsageRecordRow
         query = (select(row.day, row.model, func.count(), func.sum(row.prompt_tokens), func.sum(row.completion_tokens),
-                        func.sum(row.cost_usd))
+                        func.sum(row.cost_usd), row.channel)
                  .where(row.workspace_id == workspace_id, row.day >= since, row.settled_at.isnot(None))
-                 .group_by(row.day, row.model).order_by(row.day.desc(), row.model))
+                 .group_by(row.day, row.model, row.channel).order_by(row.day.desc(), row.model, row.channel))
         if owner is not None:
             query = query.where(row.user_id == owner.user_id, row.api_key_id.is_not_distinct_from(owner.api_key_id))
-        return [UsageRow(day, model, int(n), int(p), int(c), float(cost))
-                for day, model, n, p, c, cost in (await self._session.execute(query)).all()]
+        return [UsageRow(day, model, int(n), int(p), int(c), float(cost), channel)
+                for day, model, n, p, c, cost, channel in (await self._session.execute(query)).all()]

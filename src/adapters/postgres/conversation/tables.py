@@ -75,6 +75,7 @@ class UsageRecordRow(Base):
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
     api_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(16), server_default="graphql")  # graphql, openai, ai-sdk, worker
 
     __table_args__ = (Index("ix_usage_records_workspace_day", "workspace_id", "day"),
                       Index("ix_usage_records_unsettled_message", "message_id",
