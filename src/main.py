@@ -22,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from src.adapters.logs import configure_logging
 from src.adapters.postgres.engine import pool_usage
 from src.adapters.rest.admission import admitted
+from src.adapters.rest.ai_sdk import ai_sdk_routes
 from src.adapters.rest.body_limits import BodyLimits
 from src.adapters.rest.health import health_endpoint
 from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             Route("/metrics", admitted(metrics_endpoint(registry, refresh_metrics), services.admission, "metrics",
                                        per_address=False)),
             *openai_routes(services),  # the OpenAI-compatible API under /v1
+            *ai_sdk_routes(services),  # the AI SDK's chat stream for useChat frontends
             Route("/webhooks/stripe", admitted(stripe_webhook_endpoint(
                 settings.stripe_webhook_secret, settings.stripe_webhook_tolerance_seconds,
                 services.handle_stripe_event), services.admission, "stripeWebhook", per_address=False),

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from src.adapters.rest.admission import client_of
+from src.adapters.rest.bodies import json_object, parse_uuid, prepend
 from src.core.conversation.chat import Started
 from src.core.conversation.completions import Completed, CompletionRequest
 from src.core.conversation.live import Delta
@@ -129,7 +130,7 @@ class OpenAIApi:
             {"id": name, "object": "model", "created": 0, "owned_by": "keel"} for name in [*names, RAG_MODEL]]})
 
     async def embeddings(self, request: Request, caller: Caller) -> Response:
-        body = await _json(request)
+        body = await json_object(request)
         texts = body.get("input")
         texts = [texts] if isinstance(texts, str) else texts
         if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
@@ -149,7 +150,7 @@ class OpenAIApi:
             "usage": {"prompt_tokens": embedded.tokens, "total_tokens": embedded.tokens}})
 
     async def chat_completions(self, request: Request, caller: Caller) -> Response:
-        body = await _json(request)
+        body = await json_object(request)
         completion = _completion_request(body)
         stream = body.get("stream") is True
         usage_chunk = stream and bool((body.get("stream_options") or {}).get("include_usage"))
@@ -171,7 +172,7 @@ class OpenAIApi:
         question = next(m.content for m in reversed(completion.messages) if m.role == "user")
         conversation = options.get("conversation_id")
         events = self._services.send_message().execute(
-            caller.principal, caller.workspace_id, _uuid(conversation, "keel.conversation_id") if conversation
+            caller.principal, caller.workspace_id, parse_uuid(conversation, "keel.conversation_id") if conversation
             else None, question, CHANNEL)
         final, started = None, None
         try:
@@ -190,16 +191,6 @@ class OpenAIApi:
             raise ProviderUnavailable(final.error if final and final.error else "the answer failed")
         yield _rag_extension(final)
         yield Completed(final.id, final.model or RAG_MODEL, _usage(final), final.cost_usd, "stop")
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise InvalidInput("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("the body is a JSON object")
-    return body
 
 
 def _completion_request(body: dict[str, Any]) -> CompletionRequest:
@@ -226,13 +217,6 @@ def _message(item: Any) -> ChatMessage:
     if not isinstance(content, str):
         raise InvalidInput("a message's content is text", field="messages")
     return ChatMessage(item["role"], content)
-
-
-def _uuid(raw: Any, field: str) -> UUID:
-    try:
-        return UUID(str(raw))
-    except ValueError:
-        raise InvalidInput(f"{field} must be a UUID", field=field) from None
 
 
 def _usage(message: Message) -> Usage:
@@ -283,7 +267,7 @@ async def _chunks(answer_id: str, model: str, first: Any, events: AsyncIterator[
 
     opened, extension = False, None
     try:
-        async for event in _prepend(first, events):
+        async for event in prepend(first, events):
             if isinstance(event, str):
                 if not opened:
                     yield chunk({"role": "assistant", "content": ""})
@@ -302,9 +286,3 @@ async def _chunks(answer_id: str, model: str, first: Any, events: AsyncIterator[
     except DomainError as exc:
         yield f"data: {json.dumps(openai_error(exc).body())}\n\n"
     yield "data: [DONE]\n\n"
-
-
-async def _prepend(first: Any, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    yield first
-    async for event in events:
-        yield event

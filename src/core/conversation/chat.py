@@ -120,8 +120,10 @@ class SendMessage:
         self._settings = settings
 
     async def execute(self, caller: Principal, workspace_id: UUID, conversation_id: UUID | None,
-                      content: str, channel: str = "graphql") -> AsyncIterator[ChatEvent]:
-        """`channel`: the API the question came through, recorded with its usage."""
+                      content: str, channel: str = "graphql", create: bool = False) -> AsyncIterator[ChatEvent]:
+        """`channel`: the API the question came through, recorded with its usage. `create`: a conversation id
+        that does not exist yet is created with that id (a client that names its chats, as the AI SDK does);
+        one that is someone else's is still NotFound."""
         asked_at = time.monotonic()
         await self._access.require(caller, Permission.CONTENT_WRITE, workspace_id)
         question = check_question(content, self._settings)
@@ -130,7 +132,7 @@ class SendMessage:
         entitlement = asyncio.create_task(self._entitlements.entitlement(workspace_id))
         try:
             turn, live = await self._prepare(caller, workspace_id, conversation_id, question, retrieval,
-                                             entitlement, asked_at, channel)
+                                             entitlement, asked_at, channel, create)
         finally:
             _discard(retrieval, entitlement)
         yield Started(turn.answer.conversation_id, turn.answer)
@@ -144,10 +146,10 @@ class SendMessage:
 
     async def _prepare(self, caller: Principal, workspace_id: UUID, conversation_id: UUID | None, question: str,
                        retrieval: asyncio.Task[list[Passage]], entitlement: asyncio.Task[Entitlement],
-                       asked_at: float, channel: str) -> tuple[_Turn, LiveAnswer]:
+                       asked_at: float, channel: str, create: bool) -> tuple[_Turn, LiveAnswer]:
         now = self._clock.now()
-        conversation, history = await self._conversation(owner_of(caller), workspace_id, conversation_id, question,
-                                                         now)
+        conversation, history, new = await self._conversation(owner_of(caller), workspace_id, conversation_id,
+                                                              question, now, create)
         passages = await retrieval
         estimate = (sum(self._counter.count("", text) for text in [question, *(m.content for m in history),
                                                                     *(p.text for p in passages)])
@@ -163,7 +165,7 @@ class SendMessage:
         entitled = await entitlement
         async with self._uow() as uow:
             await uow.conversations.add_turn(replace(conversation, updated_at=now), asked, answer,
-                                             new=conversation_id is None)
+                                             new=new)
             # last: the workspace's budget lock is held from here to the commit, so concurrent answers wait
             # for each other only that long (refused past the hard cap: nothing above is kept)
             decision = await self._calls.reserve(uow, entitled, spender_of(caller, channel), answer.id, estimate)
@@ -183,12 +185,15 @@ class SendMessage:
         return turn, live
 
     async def _conversation(self, owner: Owner, workspace_id: UUID, conversation_id: UUID | None, question: str,
-                            now: datetime) -> tuple[Conversation, list[Message]]:
+                            now: datetime, create: bool) -> tuple[Conversation, list[Message], bool]:
+        """The conversation, its recent history, and whether it is new."""
         if conversation_id is None:
-            return new_conversation(workspace_id, owner, question, now), []
+            return new_conversation(workspace_id, owner, question, now), [], True
         async with self._reads() as uow:
+            if create and await uow.conversations.get(conversation_id) is None:
+                return replace(new_conversation(workspace_id, owner, question, now), id=conversation_id), [], True
             conversation = await load_owned(uow, conversation_id, owner, workspace_id)
-            return conversation, await uow.messages.history(conversation.id, self._settings.history_messages)
+            return conversation, await uow.messages.history(conversation.id, self._settings.history_messages), False
 
     async def _generate(self, turn: _Turn, live: LiveAnswer) -> None:
         template = self._prompts.get(ANSWER_TEMPLATE)
