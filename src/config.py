@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     worker_threads: int = Field(4, ge=1, le=256, description="threads per worker process")
     schedule_check_seconds: float = Field(30.0, ge=0.1, le=3600,
                                           description="how often each worker checks for due periodic jobs")
+    worker_heartbeat_seconds: float = Field(2.0, gt=0, le=60, description="Postgres broker: how often each worker "
+                                                                         "process says it is alive")
+    worker_dead_after_seconds: float = Field(9.0, gt=0, le=3600, description="Postgres broker: a worker silent this "
+                                                                           "long is dead and its jobs run again "
+                                                                           "elsewhere (keep it several heartbeats)")
     worker_metrics_host: str = Field("127.0.0.1", description="address the workers' /metrics binds")
     worker_metrics_port: int = Field(9191, ge=0, le=65535, description="port of the workers' Prometheus metrics "
                                                                        "(all worker processes summed); 0 = off")

@@ -54,7 +54,9 @@ class Foundation(containers.DeclarativeContainer):
     metrics_registry = providers.Singleton(CollectorRegistry, auto_describe=True)
     tracing = providers.Singleton(tracing_for, settings, engine)
     telemetry = providers.Singleton(PrometheusTelemetry, metrics_registry, tracing)
-    broker = providers.Singleton(make_broker, url=settings.provided.broker_connection_url)
+    broker = providers.Singleton(make_broker, url=settings.provided.broker_connection_url,
+                                 heartbeat_seconds=settings.provided.worker_heartbeat_seconds,
+                                 dead_after_seconds=settings.provided.worker_dead_after_seconds)
     jobs = providers.Singleton(DramatiqJobQueue, broker)
     # for use cases that only read, once per request (authentication, authorization, entitlements)
     read_session_factory = providers.Singleton(make_read_session_factory, engine)

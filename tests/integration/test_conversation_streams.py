@@ -148,14 +148,23 @@ async def test_a_reader_resumes_a_stream_from_an_offset_while_it_is_generating(c
     assert final.status.value == "complete" and first_seen + resumed == final.content == openai_fake.chat.reply
 
 
-async def test_a_hanging_model_times_out_before_its_first_token_and_the_next_one_answers(configure, fakes):
+async def test_a_hanging_model_times_out_the_next_one_answers_and_its_breaker_opens(configure, fakes):
+    """A provider that accepts the connection and never answers: each attempt times out, the fallback
+    answers, and after `chat_breaker_failures` the hanging model is not even tried."""
     openai_fake, anthropic_fake = fakes
     anthropic_fake.chat.hang = True
-    container = configure(chat_first_token_timeout_seconds=0.5, chat_max_attempts=1, chat_retrieval_k=0)
+    container = configure(chat_first_token_timeout_seconds=0.5, chat_max_attempts=1, chat_retrieval_k=0,
+                          chat_breaker_failures=2, chat_breaker_cooldown_seconds=600)
     user_id, workspace_id = await account(container)
     await on_plan(container, workspace_id, "pro")
-    final, _ = await ask(container, user_id, workspace_id, "Hello?")
-    assert final.model == "gpt-4o" and final.status.value == "complete"
+    for _ in range(3):
+        final, _ = await ask(container, user_id, workspace_id, "Hello?")
+        assert final.model == "gpt-4o" and final.status.value == "complete"
+    assert len(anthropic_fake.chat.requests) == 2  # the third answer went straight to the fallback
+    metrics = container.metrics_registry()
+    assert metrics.get_sample_value("keel_llm_circuit_open", {"model": "claude-sonnet-4-6"}) == 1
+    assert metrics.get_sample_value("keel_llm_errors_total", {"provider": "anthropic", "model": "claude-sonnet-4-6",
+                                                              "template": "rag_answer@1", "code": "timeout"}) == 2
 
 
 async def test_a_stream_cut_after_the_first_tokens_fails_with_them_and_is_not_retried(configure, fakes):
