@@ -4,6 +4,7 @@ offline provider and from the real OpenAI/Anthropic SDKs talking to local fakes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import uuid
@@ -41,9 +42,10 @@ def with_providers(settings, fakes, **extra):
         "chat_retry_base_seconds": 0.05, **extra})
 
 
-@pytest.fixture
-async def providers_app(settings, fakes, request):
-    extra = getattr(request, "param", {})
+@contextlib.asynccontextmanager
+async def app_with_providers(settings, fakes, **extra):
+    """A client of an app on its own container whose providers are the local fakes (`client.app`,
+    `client.container`)."""
     configured = with_providers(settings, fakes, **extra)
     container = build_container(configured)
     app = create_app(configured, container)
@@ -51,6 +53,12 @@ async def providers_app(settings, fakes, request):
         client.app, client.container = app, container
         yield client
     await shutdown(container)
+
+
+@pytest.fixture
+async def providers_app(settings, fakes, request):
+    async with app_with_providers(settings, fakes, **getattr(request, "param", {})) as client:
+        yield client
 
 
 async def chat(app, token: str, workspace: str, question: str, conversation: str | None = None) -> list[dict]:

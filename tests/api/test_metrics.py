@@ -15,7 +15,7 @@ from sqlalchemy import text
 from src.container import build_container, shutdown
 from src.core.knowledge.documents import INGEST_JOB
 from src.main import create_app
-from tests.api.test_conversation import GLACIERS, answer_of, chat, with_providers
+from tests.api.test_conversation import GLACIERS, answer_of, app_with_providers, chat, with_providers
 from tests.api.test_knowledge import account, tag, upload, wait_until_settled
 from tests.conftest import REPO_ROOT, asgi_client, graphql, signed_up, start_worker, stop_worker
 from tests.conversation_helpers import ids, on_plan, ready_documents, used_today
@@ -45,13 +45,8 @@ async def scrape(client, token: str | None = None) -> dict:
 
 @pytest.fixture
 async def metered(settings, fakes):
-    configured = with_providers(settings, fakes, chat_max_attempts=2, metrics_token="operator-secret")
-    container = build_container(configured)
-    app = create_app(configured, container)
-    async with asgi_client(app) as client:
-        client.app, client.container = app, container
+    async with app_with_providers(settings, fakes, chat_max_attempts=2, metrics_token="operator-secret") as client:
         yield client
-    await shutdown(container)
 
 
 async def test_a_chat_with_a_fallback_and_a_search_are_counted_as_they_happened(metered, fakes):
