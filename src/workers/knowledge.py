@@ -22,7 +22,7 @@ def _ids(raw: list[str]) -> list[UUID]:
 
 
 @dramatiq.actor(actor_name=INGEST_JOB, max_retries=8, min_backoff=1000, max_backoff=300_000, time_limit=3_600_000,
-                on_failure=GIVE_UP_JOB)
+                on_retry_exhausted=GIVE_UP_JOB)
 async def ingest_documents(document_ids: list[str]) -> None:
     await services().ingest_documents().execute(_ids(document_ids))
 
@@ -40,9 +40,11 @@ async def check_keyword_index() -> None:
 
 
 @dramatiq.actor(actor_name=GIVE_UP_JOB, max_retries=5)
-async def give_up_ingestion(message: dict, exception: dict) -> None:
-    """Dramatiq calls this once the ingestion job has used its last retry."""
-    reason = f"{exception.get('type', 'error')}: {exception.get('message', '')}"
+async def give_up_ingestion(message: dict, retries: dict) -> None:
+    """Dramatiq calls this once the ingestion job has used its last retry (`on_failure` would call it on
+    every failed attempt); the reason is the last line of the last attempt's traceback."""
+    last_error = (message.get("options", {}).get("traceback") or "").strip().splitlines()[-1:]
+    reason = last_error[0] if last_error else f"gave up after {retries.get('retries')} retries"
     await services().give_up_ingestion().execute(_ids(message["kwargs"]["document_ids"]), reason)
 
 

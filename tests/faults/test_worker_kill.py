@@ -40,6 +40,13 @@ async def states(container, workspace_id: uuid.UUID) -> dict[str, int]:
         return {status: n for status, n in rows.all()}
 
 
+async def errors(container, workspace_id: uuid.UUID) -> list[str]:
+    async with container.engine().connect() as db:
+        rows = await db.execute(text("SELECT DISTINCT error FROM documents "
+                                     "WHERE workspace_id = :w AND error IS NOT NULL"), {"w": workspace_id})
+        return [row[0] for row in rows]
+
+
 async def claimed_by_the_dead(container, dead: set) -> int:
     async with container.engine().connect() as db:
         return (await db.execute(text("SELECT count(*) FROM dramatiq.queue WHERE state = 'consumed' "
@@ -70,6 +77,7 @@ async def test_a_killed_workers_documents_end_ready_exactly_once_and_soon(own_db
             while (now := await states(container, workspace_id)).get("ready", 0) < 50:
                 if requeued_after is None and await claimed_by_the_dead(container, dead) == 0:
                     requeued_after = time.monotonic() - killed_at
+                assert "failed" not in now, await errors(container, workspace_id)
                 assert time.monotonic() - killed_at < 180, f"not all ready after the kill: {now}"
                 await asyncio.sleep(0.2)
             finished_after = time.monotonic() - killed_at

@@ -6,8 +6,11 @@ its own because the active embedding space is global state.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
+import dramatiq
 import pytest
 from dependency_injector import providers
 from sqlalchemy import text
@@ -17,8 +20,8 @@ from src.core.knowledge.documents import INGEST_JOB, DocumentUpload
 from src.core.knowledge.search import SearchRequest
 from src.core.knowledge.spaces import REEMBED_JOB
 from src.evaluation.retrieval import CollectedJobs
-from src.ports.knowledge import DocumentStatus, EmbeddingUnavailable, SearchMode, SpaceStatus
-from tests.conftest import fresh_database
+from src.ports.knowledge import Document, DocumentStatus, EmbeddingUnavailable, SearchMode, SpaceStatus
+from tests.conftest import fresh_database, start_worker, stop_worker
 from tests.conversation_helpers import account, member, owner_of
 
 pytestmark = pytest.mark.slow
@@ -134,6 +137,48 @@ async def test_after_the_last_retry_the_documents_fail_with_the_reason(own_db, f
         assert document.status is DocumentStatus.FAILED and "OpenAI embeddings failed" in document.error
         assert await chunk_ids(container, document_id) == []
     finally:
+        await shutdown(container)
+
+
+async def test_a_worker_retries_a_refused_ingestion_and_gives_up_only_after_the_last_retry(own_db, fake_openai,
+                                                                                        test_env):
+    """Through a real worker: one failed attempt is retried (the document ends ready, not failed), and a job
+    out of retries fails its documents with the last error."""
+    config = openai_settings(own_db, fake_openai)
+    container = build_container(config)
+    worker = start_worker({**test_env, "KEEL_DB_NAME": own_db.db_name, "KEEL_EMBEDDING_MODEL": OPENAI_SPACE,
+                           "KEEL_OPENAI_API_KEY": fake_openai.api_key, "KEEL_OPENAI_BASE_URL": fake_openai.base_url})
+    owner = None
+
+    async def ingested(title: str, max_retries: int) -> Document:
+        document_id, [job] = await upload(container, workspace_id, title, f"Some text about {title}.")
+        message = dramatiq.Message(queue_name="default", actor_name=job.name, args=(), kwargs=dict(job.kwargs),
+                                   options={"max_retries": max_retries, "min_backoff": 200})
+        await asyncio.to_thread(container.broker().enqueue, message)
+        deadline = time.monotonic() + 60
+        while await status_of(document_id) not in ("ready", "failed"):
+            assert time.monotonic() < deadline, f"{title} neither ready nor failed"
+            await asyncio.sleep(0.2)
+        return await container.get_document().execute(owner, workspace_id, document_id)
+
+    async def status_of(document_id) -> str:
+        async with container.engine().connect() as db:
+            found = await db.execute(text("SELECT status FROM documents WHERE id = :id"), {"id": document_id})
+            return found.scalar_one()
+
+    try:
+        workspace_id = await new_workspace(container)
+        owner = member(await owner_of(container, workspace_id))
+        fake_openai.fail_next(4, status=500)  # one whole attempt: the SDK's own three retries fail too
+        retried = await ingested("tides", max_retries=3)
+        assert retried.status is DocumentStatus.READY and retried.error is None
+        fake_openai.fail_next(1000, status=500)
+        doomed = await ingested("moss", max_retries=1)
+        assert doomed.status is DocumentStatus.FAILED and "ingestion failed" in doomed.error, doomed.error
+        assert "EmbeddingUnavailable" in doomed.error and await chunk_ids(container, doomed.id) == []
+    finally:
+        fake_openai.heal()
+        stop_worker(worker)
         await shutdown(container)
 
 

@@ -195,8 +195,12 @@ class PgEmbeddingSpaceRepository:
         return [to_record(row, EmbeddingSpace, status=SpaceStatus(row.status)) for row in rows]
 
     async def add(self, space: EmbeddingSpace) -> None:
-        await self._session.execute(insert(EmbeddingSpaceRow).values(**values_of(space, status=space.status.value)))
-        await self._ensure_index(space)
+        # Two workers may both find no space on a fresh database: the second waits for the first and adds nothing.
+        added = await self._session.execute(pg_insert(EmbeddingSpaceRow).values(
+            **values_of(space, status=space.status.value)).on_conflict_do_nothing(index_elements=["name"])
+            .returning(EmbeddingSpaceRow.name))
+        if added.scalar_one_or_none() is not None:
+            await self._ensure_index(space)
 
     async def save(self, space: EmbeddingSpace) -> None:
         await self._session.execute(update(EmbeddingSpaceRow).where(EmbeddingSpaceRow.name == space.name)
