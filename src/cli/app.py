@@ -1,4 +1,4 @@
-"""`keel`: up, serve, worker, migrate, test, and db start|stop|status|url."""
+"""`keel`: up, serve, worker, migrate, test, and db start|stop|status|url|backup|restore."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import typer
 
@@ -161,6 +162,34 @@ def db_status() -> None:
 def db_url() -> None:
     """Print the database URL Keel uses."""
     typer.echo(settings().libpq_url())
+
+
+@db_app.command("backup")
+def db_backup(path: Path = typer.Argument(None, help="the file to write (default: KEEL_HOME/backups/<db>-<time>.dump)"),
+              database: str = typer.Option(None, help="another database of the cluster")) -> None:
+    """Write the whole database (tables, vectors, graphs, queued jobs) to one file with pg_dump."""
+    from src.localdb.backup import backup
+
+    config = settings()
+    prepare_database(config, database)
+    target = path or config.home / "backups" / f"{database or config.db_name}-{time.strftime('%Y%m%d-%H%M%S')}.dump"
+    with reported():
+        done = backup(config, target, database)
+    say(f"backed up to {done.path} ({done.bytes / 1e6:.1f} MB in {done.seconds:.1f} s)")
+
+
+@db_app.command("restore")
+def db_restore(path: Path = typer.Argument(..., help="a file `keel db backup` wrote"),
+               database: str = typer.Option(None, help="restore into this database (made when missing)")) -> None:
+    """Load a backup into an empty database (refuses one holding data), then re-point its AGE graphs."""
+    from src.localdb.backup import restore
+
+    config = settings()
+    prepare_database(config, database)
+    with reported():
+        done = restore(config, path, database)
+    say(f"restored {done.path} into {database or config.db_name} in {done.seconds:.1f} s; "
+        "`keel migrate` brings an older backup up to date")
 
 
 @users_app.command("set-role")
