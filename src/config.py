@@ -208,6 +208,14 @@ class Settings(BaseSettings):
     billing_reconcile_hour_utc: int = Field(3, ge=-1, le=23, description="hour (UTC) of the nightly Stripe "
                                                                          "reconciliation; -1 = off")
 
+    # retention (an hourly job prunes; 0 = keep forever)
+    retention_webhook_events_days: int = Field(90, ge=0, description="days processed Stripe events are kept "
+                                                                     "(at least Stripe's 3 days of retries)")
+    retention_audit_days: int = Field(365, ge=0, description="days audit entries are kept")
+    retention_sent_email_days: int = Field(30, ge=0, description="days sent emails stay in the outbox")
+    retention_usage_detail_days: int = Field(400, ge=0, description="days per-call usage rows are kept (daily "
+                                                                   "totals stay for good)")
+
     # conversation
     anthropic_api_key: str | None = Field(None, description="Anthropic API key (chat); unset = Claude models off")
     anthropic_base_url: str | None = Field(None, description="Anthropic API base URL; unset = api.anthropic.com")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
@@ -74,8 +75,27 @@ class OperationsRepository(Protocol):
     async def read(self) -> Operations: ...
 
 
+class Prunable(StrEnum):
+    """What grows without bound and may go once older than its horizon."""
+
+    WEBHOOK_EVENTS = "webhook_events"  # processed Stripe events (their ids guard against replays meanwhile)
+    AUDIT_EVENTS = "audit_events"
+    SENT_EMAILS = "sent_emails"
+    USAGE_DETAIL = "usage_detail"  # settled per-call usage; the per-day totals (budgets, reports) stay
+    THROTTLE_ROWS = "throttle_rows"  # sign-in attempt windows and rate-limit buckets no longer limiting
+    EXPIRED_CREDENTIALS = "expired_credentials"  # sessions, one-time tokens, OAuth states past their expiry
+    HANDLED_JOBS = "handled_jobs"  # the job outbox's sent entries, answered worker probes
+
+
+class RetentionRepository(Protocol):
+    async def prune(self, kind: Prunable, before: datetime, limit: int) -> int:
+        """Deletes up to `limit` rows of `kind` older than `before`; returns how many went."""
+        ...
+
+
 class SystemUnitOfWork(UnitOfWork, Protocol):
     probes: WorkerProbeRepository
+    retention: RetentionRepository
     schedules: ScheduleRepository
     outbox: JobOutbox
     operations: OperationsRepository

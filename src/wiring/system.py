@@ -15,6 +15,7 @@ from src.core.knowledge.ingestion import KEYWORD_INDEX_JOB, REQUEUE_JOB
 from src.core.system.health import CheckHealth
 from src.core.system.operations import ReadOperations
 from src.core.system.probes import GetWorkerProbe, ProcessWorkerProbe, RequestWorkerProbe, WatchWorkerProbe
+from src.core.system.retention import PRUNE_JOB, PruneExpiredData, RetentionPolicy
 from src.core.system.schedules import EnqueueDueJobs, RelayJobs
 from src.ports.system import Schedule
 from src.wiring.foundation import Foundation
@@ -28,6 +29,7 @@ def schedules(settings: Settings) -> list[Schedule]:
         found.append(Schedule(KEYWORD_INDEX_JOB, timedelta(minutes=settings.keyword_index_check_minutes)))
     found.append(Schedule(RECOVER_JOB, timedelta(minutes=1)))  # answers whose process died
     found.append(Schedule(REQUEUE_JOB, timedelta(minutes=5)))  # documents whose ingestion job was lost
+    found.append(Schedule(PRUNE_JOB, timedelta(hours=1)))  # data past its retention horizon
     return found
 
 
@@ -44,3 +46,9 @@ class SystemWiring(Foundation):
                                          providers.Callable(schedules, Foundation.settings))
     read_operations = providers.Factory(ReadOperations, system_uow.provider, Foundation.settings.provided.metrics_token)
     relay_jobs = providers.Factory(RelayJobs, system_uow.provider, Foundation.jobs, Foundation.clock)
+    retention_policy = providers.Singleton(
+        RetentionPolicy, webhook_events_days=Foundation.settings.provided.retention_webhook_events_days,
+        audit_days=Foundation.settings.provided.retention_audit_days,
+        sent_email_days=Foundation.settings.provided.retention_sent_email_days,
+        usage_detail_days=Foundation.settings.provided.retention_usage_detail_days)
+    prune_expired_data = providers.Factory(PruneExpiredData, system_uow.provider, Foundation.clock, retention_policy)
