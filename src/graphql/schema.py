@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from graphql import GraphQLError
+from src.graphql.account_data import AccountDataMutation, AccountDataQuery
 from src.graphql.admission import Admit
 from src.graphql.billing import BillingMutation, BillingQuery
 from src.graphql.billing_types import LONG_SCALAR, Long
@@ -24,10 +25,10 @@ from src.graphql.metrics import GraphQLMetrics
 from src.graphql.permissions import unguarded_root_fields
 from src.graphql.system import SystemMutation, SystemQuery, SystemSubscription
 
-Query = merge_types("Query", (IdentityQuery, KnowledgeQuery, GraphQuery, ConversationQuery, FeedbackQuery,
-                             BillingQuery, SystemQuery))
-Mutation = merge_types("Mutation", (IdentityMutation, KnowledgeMutation, ConversationMutation, FeedbackMutation,
-                                    BillingMutation, SystemMutation))
+Query = merge_types("Query", (IdentityQuery, AccountDataQuery, KnowledgeQuery, GraphQuery, ConversationQuery,
+                             FeedbackQuery, BillingQuery, SystemQuery))
+Mutation = merge_types("Mutation", (IdentityMutation, AccountDataMutation, KnowledgeMutation, ConversationMutation,
+                                    FeedbackMutation, BillingMutation, SystemMutation))
 Subscription = merge_types("Subscription", (KnowledgeSubscription, ConversationSubscription, SystemSubscription))
 
 

@@ -405,6 +405,20 @@ class AttemptLog(Protocol):
         ...
 
 
+class AccountData(Protocol):
+    """Everything Keel holds about one person, across every module's tables."""
+
+    async def export(self, user_id: UUID) -> dict[str, Any]:
+        """JSON-ready: profile, memberships, sessions, API keys, sign-in identities, conversations with their
+        messages and ratings, documents uploaded (their metadata), usage per day and model, audit entries."""
+        ...
+
+    async def erase(self, user_id: UUID, workspace_ids: list[UUID]) -> dict[str, int]:
+        """Deletes the workspaces (with everything in them) and the user with what is theirs alone;
+        what stays in shared workspaces loses its link to them. Rows deleted per table."""
+        ...
+
+
 class IdentityUnitOfWork(UnitOfWork, Protocol):
     users: UserRepository
     workspaces: WorkspaceRepository
@@ -415,3 +429,4 @@ class IdentityUnitOfWork(UnitOfWork, Protocol):
     oauth: OAuthRepository
     audit: AuditLog
     attempts: AttemptLog
+    account_data: AccountData

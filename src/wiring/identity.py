@@ -13,7 +13,7 @@ from src.adapters.auth.passwords import Argon2PasswordHasher
 from src.adapters.postgres.identity.emails import OutboxEmailSender
 from src.adapters.postgres.identity.signing_keys import PgSigningKeyStore
 from src.config import Settings
-from src.core.identity import accounts, api_keys, audit_trail, oauth, password_reset, sessions, users
+from src.core.identity import account_data, accounts, api_keys, audit_trail, oauth, password_reset, sessions, users
 from src.core.identity import workspaces as ws
 from src.core.identity.config import IdentityConfig
 from src.ports.identity import OAuthProvider
@@ -68,6 +68,9 @@ class IdentityWiring(Foundation):
     sign_up = providers.Factory(accounts.SignUp, F.identity_uow.provider, hasher, session_issuer, F.clock, identity)
     sign_in = providers.Factory(accounts.SignIn, F.identity_uow.provider, hasher, session_issuer, F.clock, identity)
     change_password = providers.Factory(accounts.ChangePassword, F.identity_uow.provider, hasher, F.clock)
+    export_account_data = providers.Factory(account_data.ExportAccountData, F.identity_uow.provider, F.clock)
+    erase_account = providers.Factory(account_data.EraseAccount, F.identity_uow.provider, hasher, F.clock,
+                                      F.entitlements)
     refresh_session = providers.Factory(sessions.RefreshSession, F.identity_uow.provider, session_issuer, F.clock)
     sign_out = providers.Factory(sessions.SignOut, F.identity_uow.provider, F.clock)
     request_password_reset = providers.Factory(password_reset.RequestPasswordReset, F.identity_uow.provider, mailer,

@@ -44,7 +44,7 @@ async def test_old_rows_go_in_batches_recent_ones_stay_and_a_second_run_prunes_n
     user_id, workspace_id = await account(container)
     tag = f"retention-{uuid.uuid4().hex[:8]}"
     async with container.engine().begin() as db:
-        for table, (insert, _) in ROWS.items():
+        for insert, _ in ROWS.values():
             for number, at in enumerate([OLD, OLD, OLD, RECENT]):
                 await db.execute(text(insert), {"key": f"{tag}-{number}", "at": at, "user": user_id,
                                                 "workspace": workspace_id})

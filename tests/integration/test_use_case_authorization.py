@@ -84,7 +84,7 @@ def _calls(container, ws):
 
 # use cases with a caller that are not a person's call into a workspace: the caller's own account and sessions
 OWN_ACCOUNT = {"get_current_user", "list_workspaces", "create_workspace", "sign_out", "change_password",
-               "revoke_api_key"}
+               "revoke_api_key", "export_account_data", "erase_account"}
 
 
 async def test_every_caller_facing_use_case_refuses_a_caller_from_another_workspace(container):

@@ -1,10 +1,11 @@
 """Identity's unit of work: accounts, workspaces, memberships, sign-in sessions, API keys, one-time tokens,
-OAuth links, the audit trail and sign-in attempts, on one transaction."""
+OAuth links, the audit trail, sign-in attempts and a person's data export/erasure, on one transaction."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from src.adapters.postgres.identity.account_data import PgAccountData
 from src.adapters.postgres.identity.accounts import PgMembershipRepository, PgUserRepository, PgWorkspaceRepository
 from src.adapters.postgres.identity.auth import (
     PgApiKeyRepository,
@@ -27,6 +28,7 @@ class PgIdentityUnitOfWork(PgUnitOfWork):
     oauth: PgOAuthRepository
     audit: PgAuditLog
     attempts: PgAttemptLog
+    account_data: PgAccountData  # reads and erases across modules: one person's data
 
     def _open(self, db: AsyncSession) -> None:
         self.users = PgUserRepository(db)
@@ -38,3 +40,4 @@ class PgIdentityUnitOfWork(PgUnitOfWork):
         self.oauth = PgOAuthRepository(db)
         self.audit = PgAuditLog(db)
         self.attempts = PgAttemptLog(db)
+        self.account_data = PgAccountData(db)
