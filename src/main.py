@@ -35,6 +35,7 @@ from src.container import Container, build_container, services_of, shutdown
 from src.graphql.app import KeelGraphQL
 from src.graphql.limits import GraphQLLimits
 from src.graphql.metrics import GraphQLMetrics
+from src.ports.shared import StorageUnavailable
 
 
 async def every(seconds: float, use_case: Callable[[], Any]) -> None:
@@ -43,6 +44,9 @@ async def every(seconds: float, use_case: Callable[[], Any]) -> None:
         await asyncio.sleep(seconds)
         try:
             await use_case().execute()
+        except StorageUnavailable as exc:  # expected while the database is away: one line, no traceback
+            logging.getLogger(__name__).warning("a periodic run found the database away (%s); the next one "
+                                                "tries again", exc)
         except Exception:
             logging.getLogger(__name__).exception("a periodic run failed; the next one tries again")
 

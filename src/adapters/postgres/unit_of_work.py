@@ -10,7 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Self
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from asyncpg.exceptions import ConnectionDoesNotExistError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +20,24 @@ from src.ports.shared import Job, JobQueue, JobQueueUnavailable, PendingJob, Sto
 
 log = logging.getLogger(__name__)
 HAND_OVER_SECONDS = 2.0  # a broker that does not take the jobs by then gets them from the relay
+
+
+# SQLSTATEs of a database that is away, shutting down, starting up or full: another try later may work
+_AWAY = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True for the errors of a database that cannot be reached, along the chain of causes (SQLAlchemy wraps
+    the driver's own): connection refused or lost, the server shutting down or starting up."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (OperationalError, InterfaceError, OSError, ConnectionDoesNotExistError)) or (
+                isinstance(seen, DBAPIError) and seen.connection_invalidated):
+            return True
+        if str(getattr(seen, "sqlstate", "") or "").startswith(_AWAY):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 class PgUnitOfWork:
@@ -43,14 +62,14 @@ class PgUnitOfWork:
         assert self.db is not None
         try:
             await self.db.rollback()  # no-op after a commit; discards anything uncommitted
-        finally:
             await self.db.close()
+        except Exception as cleanup:  # on a lost connection: the first error tells what happened
+            exc = exc or cleanup
+        finally:
             self._deferred = []
         if isinstance(exc, PoolTimeout):
             raise StorageUnavailable("the database is busy: no connection came free in time; try again") from exc
-        if isinstance(exc, (OperationalError, OSError)) or (
-            isinstance(exc, DBAPIError) and exc.connection_invalidated
-        ):
+        if exc is not None and unreachable(exc):
             raise StorageUnavailable("the database is unreachable") from exc
 
     def defer(self, job: Job) -> None:
