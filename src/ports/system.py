@@ -84,7 +84,7 @@ class Prunable(StrEnum):
     USAGE_DETAIL = "usage_detail"  # settled per-call usage; the per-day totals (budgets, reports) stay
     THROTTLE_ROWS = "throttle_rows"  # sign-in attempt windows and rate-limit buckets no longer limiting
     EXPIRED_CREDENTIALS = "expired_credentials"  # sessions, one-time tokens, OAuth states past their expiry
-    HANDLED_JOBS = "handled_jobs"  # the job outbox's sent entries, answered worker probes
+    HANDLED_JOBS = "handled_jobs"  # worker probes (the job outbox deletes its entries once sent)
 
 
 class RetentionRepository(Protocol):

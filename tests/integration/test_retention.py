@@ -28,8 +28,8 @@ ROWS = {  # table: (insert for one row at :at, how this test finds its rows)
                       "(:key, 1, :at, :at)", "key LIKE :tag"),
     "sessions": ("INSERT INTO sessions (id, user_id, created_at, expires_at, user_agent) VALUES "
                  "(gen_random_uuid(), :user, :at, :at, :key)", "user_agent LIKE :tag"),
-    "job_outbox": ("INSERT INTO job_outbox (id, name, kwargs, created_at, sent_at) VALUES (gen_random_uuid(), "
-                   ":key, '{}', :at, :at)", "name LIKE :tag"),
+    "worker_probes": ("INSERT INTO worker_probes (id, requested_at, processed_at, processed_by) VALUES "
+                      "(gen_random_uuid(), :at, :at, :key)", "processed_by LIKE :tag"),
 }
 
 

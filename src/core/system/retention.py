@@ -1,6 +1,6 @@
 """Data that grows without bound goes once past its horizon: a periodic job (hourly) prunes each kind in
 short batches. Horizons for data people may need to look back on are settings (0 keeps it forever);
-security leftovers (expired sessions and tokens, throttle windows, handled jobs) go after a day."""
+security leftovers (expired sessions and tokens, throttle windows, answered worker probes) go after a day."""
 
 from __future__ import annotations
 

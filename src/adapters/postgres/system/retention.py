@@ -26,8 +26,7 @@ STATEMENTS: dict[Prunable, tuple[str, ...]] = {
     Prunable.EXPIRED_CREDENTIALS: (_batch("sessions", "least(revoked_at, expires_at) < :before"),
                                    _batch("one_time_tokens", "expires_at < :before"),
                                    _batch("oauth_states", "expires_at < :before")),
-    Prunable.HANDLED_JOBS: (_batch("job_outbox", "sent_at < :before"),
-                            _batch("worker_probes", "requested_at < :before")),
+    Prunable.HANDLED_JOBS: (_batch("worker_probes", "requested_at < :before"),),
 }
 
 
