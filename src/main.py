@@ -14,7 +14,6 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -24,6 +23,7 @@ from src.adapters.postgres.engine import pool_usage
 from src.adapters.rest.admission import admitted
 from src.adapters.rest.ai_sdk import ai_sdk_routes
 from src.adapters.rest.body_limits import BodyLimits
+from src.adapters.rest.console import console_routes
 from src.adapters.rest.health import health_endpoint
 from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
 from src.adapters.rest.openai_api import openai_routes
@@ -146,12 +146,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         await container.live_answers().stop_all()  # unfinished answers are stored as cancelled
         await shutdown(container)
 
-    async def home(request):
-        return RedirectResponse("/graphql")
-
     app = Starlette(
         routes=[
-            Route("/", home),
+            *console_routes(services.admission),  # the reference console at /
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", admitted(health_endpoint(services.check_health), services.admission, "healthz",

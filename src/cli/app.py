@@ -37,7 +37,8 @@ def up() -> None:
     url = f"http://{config.host}:{config.port}"
 
     def announce() -> None:
-        say(f"ready in {time.monotonic() - started:.1f}s: open {url}/graphql  (health: {url}/healthz)")
+        say(f"ready in {time.monotonic() - started:.1f}s: open {url}/  (the console; GraphQL at {url}/graphql, "
+            f"health at {url}/healthz)")
 
     try:
         with reported():
@@ -54,7 +55,8 @@ def serve() -> None:
     config = settings()
     prepare_database(config)
     with reported():
-        run_api(config, lambda: say(f"serving on http://{config.host}:{config.port}/graphql"))
+        run_api(config, lambda: say(f"serving the console on http://{config.host}:{config.port}/ and GraphQL on "
+                                    f"http://{config.host}:{config.port}/graphql"))
 
 
 @app.command()

@@ -8,8 +8,10 @@ import subprocess
 from collections.abc import Callable
 
 # command -> Debian package: docker-compose (v1) validates docker-compose.yml without an engine;
-# redis-server is the second broker the job round-trip runs on; node and npm run the AI SDK's own client.
-TEST_TOOLS = {"docker-compose": "docker-compose", "redis-server": "redis-server", "node": "nodejs", "npm": "npm"}
+# redis-server is the second broker the job round-trip runs on; node and npm run the AI SDK's own client;
+# chromium is the browser the console's end-to-end tests drive (Playwright never downloads one).
+TEST_TOOLS = {"docker-compose": "docker-compose", "redis-server": "redis-server", "node": "nodejs", "npm": "npm",
+              "chromium": "chromium"}
 
 
 def ensure_test_tools(say: Callable[[str], None]) -> None:

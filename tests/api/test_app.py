@@ -19,9 +19,14 @@ async def test_graphiql_page_loads_in_a_browser(client):
     assert "graphiql" in response.text.lower()
 
 
-async def test_root_sends_people_to_graphql(client):
-    response = await client.get("/")
-    assert response.status_code in (302, 307) and response.headers["location"] == "/graphql"
+async def test_root_serves_the_console_and_only_its_own_files(client):
+    page = await client.get("/")
+    assert page.status_code == 200 and "<title>Keel console</title>" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    script = await client.get("/console/console.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    for outside in ("/console/../console.py", "/console/%2e%2e/console.py", "/console/nothing.js", "/console/"):
+        assert (await client.get(outside)).status_code == 404, outside
 
 
 async def test_a_malformed_id_is_a_typed_error(client, container):

@@ -48,7 +48,8 @@ def test_keel_up_serves_health_and_graphiql_and_leaves_no_worker_behind(test_env
     lines: list[str] = []
     try:
         wait_for(lambda: lines.append(process.stdout.readline()) or "ready in" in lines[-1], timeout=120, interval=0)
-        assert f"http://127.0.0.1:{port}/graphql" in lines[-1]
+        assert f"open http://127.0.0.1:{port}/  (the console" in lines[-1] and f"{port}/graphql" in lines[-1]
+        assert "Keel console" in httpx.get(f"http://127.0.0.1:{port}/", timeout=10).text
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
         assert health.status_code == 200 and health.json()["status"] == "ok"
         page = httpx.get(f"http://127.0.0.1:{port}/graphql", headers={"accept": "text/html"}, timeout=10)

@@ -1,0 +1,222 @@
+// Keel's reference console: only the public GraphQL API (HTTP for queries and mutations, graphql-transport-ws
+// through the graphql-ws client for subscriptions), as any frontend would use it.
+
+const $ = (id) => document.getElementById(id);
+const state = { access: null, refresh: sessionStorage.getItem("keel.refresh"), workspace: null, socket: null };
+const AUTH = `{ ... on AuthPayload { accessToken refreshToken user { email workspaces { id name } } }
+  ... on Error { code message } }`;
+const DOCUMENT = "id title status error chunkCount";
+
+async function post(body, headers = {}) {
+  if (state.access) headers.Authorization = `Bearer ${state.access}`;
+  const response = await fetch("/graphql", { method: "POST", body, headers });
+  if (response.status === 429) throw new Error("too many requests; try again in a moment");
+  return response.json();
+}
+
+// A query or mutation; an expired access token is renewed once with the refresh token.
+async function gql(query, variables = {}, retried = false) {
+  const answer = await post(JSON.stringify({ query, variables }), { "Content-Type": "application/json" });
+  const codes = (answer.errors || []).map((e) => e.extensions && e.extensions.code);
+  if (codes.includes("UNAUTHENTICATED") && !retried && state.refresh && (await renew())) {
+    return gql(query, variables, true);
+  }
+  if (answer.errors && !answer.data) throw new Error(answer.errors[0].message);
+  return answer.data;
+}
+
+async function renew() {
+  const token = state.refresh;
+  state.access = null;
+  const data = await gql(`mutation($t: String!) { refreshSession(refreshToken: $t) ${AUTH} }`, { t: token }, true);
+  return signedIn(data.refreshSession);
+}
+
+function signedIn(payload) {
+  if (!payload || !payload.accessToken) return false;
+  state.access = payload.accessToken;
+  state.refresh = payload.refreshToken;
+  sessionStorage.setItem("keel.refresh", payload.refreshToken);
+  state.workspace = payload.user.workspaces[0].id;
+  $("who").textContent = `Signed in as ${payload.user.email}`;
+  $("auth").hidden = true;
+  $("workspace").hidden = false;
+  $("sign-out").hidden = false;
+  listDocuments();
+  showUsage();
+  return true;
+}
+
+function sockets() {
+  if (!state.socket) {
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
+    state.socket = graphqlWs.createClient({
+      url, lazy: true, retryAttempts: 5,
+      connectionParams: () => ({ Authorization: `Bearer ${state.access}` }),
+    });
+  }
+  return state.socket;
+}
+
+function subscribe(query, variables, onNext, onDone) {
+  return sockets().subscribe({ query, variables }, {
+    next: (result) => result.data && onNext(Object.values(result.data)[0]),
+    error: (error) => onDone(error instanceof Error ? error.message : "the connection was lost"),
+    complete: () => onDone(null),
+  });
+}
+
+// --- sign in / sign up -------------------------------------------------------------------------------------
+$("auth-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const action = event.submitter ? event.submitter.value : "signIn";
+  $("auth-error").textContent = "";
+  try {
+    const data = await gql(`mutation($e: String!, $p: String!) { ${action}(email: $e, password: $p) ${AUTH} }`,
+      { e: $("email").value, p: $("password").value });
+    if (!signedIn(data[action])) $("auth-error").textContent = data[action].message;
+  } catch (error) {
+    $("auth-error").textContent = error.message;
+  }
+});
+
+$("sign-out").addEventListener("click", async () => {
+  await gql("mutation { signOut { __typename } }").catch(() => null);
+  sessionStorage.removeItem("keel.refresh");
+  location.reload();
+});
+
+// --- documents ---------------------------------------------------------------------------------------------
+function showDocument(doc) {
+  let item = $(`doc-${doc.id}`);
+  if (!item) {
+    item = document.createElement("li");
+    item.id = `doc-${doc.id}`;
+    $("documents").prepend(item);
+  }
+  item.textContent = `${doc.title} — `;
+  const status = document.createElement("span");
+  status.className = "status";
+  status.dataset.status = doc.status;
+  status.textContent = doc.status.toLowerCase() + (doc.error ? `: ${doc.error}` : "");
+  item.append(status);
+  if (doc.status === "QUEUED" || doc.status === "PROCESSING") watchDocument(doc.id);
+}
+
+const watched = new Set();
+function watchDocument(id) {
+  if (watched.has(id)) return;
+  watched.add(id);
+  subscribe(`subscription($w: ID!, $id: ID!) { document(workspaceId: $w, id: $id) {
+      ... on Document { ${DOCUMENT} } } }`, { w: state.workspace, id },
+    (doc) => doc && doc.id && showDocument(doc), () => watched.delete(id));
+}
+
+async function listDocuments() {
+  const data = await gql(`query($w: ID!) { documents(workspaceId: $w) {
+      ... on DocumentConnection { items { ${DOCUMENT} } } } }`, { w: state.workspace });
+  (data.documents.items || []).slice().reverse().forEach(showDocument);
+}
+
+$("upload-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("upload-error").textContent = "";
+  const file = $("file").files[0];
+  const body = new FormData();
+  body.append("operations", JSON.stringify({
+    query: `mutation($w: ID!, $file: Upload!) { uploadDocument(workspaceId: $w, file: $file) {
+      ... on UploadedDocuments { documents { document { ${DOCUMENT} } } } ... on Error { code message } } }`,
+    variables: { w: state.workspace, file: null } }));
+  body.append("map", JSON.stringify({ 0: ["variables.file"] }));
+  body.append("0", file, file.name);
+  const answer = await post(body);
+  const uploaded = answer.data && answer.data.uploadDocument;
+  if (!uploaded || uploaded.message) {
+    $("upload-error").textContent = uploaded ? uploaded.message : answer.errors[0].message;
+    return;
+  }
+  uploaded.documents.forEach((entry) => showDocument(entry.document));
+  event.target.reset();
+});
+
+// --- chat --------------------------------------------------------------------------------------------------
+let conversationId = null;
+let live = null; // { messageId, stop }
+
+function bubble(role) {
+  const box = document.createElement("div");
+  box.className = `message ${role}`;
+  const text = document.createElement("p");
+  text.className = "text";
+  const meta = document.createElement("p");
+  meta.className = "meta";
+  box.append(text, meta);
+  $("conversation").append(box);
+  return box;
+}
+
+$("chat-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const question = $("question").value.trim();
+  if (!question || live) return;
+  bubble("user").querySelector(".text").textContent = question;
+  const answer = bubble("assistant");
+  answer.dataset.status = "STREAMING";
+  $("question").value = "";
+  $("stop").disabled = false;
+  live = { messageId: null };
+  live.stop = subscribe(`subscription($w: ID!, $q: String!, $c: ID) { chat(workspaceId: $w, content: $q,
+      conversationId: $c) { kind conversationId messageId text error { code message }
+      message { status content model costUsd promptTokens completionTokens sources { documentTitle } } } }`,
+    { w: state.workspace, q: question, c: conversationId }, (event) => {
+      if (event.kind === "STARTED") {
+        conversationId = event.conversationId;
+        live.messageId = event.messageId;
+        answer.dataset.messageId = event.messageId;
+      } else if (event.kind === "DELTA") {
+        answer.querySelector(".text").textContent += event.text;
+      } else if (event.kind === "FINISHED" && event.message) {
+        finish(answer, event.message);
+      } else if (event.kind === "ERROR") {
+        answer.dataset.status = "FAILED";
+        answer.querySelector(".meta").textContent = event.error ? event.error.message : "failed";
+      }
+    }, (problem) => {
+      if (problem) answer.querySelector(".meta").textContent = problem;
+      live = null;
+      $("stop").disabled = true;
+      showUsage();
+    });
+});
+
+function finish(box, message) {
+  box.dataset.status = message.status;
+  box.querySelector(".text").textContent = message.content;
+  const cost = message.costUsd ? ` · $${message.costUsd.toFixed(5)}` : "";
+  box.querySelector(".meta").textContent =
+    `${message.status.toLowerCase()} · ${message.model || ""} · ${message.promptTokens + message.completionTokens} tokens${cost}`;
+  if (message.sources && message.sources.length) {
+    const sources = document.createElement("p");
+    sources.className = "sources";
+    sources.textContent = "Sources: " + message.sources.map((s, i) => `[${i + 1}] ${s.documentTitle}`).join(", ");
+    box.append(sources);
+  }
+}
+
+$("stop").addEventListener("click", async () => {
+  if (!live || !live.messageId) return;
+  $("stop").disabled = true;
+  await gql(`mutation($w: ID!, $m: ID!) { stopAnswer(workspaceId: $w, messageId: $m) { __typename } }`,
+    { w: state.workspace, m: live.messageId });
+});
+
+// --- usage -------------------------------------------------------------------------------------------------
+async function showUsage() {
+  const data = await gql(`query($w: ID!) { myUsage(workspaceId: $w) { ... on UsageReportType {
+      totalTokens totalCostUsd } } }`, { w: state.workspace });
+  const usage = data.myUsage;
+  if (usage) $("usage").textContent = `${usage.totalTokens} tokens · $${usage.totalCostUsd.toFixed(5)}`;
+}
+
+// A reload keeps the session (the refresh token lives in this tab's session storage).
+if (state.refresh) renew().catch(() => sessionStorage.removeItem("keel.refresh"));

@@ -1,0 +1,111 @@
+"""The console in Debian's Chromium (headless, through Playwright) against `keel serve` and a worker: sign up,
+upload a document and see it become ready, ask and see the answer arrive in several steps with its sources,
+stop an answer, see the usage change. Screenshots go to test-artifacts/console/."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import pytest
+
+from src.config import REPO_ROOT
+from tests.conftest import keel_serve, start_worker, stop_worker
+from tests.fakes.openai_api import FakeOpenAI
+
+pytestmark = pytest.mark.slow
+SHOTS = REPO_ROOT / "test-artifacts" / "console"
+LONG_REPLY = " ".join(["Glaciers carve fjords as they move [1]."] * 40)
+# counts every change to the streaming answer's text before the answer is final
+COUNT_UPDATES = """() => { window.updates = 0; new MutationObserver(() => {
+    const last = [...document.querySelectorAll('.message.assistant')].pop();
+    if (last && last.dataset.status === 'STREAMING') window.updates += 1; })
+  .observe(document.getElementById('conversation'), {subtree: true, childList: true, characterData: true}); }"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is needed (`keel test` installs it as root: apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def keel(test_env):
+    fake = FakeOpenAI()
+    fake.chat.token_delay = 0.05
+    with fake.serve() as served:
+        env = {**test_env, "KEEL_OPENAI_API_KEY": fake.api_key, "KEEL_OPENAI_BASE_URL": served.url + "/v1"}
+        worker = start_worker(env)
+        try:
+            with keel_serve(env) as (base, _):
+                yield base, fake
+        finally:
+            stop_worker(worker)
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_sign_up_upload_ask_stop_and_see_usage_in_a_real_browser(browser, keel):
+    base, fake = keel
+    page = browser.new_page()
+    page.goto(base)
+    shot(page, "1-sign-in")
+    email = f"console-{uuid.uuid4().hex[:8]}@example.com"
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("a long enough pass phrase")
+    page.get_by_role("button", name="Sign up", exact=True).click()
+    page.wait_for_selector(f"#who:has-text('{email}')")
+    usage_before = page.text_content("#usage")
+
+    page.set_input_files("#file", files=[{"name": "glaciers.md", "mimeType": "text/markdown",
+                                          "buffer": b"# Glaciers\n\nGlaciers carve fjords along the coast."}])
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_selector("#documents .status[data-status=QUEUED], #documents .status[data-status=PROCESSING], "
+                           "#documents .status[data-status=READY]")
+    page.wait_for_selector("#documents .status[data-status=READY]", timeout=120_000)  # live, by subscription
+    shot(page, "2-document-ready")
+
+    page.evaluate(COUNT_UPDATES)
+    page.get_by_label("Question").fill("How do glaciers make fjords?")
+    page.get_by_role("button", name="Send", exact=True).click()
+    answer = page.wait_for_selector(".message.assistant[data-status=COMPLETE]", timeout=60_000)
+    assert page.evaluate("window.updates") >= 3  # tokens arrived one by one, before the final message
+    assert "Glaciers carve fjords" in answer.text_content() and "Sources: [1] glaciers" in answer.text_content()
+    page.wait_for_function("(before) => document.getElementById('usage').textContent !== before", arg=usage_before)
+    assert "tokens" in page.text_content("#usage")
+    shot(page, "3-answer")
+
+    fake.chat.reply = LONG_REPLY  # 280 tokens at 20/s: time to press Stop
+    page.get_by_label("Question").fill("Tell me everything about fjords.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.wait_for_function("() => { const a = [...document.querySelectorAll('.message.assistant')].pop();"
+                           " return a.dataset.messageId && a.querySelector('.text').textContent.length > 0; }")
+    page.get_by_role("button", name="Stop", exact=True).click()
+    stopped = page.wait_for_selector(".message.assistant[data-status=CANCELLED]", timeout=30_000)
+    assert 0 < len(stopped.query_selector(".text").text_content()) < len(LONG_REPLY)
+    shot(page, "4-stopped")
+    page.close()
+
+
+def test_the_page_is_usable_at_phone_width_and_by_keyboard(browser, keel):
+    base, _ = keel
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    page.goto(base)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing off the side
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "email"  # the first field is the first stop
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "password"
+    shot(page, "5-phone-width")
+    page.close()
+
