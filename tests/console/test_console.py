@@ -1,6 +1,6 @@
 """The console in Debian's Chromium (headless, through Playwright) against `keel serve` and a worker: sign up,
 upload a document and see it become ready, ask and see the answer arrive in several steps with its sources,
-stop an answer, see the usage change. Screenshots go to test-artifacts/console/."""
+stop an answer, resume one after the socket dropped, see the usage change. Screenshots go to test-artifacts/console/."""
 
 from __future__ import annotations
 
@@ -94,6 +94,17 @@ def test_sign_up_upload_ask_stop_and_see_usage_in_a_real_browser(browser, keel):
     stopped = page.wait_for_selector(".message.assistant[data-status=CANCELLED]", timeout=30_000)
     assert 0 < len(stopped.query_selector(".text").text_content()) < len(LONG_REPLY)
     shot(page, "4-stopped")
+
+    # the socket drops mid-answer: the console resumes the answer from the last character it showed
+    page.get_by_label("Question").fill("And once more, all about fjords?")
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.wait_for_function("() => [...document.querySelectorAll('.message.assistant')].pop()"
+                           ".querySelector('.text').textContent.length > 40")
+    page.evaluate("() => { window.keel.dropSocket(); window.updates = 0; }")
+    resumed = page.wait_for_selector(".message.assistant:last-child[data-status=COMPLETE]", timeout=60_000)
+    assert page.evaluate("window.updates") >= 3  # streamed again after the drop, not only the final message
+    assert resumed.query_selector(".text").text_content() == LONG_REPLY
+    shot(page, "5-resumed")
     page.close()
 
 
@@ -106,6 +117,6 @@ def test_the_page_is_usable_at_phone_width_and_by_keyboard(browser, keel):
     assert page.evaluate("document.activeElement.id") == "email"  # the first field is the first stop
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "password"
-    shot(page, "5-phone-width")
+    shot(page, "6-phone-width")
     page.close()
 

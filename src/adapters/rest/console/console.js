@@ -50,13 +50,21 @@ function signedIn(payload) {
 function sockets() {
   if (!state.socket) {
     const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
+    // No silent retries: graphql-ws would subscribe again, and a chat subscription sent twice asks twice.
+    // A dropped answer is resumed from where it was (messageStream with the offset) instead.
     state.socket = graphqlWs.createClient({
-      url, lazy: true, retryAttempts: 5,
+      url, lazy: true, retryAttempts: 0,
       connectionParams: () => ({ Authorization: `Bearer ${state.access}` }),
     });
   }
   return state.socket;
 }
+
+function dropSocket() {
+  if (state.socket) state.socket.terminate(); // as a lost network does: every subscription errors
+  state.socket = null;
+}
+window.keel = { dropSocket }; // for the end-to-end tests and for trying reconnection by hand
 
 function subscribe(query, variables, onNext, onDone) {
   return sockets().subscribe({ query, variables }, {
@@ -109,7 +117,10 @@ function watchDocument(id) {
   watched.add(id);
   subscribe(`subscription($w: ID!, $id: ID!) { document(workspaceId: $w, id: $id) {
       ... on Document { ${DOCUMENT} } } }`, { w: state.workspace, id },
-    (doc) => doc && doc.id && showDocument(doc), () => watched.delete(id));
+    (doc) => doc && doc.id && showDocument(doc), (problem) => {
+      watched.delete(id);
+      if (problem) setTimeout(() => { state.socket = null; watchDocument(id); }, 1000); // the socket dropped
+    });
 }
 
 async function listDocuments() {
@@ -165,16 +176,24 @@ $("chat-form").addEventListener("submit", (event) => {
   $("question").value = "";
   $("stop").disabled = false;
   live = { messageId: null };
-  live.stop = subscribe(`subscription($w: ID!, $q: String!, $c: ID) { chat(workspaceId: $w, content: $q,
-      conversationId: $c) { kind conversationId messageId text error { code message }
-      message { status content model costUsd promptTokens completionTokens sources { documentTitle } } } }`,
-    { w: state.workspace, q: question, c: conversationId }, (event) => {
+  follow(answer, `chat(workspaceId: $w, content: $q, conversationId: $c)`, "$q: String!, $c: ID",
+    { q: question, c: conversationId });
+});
+
+const EVENT = `{ kind conversationId messageId offset text error { code message }
+  message { status content model costUsd promptTokens completionTokens sources { documentTitle } } }`;
+
+// Streams an answer into its bubble; if the socket drops mid-answer, resumes it from the last character shown.
+function follow(answer, field, parameters, variables) {
+  const text = answer.querySelector(".text");
+  live.stop = subscribe(`subscription($w: ID!, ${parameters}) { ${field} ${EVENT} }`,
+    { w: state.workspace, ...variables }, (event) => {
       if (event.kind === "STARTED") {
-        conversationId = event.conversationId;
+        conversationId = event.conversationId || conversationId;
         live.messageId = event.messageId;
         answer.dataset.messageId = event.messageId;
       } else if (event.kind === "DELTA") {
-        answer.querySelector(".text").textContent += event.text;
+        text.textContent = text.textContent.slice(0, event.offset) + event.text;
       } else if (event.kind === "FINISHED" && event.message) {
         finish(answer, event.message);
       } else if (event.kind === "ERROR") {
@@ -182,12 +201,19 @@ $("chat-form").addEventListener("submit", (event) => {
         answer.querySelector(".meta").textContent = event.error ? event.error.message : "failed";
       }
     }, (problem) => {
+      if (problem && answer.dataset.status === "STREAMING" && live.messageId) {
+        answer.querySelector(".meta").textContent = "connection lost; resuming…";
+        state.socket = null;
+        setTimeout(() => follow(answer, "messageStream(workspaceId: $w, messageId: $m, offset: $o)",
+          "$m: ID!, $o: Int!", { m: live.messageId, o: text.textContent.length }), 500);
+        return;
+      }
       if (problem) answer.querySelector(".meta").textContent = problem;
       live = null;
       $("stop").disabled = true;
       showUsage();
     });
-});
+}
 
 function finish(box, message) {
   box.dataset.status = message.status;
