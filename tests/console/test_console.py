@@ -75,6 +75,12 @@ def test_sign_up_upload_ask_stop_and_see_usage_in_a_real_browser(browser, keel):
     page.wait_for_selector("#documents .status[data-status=READY]", timeout=120_000)  # live, by subscription
     shot(page, "2-document-ready")
 
+    page.get_by_label("Search the documents").fill("fjords")
+    page.get_by_label("Mode").select_option("KEYWORD")
+    page.get_by_role("button", name="Search", exact=True).click()
+    mark = page.wait_for_selector("#hits li mark")
+    assert mark.text_content().lower().startswith("fjord") and "glaciers.md" in page.text_content("#hits")
+
     page.evaluate(COUNT_UPDATES)
     page.get_by_label("Question").fill("How do glaciers make fjords?")
     page.get_by_role("button", name="Send", exact=True).click()

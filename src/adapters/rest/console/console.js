@@ -150,6 +150,42 @@ $("upload-form").addEventListener("submit", async (event) => {
   event.target.reset();
 });
 
+// --- search ----------------------------------------------------------------------------------------------
+// Highlights come HTML-escaped with <mark> around matched words: only the text and the marks are kept.
+function highlighted(fragment) {
+  const parsed = new DOMParser().parseFromString(`<p>${fragment}</p>`, "text/html").body.firstChild;
+  const line = document.createElement("p");
+  for (const node of parsed.childNodes) {
+    const part = node.nodeName === "MARK" ? document.createElement("mark") : document.createElement("span");
+    part.textContent = node.textContent;
+    line.append(part);
+  }
+  return line;
+}
+
+$("search-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const data = await gql(`query($w: ID!, $q: String!, $m: SearchMode!) { search(workspaceId: $w, query: $q,
+      mode: $m, k: 5) { ... on SearchResults { hits { documentTitle score text highlights } }
+      ... on Error { code message } } }`, { w: state.workspace, q: $("query").value, m: $("mode").value });
+  const hits = $("hits");
+  hits.replaceChildren();
+  if (!data.search.hits) {
+    hits.textContent = data.search.message;
+    return;
+  }
+  if (!data.search.hits.length) hits.textContent = "No passage matches.";
+  for (const hit of data.search.hits) {
+    const item = document.createElement("li");
+    const title = document.createElement("strong");
+    title.textContent = `${hit.documentTitle} (${hit.score.toFixed(3)})`;
+    item.append(title);
+    const fragments = hit.highlights.length ? hit.highlights : [hit.text.slice(0, 240)];
+    fragments.forEach((fragment) => item.append(highlighted(fragment)));
+    hits.append(item);
+  }
+});
+
 // --- chat --------------------------------------------------------------------------------------------------
 let conversationId = null;
 let live = null; // { messageId, stop }
