@@ -89,6 +89,8 @@ def test_sign_up_upload_ask_stop_and_see_usage_in_a_real_browser(browser, keel):
     assert "Glaciers carve fjords" in answer.text_content() and "Sources: [1] glaciers" in answer.text_content()
     page.wait_for_function("(before) => document.getElementById('usage').textContent !== before", arg=usage_before)
     assert "tokens" in page.text_content("#usage")
+    answer.query_selector("button:has-text('Good answer')").click()
+    page.wait_for_selector(".message.assistant .rating[data-rating=UP]")
     shot(page, "3-answer")
 
     fake.chat.reply = LONG_REPLY  # 280 tokens at 20/s: time to press Stop

@@ -263,6 +263,27 @@ function finish(box, message) {
     sources.textContent = "Sources: " + message.sources.map((s, i) => `[${i + 1}] ${s.documentTitle}`).join(", ");
     box.append(sources);
   }
+  if (message.status === "COMPLETE" && box.dataset.messageId) box.append(ratingButtons(box.dataset.messageId));
+}
+
+// Feedback on an answer: stored with it and counted per prompt version.
+function ratingButtons(messageId) {
+  const row = document.createElement("div");
+  row.className = "row rating";
+  for (const [rating, label] of [["UP", "Good answer"], ["DOWN", "Bad answer"]]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = label;
+    button.addEventListener("click", async () => {
+      const data = await gql(`mutation($w: ID!, $m: ID!, $r: Rating!) { rateAnswer(workspaceId: $w,
+          messageId: $m, rating: $r) { ... on Message { feedback { rating } } ... on Error { message } } }`,
+        { w: state.workspace, m: messageId, r: rating });
+      row.querySelectorAll("button").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+      row.dataset.rating = data.rateAnswer.feedback ? data.rateAnswer.feedback.rating : "";
+    });
+    row.append(button);
+  }
+  return row;
 }
 
 $("stop").addEventListener("click", async () => {
