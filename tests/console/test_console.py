@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from src.config import REPO_ROOT
-from tests.conftest import keel_serve, start_worker, stop_worker
+from tests.conftest import keel_serve, run_keel, start_worker, stop_worker
 from tests.fakes.openai_api import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def keel(test_env):
         worker = start_worker(env)
         try:
             with keel_serve(env) as (base, _):
-                yield base, fake
+                yield base, fake, env
         finally:
             stop_worker(worker)
 
@@ -56,16 +56,20 @@ def shot(page, name: str) -> None:
 
 
 def test_sign_up_upload_ask_stop_and_see_usage_in_a_real_browser(browser, keel):
-    base, fake = keel
+    base, fake, env = keel
     page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(base)
     shot(page, "1-sign-in")
     email = f"console-{uuid.uuid4().hex[:8]}@example.com"
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill("a long enough pass phrase")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill("a long enough pass phrase")
     page.get_by_role("button", name="Sign up", exact=True).click()
     page.wait_for_selector(f"#who:has-text('{email}')")
     usage_before = page.text_content("#usage")
+    page.wait_for_selector(f"#members li:has-text('{email}')")
+    page.wait_for_selector("#plan:has-text('free')")
 
     page.set_input_files("#file", files=[{"name": "glaciers.md", "mimeType": "text/markdown",
                                           "buffer": b"# Glaciers\n\nGlaciers carve fjords along the coast."}])
@@ -113,11 +117,23 @@ def test_sign_up_upload_ask_stop_and_see_usage_in_a_real_browser(browser, keel):
     assert page.evaluate("window.updates") >= 3  # streamed again after the drop, not only the final message
     assert resumed.query_selector(".text").text_content() == LONG_REPLY
     shot(page, "5-resumed")
+
+    page.wait_for_selector("#conversations li button")  # the conversation is listed; opening it shows it again
+    page.click("#conversations li button")
+    page.wait_for_selector(".message.user:has-text('How do glaciers make fjords?')")
+
+    # an admin (made as an operator makes one) sees the audit log, after a reload that keeps the session
+    assert run_keel("users", "set-role", email, "admin", env=env).returncode == 0
+    page.reload()
+    page.get_by_role("button", name="Show the audit log and webhook events").click()
+    page.wait_for_selector("#audit tr:has-text('auth.signed_up'), #audit tr:has-text('user.role_changed')")
+    shot(page, "6-admin")
     page.close()
+    assert errors == []  # no script error on the way
 
 
 def test_the_page_is_usable_at_phone_width_and_by_keyboard(browser, keel):
-    base, _ = keel
+    base, _, _ = keel
     page = browser.new_page(viewport={"width": 375, "height": 740})
     page.goto(base)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing off the side
@@ -125,6 +141,6 @@ def test_the_page_is_usable_at_phone_width_and_by_keyboard(browser, keel):
     assert page.evaluate("document.activeElement.id") == "email"  # the first field is the first stop
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "password"
-    shot(page, "6-phone-width")
+    shot(page, "7-phone-width")
     page.close()
 

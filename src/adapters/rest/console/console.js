@@ -1,78 +1,22 @@
-// Keel's reference console: only the public GraphQL API (HTTP for queries and mutations, graphql-transport-ws
-// through the graphql-ws client for subscriptions), as any frontend would use it.
+// Keel's reference console: only the public GraphQL API (api.js), as any frontend would use it.
 
-const $ = (id) => document.getElementById(id);
-const state = { access: null, refresh: sessionStorage.getItem("keel.refresh"), workspace: null, socket: null };
-const AUTH = `{ ... on AuthPayload { accessToken refreshToken user { email workspaces { id name } } }
-  ... on Error { code message } }`;
+import { $, AUTH, dropSocket, gql, post, remember, renew, session, state, subscribe } from "./api.js";
+import { listConversations, resetConversation } from "./chat.js";
+
 const DOCUMENT = "id title status error chunkCount";
+window.keel = { dropSocket }; // for the end-to-end tests and for trying reconnection by hand
 
-async function post(body, headers = {}) {
-  if (state.access) headers.Authorization = `Bearer ${state.access}`;
-  const response = await fetch("/graphql", { method: "POST", body, headers });
-  if (response.status === 429) throw new Error("too many requests; try again in a moment");
-  return response.json();
-}
-
-// A query or mutation; an expired access token is renewed once with the refresh token.
-async function gql(query, variables = {}, retried = false) {
-  const answer = await post(JSON.stringify({ query, variables }), { "Content-Type": "application/json" });
-  const codes = (answer.errors || []).map((e) => e.extensions && e.extensions.code);
-  if (codes.includes("UNAUTHENTICATED") && !retried && state.refresh && (await renew())) {
-    return gql(query, variables, true);
-  }
-  if (answer.errors && !answer.data) throw new Error(answer.errors[0].message);
-  return answer.data;
-}
-
-async function renew() {
-  const token = state.refresh;
-  state.access = null;
-  const data = await gql(`mutation($t: String!) { refreshSession(refreshToken: $t) ${AUTH} }`, { t: token }, true);
-  return signedIn(data.refreshSession);
-}
-
-function signedIn(payload) {
+session.onSignedIn = (payload) => {
   if (!payload || !payload.accessToken) return false;
-  state.access = payload.accessToken;
-  state.refresh = payload.refreshToken;
-  sessionStorage.setItem("keel.refresh", payload.refreshToken);
-  state.workspace = payload.user.workspaces[0].id;
+  remember(payload);
   $("who").textContent = `Signed in as ${payload.user.email}`;
   $("auth").hidden = true;
   $("workspace").hidden = false;
   $("sign-out").hidden = false;
-  listDocuments();
-  showUsage();
+  showWorkspaces(payload.user.workspaces, state.workspace || payload.user.workspaces[0].id);
+  $("admin").hidden = payload.user.role !== "ADMIN";
   return true;
-}
-
-function sockets() {
-  if (!state.socket) {
-    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
-    // No silent retries: graphql-ws would subscribe again, and a chat subscription sent twice asks twice.
-    // A dropped answer is resumed from where it was (messageStream with the offset) instead.
-    state.socket = graphqlWs.createClient({
-      url, lazy: true, retryAttempts: 0,
-      connectionParams: () => ({ Authorization: `Bearer ${state.access}` }),
-    });
-  }
-  return state.socket;
-}
-
-function dropSocket() {
-  if (state.socket) state.socket.terminate(); // as a lost network does: every subscription errors
-  state.socket = null;
-}
-window.keel = { dropSocket }; // for the end-to-end tests and for trying reconnection by hand
-
-function subscribe(query, variables, onNext, onDone) {
-  return sockets().subscribe({ query, variables }, {
-    next: (result) => result.data && onNext(Object.values(result.data)[0]),
-    error: (error) => onDone(error instanceof Error ? error.message : "the connection was lost"),
-    complete: () => onDone(null),
-  });
-}
+};
 
 // --- sign in / sign up -------------------------------------------------------------------------------------
 $("auth-form").addEventListener("submit", async (event) => {
@@ -82,7 +26,7 @@ $("auth-form").addEventListener("submit", async (event) => {
   try {
     const data = await gql(`mutation($e: String!, $p: String!) { ${action}(email: $e, password: $p) ${AUTH} }`,
       { e: $("email").value, p: $("password").value });
-    if (!signedIn(data[action])) $("auth-error").textContent = data[action].message;
+    if (!session.onSignedIn(data[action])) $("auth-error").textContent = data[action].message;
   } catch (error) {
     $("auth-error").textContent = error.message;
   }
@@ -186,112 +130,98 @@ $("search-form").addEventListener("submit", async (event) => {
   }
 });
 
-// --- chat --------------------------------------------------------------------------------------------------
-let conversationId = null;
-let live = null; // { messageId, stop }
-
-function bubble(role) {
-  const box = document.createElement("div");
-  box.className = `message ${role}`;
-  const text = document.createElement("p");
-  text.className = "text";
-  const meta = document.createElement("p");
-  meta.className = "meta";
-  box.append(text, meta);
-  $("conversation").append(box);
-  return box;
+// --- workspaces, members, plan ----------------------------------------------------------------------------
+function showWorkspaces(workspaces, current) {
+  const select = $("workspace-select");
+  select.replaceChildren(...workspaces.map((w) => new Option(w.name, w.id, false, w.id === current)));
+  openWorkspace(current);
 }
 
-$("chat-form").addEventListener("submit", (event) => {
+function openWorkspace(id) {
+  state.workspace = id;
+  $("documents").replaceChildren();
+  $("hits").replaceChildren();
+  resetConversation();
+  listDocuments();
+  listConversations();
+  showMembers();
+  showPlan();
+  showUsage();
+}
+
+$("workspace-select").addEventListener("change", (event) => openWorkspace(event.target.value));
+
+$("workspace-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const question = $("question").value.trim();
-  if (!question || live) return;
-  bubble("user").querySelector(".text").textContent = question;
-  const answer = bubble("assistant");
-  answer.dataset.status = "STREAMING";
-  $("question").value = "";
-  $("stop").disabled = false;
-  live = { messageId: null };
-  follow(answer, `chat(workspaceId: $w, content: $q, conversationId: $c)`, "$q: String!, $c: ID",
-    { q: question, c: conversationId });
+  const data = await gql(`mutation($n: String!) { createWorkspace(name: $n) { ... on Workspace { id }
+      ... on Error { message } } }`, { n: $("workspace-name").value });
+  if (data.createWorkspace.message) return ($("workspace-error").textContent = data.createWorkspace.message);
+  const listed = await gql("{ workspaces { id name } }");
+  event.target.reset();
+  showWorkspaces(listed.workspaces, data.createWorkspace.id);
 });
 
-const EVENT = `{ kind conversationId messageId offset text error { code message }
-  message { status content model costUsd promptTokens completionTokens sources { documentTitle } } }`;
-
-// Streams an answer into its bubble; if the socket drops mid-answer, resumes it from the last character shown.
-function follow(answer, field, parameters, variables) {
-  const text = answer.querySelector(".text");
-  live.stop = subscribe(`subscription($w: ID!, ${parameters}) { ${field} ${EVENT} }`,
-    { w: state.workspace, ...variables }, (event) => {
-      if (event.kind === "STARTED") {
-        conversationId = event.conversationId || conversationId;
-        live.messageId = event.messageId;
-        answer.dataset.messageId = event.messageId;
-      } else if (event.kind === "DELTA") {
-        text.textContent = text.textContent.slice(0, event.offset) + event.text;
-      } else if (event.kind === "FINISHED" && event.message) {
-        finish(answer, event.message);
-      } else if (event.kind === "ERROR") {
-        answer.dataset.status = "FAILED";
-        answer.querySelector(".meta").textContent = event.error ? event.error.message : "failed";
-      }
-    }, (problem) => {
-      if (problem && answer.dataset.status === "STREAMING" && live.messageId) {
-        answer.querySelector(".meta").textContent = "connection lost; resuming…";
-        state.socket = null;
-        setTimeout(() => follow(answer, "messageStream(workspaceId: $w, messageId: $m, offset: $o)",
-          "$m: ID!, $o: Int!", { m: live.messageId, o: text.textContent.length }), 500);
-        return;
-      }
-      if (problem) answer.querySelector(".meta").textContent = problem;
-      live = null;
-      $("stop").disabled = true;
-      showUsage();
-    });
+async function showMembers() {
+  const data = await gql(`query($w: ID!) { workspace(id: $w) { ... on Workspace { myRole
+      members { email role } } } }`, { w: state.workspace });
+  const members = (data.workspace && data.workspace.members) || [];
+  $("members").replaceChildren(...members.map((m) => {
+    const item = document.createElement("li");
+    item.textContent = `${m.email} — ${m.role.toLowerCase()}`;
+    return item;
+  }));
 }
 
-function finish(box, message) {
-  box.dataset.status = message.status;
-  box.querySelector(".text").textContent = message.content;
-  const cost = message.costUsd ? ` · $${message.costUsd.toFixed(5)}` : "";
-  box.querySelector(".meta").textContent =
-    `${message.status.toLowerCase()} · ${message.model || ""} · ${message.promptTokens + message.completionTokens} tokens${cost}`;
-  if (message.sources && message.sources.length) {
-    const sources = document.createElement("p");
-    sources.className = "sources";
-    sources.textContent = "Sources: " + message.sources.map((s, i) => `[${i + 1}] ${s.documentTitle}`).join(", ");
-    box.append(sources);
-  }
-  if (message.status === "COMPLETE" && box.dataset.messageId) box.append(ratingButtons(box.dataset.messageId));
-}
+$("member-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const data = await gql(`mutation($w: ID!, $e: String!, $r: WorkspaceRole!) { setMember(workspaceId: $w,
+      email: $e, role: $r) { __typename ... on Error { message } } }`,
+    { w: state.workspace, e: $("member-email").value, r: $("member-role").value });
+  $("member-error").textContent = data.setMember.message || "";
+  if (!data.setMember.message) event.target.reset();
+  showMembers();
+});
 
-// Feedback on an answer: stored with it and counted per prompt version.
-function ratingButtons(messageId) {
-  const row = document.createElement("div");
-  row.className = "row rating";
-  for (const [rating, label] of [["UP", "Good answer"], ["DOWN", "Bad answer"]]) {
+async function showPlan() {
+  const data = await gql(`query($w: ID!) { entitlement(workspaceId: $w) { ... on Entitlement { plan status
+      limits { dailyTokens softCapTokens } } } plans { name purchasable } }`, { w: state.workspace });
+  const plan = data.entitlement;
+  $("plan").textContent = plan.plan ? `${plan.plan} (${plan.status.toLowerCase()}): ${plan.limits.dailyTokens} ` +
+    `tokens a day, a cheaper model after ${plan.limits.softCapTokens}` : "–";
+  $("upgrades").replaceChildren(...data.plans.filter((p) => p.purchasable && p.name !== plan.plan).map((p) => {
     const button = document.createElement("button");
     button.type = "button";
-    button.textContent = label;
-    button.addEventListener("click", async () => {
-      const data = await gql(`mutation($w: ID!, $m: ID!, $r: Rating!) { rateAnswer(workspaceId: $w,
-          messageId: $m, rating: $r) { ... on Message { feedback { rating } } ... on Error { message } } }`,
-        { w: state.workspace, m: messageId, r: rating });
-      row.querySelectorAll("button").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
-      row.dataset.rating = data.rateAnswer.feedback ? data.rateAnswer.feedback.rating : "";
-    });
-    row.append(button);
-  }
-  return row;
+    button.textContent = `Upgrade to ${p.name}`;
+    button.addEventListener("click", () => checkout(p.name));
+    return button;
+  }));
 }
 
-$("stop").addEventListener("click", async () => {
-  if (!live || !live.messageId) return;
-  $("stop").disabled = true;
-  await gql(`mutation($w: ID!, $m: ID!) { stopAnswer(workspaceId: $w, messageId: $m) { __typename } }`,
-    { w: state.workspace, m: live.messageId });
+async function checkout(plan) {
+  const data = await gql(`mutation($w: ID!, $p: String!) { startCheckout(workspaceId: $w, plan: $p) {
+      ... on BillingRedirect { url } ... on Error { message } } }`, { w: state.workspace, p: plan });
+  if (data.startCheckout.url) location.assign(data.startCheckout.url); // Stripe Checkout
+  else $("plan-error").textContent = data.startCheckout.message;
+}
+
+// --- admin -------------------------------------------------------------------------------------------------
+$("admin-refresh").addEventListener("click", async () => {
+  const data = await gql(`{ auditLog(limit: 20) { at action subject clientIp }
+      webhookEvents(first: 20) { ... on WebhookEventList { events { id type status } } } }`);
+  $("audit").replaceChildren(...data.auditLog.map((e) => row([e.at, e.action, e.subject, e.clientIp])));
+  const events = (data.webhookEvents && data.webhookEvents.events) || [];
+  $("webhooks").replaceChildren(...events.map((e) => row([e.id, e.type, e.status])));
 });
+
+function row(cells) {
+  const tr = document.createElement("tr");
+  tr.append(...cells.map((value) => {
+    const td = document.createElement("td");
+    td.textContent = value;
+    return td;
+  }));
+  return tr;
+}
 
 // --- usage -------------------------------------------------------------------------------------------------
 async function showUsage() {
@@ -303,3 +233,5 @@ async function showUsage() {
 
 // A reload keeps the session (the refresh token lives in this tab's session storage).
 if (state.refresh) renew().catch(() => sessionStorage.removeItem("keel.refresh"));
+
+document.addEventListener("keel:answered", () => { showUsage(); listConversations(); });
