@@ -186,7 +186,7 @@ def healthy(base: str, path: str = "/healthz") -> bool:
 @contextlib.contextmanager
 def keel_serve(env: dict[str, str], output=subprocess.DEVNULL) -> Iterator[tuple[str, subprocess.Popen]]:
     """`keel serve` in its own process, healthy: yields its base URL and the process (stopped at the end)."""
-    port = free_port()
+    port = int(env.get("KEEL_PORT") or free_port())  # a test that must know the port first passes it
     # every test's server sees its clients at 127.0.0.1: sign-ups per address are not what these tests are about
     env = {"KEEL_SIGN_UPS_PER_ADDRESS_HOURLY": "0", **env, "KEEL_PORT": str(port)}
     api = subprocess.Popen([sys.executable, "-m", "src.cli", "serve"], cwd=REPO_ROOT, env=env, stdout=output,

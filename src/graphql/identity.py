@@ -76,6 +76,11 @@ class IdentityQuery:
     async def me(self, info: Info) -> UserType:
         return UserType.of(await info.context.services.get_current_user().execute(await info.context.principal()))
 
+    @strawberry.field(name="oauthProviders", extensions=public(),
+                      description="The providers one may sign in with (google, github): those configured.")
+    async def oauth_providers(self, info: Info) -> list[str]:
+        return await info.context.services.list_oauth_providers().execute()
+
     @strawberry.field(extensions=signed_in(), description="My workspaces (an API key sees only its own).")
     async def workspaces(self, info: Info) -> list[WorkspaceType]:
         found = await info.context.services.list_workspaces().execute(await info.context.principal())

@@ -76,6 +76,7 @@ class IdentityWiring(Foundation):
     request_password_reset = providers.Factory(password_reset.RequestPasswordReset, F.identity_uow.provider, mailer,
                                                F.clock, identity)
     reset_password = providers.Factory(password_reset.ResetPassword, F.identity_uow.provider, hasher, F.clock)
+    list_oauth_providers = providers.Factory(oauth.ListOAuthProviders, oauth_providers)
     start_oauth = providers.Factory(oauth.StartOAuth, F.identity_uow.provider, oauth_providers, F.clock, identity,
                                     providers.Callable(redirect_url_for, F.settings))
     complete_oauth = providers.Factory(oauth.CompleteOAuth, F.identity_uow.provider, oauth_providers, session_issuer,

@@ -13,7 +13,7 @@ from httpx_ws import aconnect_ws
 from tests.conftest import NO_RATE_LIMITS, asgi_client, graphql, keel_app, ws_transport
 
 PUBLIC = {"signUp", "signIn", "refreshSession", "startOAuth", "completeOAuth", "requestPasswordReset",
-          "resetPassword", "plans"}
+          "resetPassword", "plans", "oauthProviders"}
 
 INTROSPECT = """{ __schema {
   queryType { name } mutationType { name } subscriptionType { name }

@@ -5,12 +5,14 @@ stop an answer, resume one after the socket dropped, see the usage change. Scree
 from __future__ import annotations
 
 import shutil
+import socket
 import uuid
 
 import pytest
 
 from src.config import REPO_ROOT
-from tests.conftest import keel_serve, run_keel, start_worker, stop_worker
+from tests.conftest import free_port, keel_serve, run_keel, start_worker, stop_worker
+from tests.fakes.oauth_provider import CLIENT_ID, CLIENT_SECRET, FakeAccount, FakeOAuthProvider, ServedApp
 from tests.fakes.openai_api import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -144,3 +146,24 @@ def test_the_page_is_usable_at_phone_width_and_by_keyboard(browser, keel):
     shot(page, "7-phone-width")
     page.close()
 
+
+
+def test_sign_in_with_a_provider_through_its_button(browser, test_env):
+    """GitHub-shaped OAuth against the local fake provider: the button, the provider's redirect back to the
+    console's callback page, the session."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        provider = FakeOAuthProvider(base_url=f"http://127.0.0.1:{probe.getsockname()[1]}")
+    provider.account = FakeAccount(f"sub-{uuid.uuid4().int % 10**9}", f"octo-{uuid.uuid4().hex[:6]}@example.com")
+    port = free_port()
+    env = {**test_env, "KEEL_PORT": str(port), "KEEL_OAUTH_GITHUB_CLIENT_ID": CLIENT_ID,
+           "KEEL_OAUTH_GITHUB_CLIENT_SECRET": CLIENT_SECRET, "KEEL_OAUTH_GITHUB_WEB_URL": provider.base_url,
+           "KEEL_OAUTH_GITHUB_API_URL": provider.base_url,
+           "KEEL_OAUTH_REDIRECT_URL": f"http://127.0.0.1:{port}/oauth/{{provider}}/callback"}
+    with ServedApp(provider.app(), int(provider.base_url.rsplit(":", 1)[1])), keel_serve(env) as (base, _):
+        page = browser.new_page()
+        page.goto(base)
+        page.get_by_role("button", name="Continue with Github", exact=True).click()
+        page.wait_for_selector(f"#who:has-text('{provider.account.email}')")
+        assert page.url == f"{base}/"  # the single-use code is not left in the address bar
+        page.close()

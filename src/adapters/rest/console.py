@@ -34,4 +34,5 @@ async def _asset(request: Request) -> Response:
 
 def console_routes(admission: Callable[[], Admission]) -> list[Route]:
     return [Route("/", admitted(_page, admission, "console")),
+            Route("/oauth/{provider:str}/callback", admitted(_page, admission, "console")),  # back from a provider
             Route("/console/{path:path}", admitted(_asset, admission, "console"))]

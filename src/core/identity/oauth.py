@@ -39,6 +39,16 @@ def _provider(providers: Mapping[str, OAuthProvider], name: str) -> OAuthProvide
     return provider
 
 
+class ListOAuthProviders:
+    """- The providers a person may sign in with (those configured), for a sign-in page's buttons."""
+
+    def __init__(self, providers: Mapping[str, OAuthProvider]) -> None:
+        self._providers = providers
+
+    async def execute(self) -> list[str]:
+        return sorted(self._providers)
+
+
 class StartOAuth:
     """- A fresh state, PKCE verifier and nonce, kept server-side for a few minutes, used once."""
 

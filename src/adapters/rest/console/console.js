@@ -231,7 +231,34 @@ async function showUsage() {
   if (usage) $("usage").textContent = `${usage.totalTokens} tokens · $${usage.totalCostUsd.toFixed(5)}`;
 }
 
+// --- OAuth: a button per configured provider; the provider sends the browser back to /oauth/<name>/callback ---
+async function showOAuthButtons() {
+  const data = await gql("{ oauthProviders }");
+  $("oauth").replaceChildren(...data.oauthProviders.map((provider) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = `Continue with ${provider[0].toUpperCase()}${provider.slice(1)}`;
+    button.addEventListener("click", async () => {
+      const started = await gql(`mutation($p: String!) { startOAuth(provider: $p) {
+          ... on OAuthStartPayload { authorizationUrl } ... on Error { message } } }`, { p: provider });
+      if (started.startOAuth.authorizationUrl) location.assign(started.startOAuth.authorizationUrl);
+      else $("auth-error").textContent = started.startOAuth.message;
+    });
+    return button;
+  }));
+}
+
+async function completeOAuth(provider, query) {
+  history.replaceState(null, "", "/"); // the code is single-use: not left in the address bar
+  const data = await gql(`mutation($p: String!, $c: String!, $s: String!) { completeOAuth(provider: $p, code: $c,
+      state: $s) ${AUTH} }`, { p: provider, c: query.get("code") || "", s: query.get("state") || "" });
+  if (!session.onSignedIn(data.completeOAuth)) $("auth-error").textContent = data.completeOAuth.message;
+}
+
+const callback = location.pathname.match(/^\/oauth\/([a-z]+)\/callback$/);
+if (callback) completeOAuth(callback[1], new URLSearchParams(location.search));
 // A reload keeps the session (the refresh token lives in this tab's session storage).
-if (state.refresh) renew().catch(() => sessionStorage.removeItem("keel.refresh"));
+else if (state.refresh) renew().catch(() => sessionStorage.removeItem("keel.refresh"));
+showOAuthButtons();
 
 document.addEventListener("keel:answered", () => { showUsage(); listConversations(); });
