@@ -98,6 +98,12 @@ class IdentityQuery:
                                                                    parse_id(workspace_id, "workspaceId"))
         return [ApiKeyType.of(key) for key in keys]
 
+    @strawberry.field(extensions=require(Permission.USERS_MANAGE),
+                      description="Admins: accounts whose email contains `search`, newest first (first: 1-100).")
+    async def users(self, info: Info, search: str = "", first: int = 50) -> list[UserType]:
+        found = await info.context.services.list_users().execute(await info.context.principal(), search, first)
+        return [UserType.of(user) for user in found]
+
     @strawberry.field(extensions=require(Permission.AUDIT_READ), description="Admins: newest first.")
     async def audit_log(self, info: Info, action: str | None = None, actor_id: strawberry.ID | None = None,
                         before: datetime | None = None, limit: int = 50) -> list[AuditEventType]:

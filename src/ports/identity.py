@@ -294,6 +294,10 @@ class UserRepository(Protocol):
 
     async def save(self, user: User) -> None: ...
 
+    async def search(self, email_part: str, limit: int) -> list[User]:
+        """Users whose email contains `email_part` (any when empty), newest first."""
+        ...
+
 
 class WorkspaceRepository(Protocol):
     async def add(self, workspace: Workspace) -> None: ...

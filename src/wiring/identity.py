@@ -94,5 +94,6 @@ class IdentityWiring(Foundation):
     list_api_keys = providers.Factory(api_keys.ListApiKeys, F.identity_uow.provider)
     query_audit_log = providers.Factory(audit_trail.QueryAuditLog, F.identity_uow.provider)
     get_current_user = providers.Factory(users.GetCurrentUser, F.identity_uow.provider)
+    list_users = providers.Factory(users.ListUsers, F.identity_reads.provider)
     set_user_role = providers.Factory(users.SetUserRole, F.identity_uow.provider, F.clock)
     grant_role_from_console = providers.Factory(users.GrantRoleFromConsole, F.identity_uow.provider, F.clock)

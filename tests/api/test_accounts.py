@@ -263,3 +263,25 @@ async def test_only_admins_read_the_audit_log(client):
     account = await signed_up(client)
     body = await graphql(client, AUDIT, action=None, token=account["accessToken"])
     assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+USERS = """query($s: String!, $n: Int!) { users(search: $s, first: $n) { id email role } }"""
+SET_ROLE = """mutation($u: ID!, $r: Role!) { setUserRole(userId: $u, role: $r) { __typename ... on User { role } } }"""
+
+
+async def test_admins_find_accounts_by_email_and_change_their_role(client, container):
+    admin = await signed_up_admin(client, container)
+    tag = uuid.uuid4().hex[:8]
+    people = [await signed_up(client, f"{tag}{suffix}@example.com") for suffix in ("-a", "_b", "%c")]
+    token = admin["accessToken"]
+    found = (await graphql(client, USERS, s=tag, n=10, token=token))["data"]["users"]
+    assert [user["email"] for user in found] == [f"{tag}%c@example.com", f"{tag}_b@example.com", f"{tag}-a@example.com"]
+    only = (await graphql(client, USERS, s=f"{tag}_", n=10, token=token))["data"]["users"]  # `_` is no wildcard
+    assert [user["email"] for user in only] == [f"{tag}_b@example.com"]
+    assert len((await graphql(client, USERS, s="", n=2, token=token))["data"]["users"]) == 2
+    too_many = await graphql(client, USERS, s="", n=1000, token=token)
+    assert too_many["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    promoted = (await graphql(client, SET_ROLE, u=people[0]["user"]["id"], r="ADMIN", token=token))["data"]
+    assert promoted["setUserRole"]["role"] == "ADMIN"
+    refused = await graphql(client, USERS, s=tag, n=10, token=people[1]["accessToken"])
+    assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -72,6 +72,7 @@ def test_sign_up_upload_ask_stop_and_see_usage_in_a_real_browser(browser, keel):
     usage_before = page.text_content("#usage")
     page.wait_for_selector(f"#members li:has-text('{email}')")
     page.wait_for_selector("#plan:has-text('free')")
+    page.wait_for_selector("#soft-cap:has-text('Today 0 tokens')")
 
     page.set_input_files("#file", files=[{"name": "glaciers.md", "mimeType": "text/markdown",
                                           "buffer": b"# Glaciers\n\nGlaciers carve fjords along the coast."}])
@@ -129,6 +130,8 @@ def test_sign_up_upload_ask_stop_and_see_usage_in_a_real_browser(browser, keel):
     page.reload()
     page.get_by_role("button", name="Show the audit log and webhook events").click()
     page.wait_for_selector("#audit tr:has-text('auth.signed_up'), #audit tr:has-text('user.role_changed')")
+    page.wait_for_selector(f"#users tr:has-text('{email}'):has-text('admin')")
+    page.wait_for_selector(f"#users button:has-text('Make {email} a user')")
     shot(page, "6-admin")
     page.close()
     assert errors == []  # no script error on the way

@@ -10,7 +10,7 @@ from src.core.identity.audit_trail import audit
 from src.core.identity.authorize import require, signed_in
 from src.core.identity.values import normalise_email
 from src.ports.identity import ClientInfo, IdentityUnitOfWork, Permission, Principal, Role, User
-from src.ports.shared import Clock, NotFound
+from src.ports.shared import Clock, InvalidInput, NotFound
 
 
 class GetCurrentUser:
@@ -25,6 +25,20 @@ class GetCurrentUser:
         if user is None:
             raise NotFound("no such user")
         return user
+
+
+class ListUsers:
+    """- Needs users:manage (admins): accounts whose email contains the search, newest first, at most 100."""
+
+    def __init__(self, uow: Callable[[], IdentityUnitOfWork]) -> None:
+        self._uow = uow
+
+    async def execute(self, principal: Principal | None, search: str = "", limit: int = 50) -> list[User]:
+        if not 1 <= limit <= 100:
+            raise InvalidInput("first must be between 1 and 100", field="first")
+        async with self._uow() as uow:
+            await require(uow, signed_in(principal), Permission.USERS_MANAGE)
+            return await uow.users.search(search.strip()[:200], limit)
 
 
 class SetUserRole:

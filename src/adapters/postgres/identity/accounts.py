@@ -45,6 +45,13 @@ class PgUserRepository:
         await self._session.merge(UserRow(**values_of(user, role=str(user.role))))
         await self._session.flush()
 
+    async def search(self, email_part: str, limit: int) -> list[User]:
+        query = select(UserRow).order_by(UserRow.created_at.desc(), UserRow.id).limit(limit)
+        if email_part:
+            escaped = email_part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(UserRow.email.ilike(f"%{escaped}%", escape="\\"))
+        return [_user(row) for row in (await self._session.execute(query)).scalars()]
+
 
 class PgWorkspaceRepository:
     def __init__(self, session: AsyncSession) -> None:

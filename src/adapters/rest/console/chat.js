@@ -64,7 +64,7 @@ function follow(answer, field, parameters, variables) {
       if (problem) answer.querySelector(".meta").textContent = problem;
       live = null;
       $("stop").disabled = true;
-      document.dispatchEvent(new Event("keel:answered")); // the console shows the usage and the list again
+      document.dispatchEvent(new Event("keel:answered")); // the console shows usage, plan and the list again
     });
 }
 

@@ -184,10 +184,16 @@ $("member-form").addEventListener("submit", async (event) => {
 
 async function showPlan() {
   const data = await gql(`query($w: ID!) { entitlement(workspaceId: $w) { ... on Entitlement { plan status
-      limits { dailyTokens softCapTokens } } } plans { name purchasable } }`, { w: state.workspace });
+      limits { dailyTokens softCapTokens cheaperModel } } } plans { name purchasable }
+      workspaceUsage(workspaceId: $w, days: 1) { ... on UsageReportType { totalTokens } } }`,
+    { w: state.workspace });
   const plan = data.entitlement;
   $("plan").textContent = plan.plan ? `${plan.plan} (${plan.status.toLowerCase()}): ${plan.limits.dailyTokens} ` +
-    `tokens a day, a cheaper model after ${plan.limits.softCapTokens}` : "–";
+    `tokens a day, ${plan.limits.cheaperModel} after ${plan.limits.softCapTokens}` : "–";
+  const today = data.workspaceUsage ? data.workspaceUsage.totalTokens : null; // owners see the workspace's
+  $("soft-cap").textContent = today === null ? "" : today >= plan.limits.softCapTokens
+    ? `Today ${today} tokens: past the soft cap, answers use ${plan.limits.cheaperModel}.`
+    : `Today ${today} tokens of ${plan.limits.softCapTokens} before the cheaper model.`;
   $("upgrades").replaceChildren(...data.plans.filter((p) => p.purchasable && p.name !== plan.plan).map((p) => {
     const button = document.createElement("button");
     button.type = "button";
@@ -207,11 +213,39 @@ async function checkout(plan) {
 // --- admin -------------------------------------------------------------------------------------------------
 $("admin-refresh").addEventListener("click", async () => {
   const data = await gql(`{ auditLog(limit: 20) { at action subject clientIp }
-      webhookEvents(first: 20) { ... on WebhookEventList { events { id type status } } } }`);
+      webhookEvents(first: 20) { ... on WebhookEventList { events { id type status } } }
+      reconciliationRepairs(first: 20) { ... on ReconciliationRepairList { repairs { at workspaceId before after } } } }`);
   $("audit").replaceChildren(...data.auditLog.map((e) => row([e.at, e.action, e.subject, e.clientIp])));
   const events = (data.webhookEvents && data.webhookEvents.events) || [];
   $("webhooks").replaceChildren(...events.map((e) => row([e.id, e.type, e.status])));
+  const repairs = (data.reconciliationRepairs && data.reconciliationRepairs.repairs) || [];
+  $("repairs").replaceChildren(...repairs.map((r) => row([r.at, r.workspaceId, JSON.stringify(r.before),
+    JSON.stringify(r.after)])));
+  findUsers();
 });
+
+$("users-form").addEventListener("submit", (event) => { event.preventDefault(); findUsers(); });
+
+async function findUsers() {
+  const data = await gql(`query($s: String!) { users(search: $s, first: 50) { id email role } }`,
+    { s: $("users-search").value });
+  $("users").replaceChildren(...data.users.map((user) => {
+    const line = row([user.email, user.role.toLowerCase()]);
+    const other = user.role === "ADMIN" ? "USER" : "ADMIN";
+    const change = document.createElement("button");
+    change.type = "button";
+    change.textContent = other === "ADMIN" ? `Make ${user.email} admin` : `Make ${user.email} a user`;
+    change.addEventListener("click", async () => {
+      await gql(`mutation($u: ID!, $r: Role!) { setUserRole(userId: $u, role: $r) { __typename } }`,
+        { u: user.id, r: other });
+      findUsers();
+    });
+    const cell = document.createElement("td");
+    cell.append(change);
+    line.append(cell);
+    return line;
+  }));
+}
 
 function row(cells) {
   const tr = document.createElement("tr");
@@ -261,4 +295,4 @@ if (callback) completeOAuth(callback[1], new URLSearchParams(location.search));
 else if (state.refresh) renew().catch(() => sessionStorage.removeItem("keel.refresh"));
 showOAuthButtons();
 
-document.addEventListener("keel:answered", () => { showUsage(); listConversations(); });
+document.addEventListener("keel:answered", () => { showUsage(); showPlan(); listConversations(); });
