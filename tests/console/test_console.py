@@ -18,6 +18,22 @@ from tests.fakes.openai_api import FakeOpenAI
 pytestmark = pytest.mark.slow
 SHOTS = REPO_ROOT / "test-artifacts" / "console"
 LONG_REPLY = " ".join(["Glaciers carve fjords as they move [1]."] * 40)
+# the lowest contrast ratio (WCAG) between visible text and the background it sits on
+LOWEST_CONTRAST = """() => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 :
+      ((v + 0.055) / 1.055) ** 2.4; }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c.slice(0, 3); } return [255, 255, 255]; };
+  let lowest = 21, where = "";
+  for (const el of document.querySelectorAll("h1,h2,h3,p,label,li,td,th,button,span,strong,mark")) {
+    if (!el.offsetParent || !el.textContent.trim()) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < lowest) { lowest = ratio; where = el.tagName + " " + el.textContent.slice(0, 30); }
+  }
+  return [lowest, where];
+}"""
 # counts every change to the streaming answer's text before the answer is final
 COUNT_UPDATES = """() => { window.updates = 0; new MutationObserver(() => {
     const last = [...document.querySelectorAll('.message.assistant')].pop();
@@ -133,6 +149,9 @@ def test_sign_up_upload_ask_stop_and_see_usage_in_a_real_browser(browser, keel):
     page.wait_for_selector(f"#users tr:has-text('{email}'):has-text('admin')")
     page.wait_for_selector(f"#users button:has-text('Make {email} a user')")
     shot(page, "6-admin")
+    lowest, where = page.evaluate(LOWEST_CONTRAST)
+    print(f"\nlowest text contrast on the page: {lowest:.2f} ({where})")
+    assert where and lowest >= 4.5, (lowest, where)  # WCAG AA for normal text, everywhere on the page
     page.close()
     assert errors == []  # no script error on the way
 
