@@ -14,6 +14,7 @@ from src.config import REPO_ROOT
 from tests.conftest import free_port, keel_serve, run_keel, start_worker, stop_worker
 from tests.fakes.oauth_provider import CLIENT_ID, CLIENT_SECRET, FakeAccount, FakeOAuthProvider, ServedApp
 from tests.fakes.openai_api import FakeOpenAI
+from tests.fakes.stripe_api import FakeStripe
 
 pytestmark = pytest.mark.slow
 SHOTS = REPO_ROOT / "test-artifacts" / "console"
@@ -170,22 +171,30 @@ def test_the_page_is_usable_at_phone_width_and_by_keyboard(browser, keel):
 
 
 
-def test_sign_in_with_a_provider_through_its_button(browser, test_env):
-    """GitHub-shaped OAuth against the local fake provider: the button, the provider's redirect back to the
-    console's callback page, the session."""
+def test_sign_in_with_a_provider_then_upgrade_through_stripe_checkout(browser, test_env):
+    """GitHub-shaped OAuth against the local fake provider (the button, the provider's redirect back to the
+    console's callback page, the session), then the upgrade button opens the Stripe Checkout session that the
+    local fake Stripe made (the checkout page itself is Stripe's: answered here by a stub route)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         provider = FakeOAuthProvider(base_url=f"http://127.0.0.1:{probe.getsockname()[1]}")
     provider.account = FakeAccount(f"sub-{uuid.uuid4().int % 10**9}", f"octo-{uuid.uuid4().hex[:6]}@example.com")
-    port = free_port()
-    env = {**test_env, "KEEL_PORT": str(port), "KEEL_OAUTH_GITHUB_CLIENT_ID": CLIENT_ID,
-           "KEEL_OAUTH_GITHUB_CLIENT_SECRET": CLIENT_SECRET, "KEEL_OAUTH_GITHUB_WEB_URL": provider.base_url,
-           "KEEL_OAUTH_GITHUB_API_URL": provider.base_url,
-           "KEEL_OAUTH_REDIRECT_URL": f"http://127.0.0.1:{port}/oauth/{{provider}}/callback"}
-    with ServedApp(provider.app(), int(provider.base_url.rsplit(":", 1)[1])), keel_serve(env) as (base, _):
-        page = browser.new_page()
-        page.goto(base)
-        page.get_by_role("button", name="Continue with Github", exact=True).click()
-        page.wait_for_selector(f"#who:has-text('{provider.account.email}')")
-        assert page.url == f"{base}/"  # the single-use code is not left in the address bar
-        page.close()
+    stripe, port = FakeStripe(), free_port()
+    with ServedApp(provider.app(), int(provider.base_url.rsplit(":", 1)[1])), stripe.serve() as stripe_served:
+        env = {**test_env, "KEEL_PORT": str(port), "KEEL_OAUTH_GITHUB_CLIENT_ID": CLIENT_ID,
+               "KEEL_OAUTH_GITHUB_CLIENT_SECRET": CLIENT_SECRET, "KEEL_OAUTH_GITHUB_WEB_URL": provider.base_url,
+               "KEEL_OAUTH_GITHUB_API_URL": provider.base_url,
+               "KEEL_OAUTH_REDIRECT_URL": f"http://127.0.0.1:{port}/oauth/{{provider}}/callback",
+               "KEEL_STRIPE_API_KEY": stripe.api_key, "KEEL_STRIPE_API_BASE": stripe_served.url,
+               "KEEL_STRIPE_PRICES": "pro=price_pro"}
+        with keel_serve(env) as (base, _):
+            page = browser.new_page()
+            page.route("https://checkout.stripe.com/**", lambda route: route.fulfill(body="Stripe Checkout"))
+            page.goto(base)
+            page.get_by_role("button", name="Continue with Github", exact=True).click()
+            page.wait_for_selector(f"#who:has-text('{provider.account.email}')")
+            assert page.url == f"{base}/"  # the single-use code is not left in the address bar
+            page.get_by_role("button", name="Upgrade to pro", exact=True).click()
+            page.wait_for_url("https://checkout.stripe.com/c/pay/**")
+            assert [session["url"] for session in stripe.checkout_sessions] == [page.url]
+            page.close()
