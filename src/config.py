@@ -160,6 +160,8 @@ class Settings(BaseSettings):
                                              description="vector size of an OpenAI-compatible model Keel does not know")
     embedding_batch_size: int = Field(32, ge=1, le=2048, description="texts per embedding batch")
     embedding_threads: int = Field(2, ge=1, le=256, description="CPU threads of the local embedding model")
+    embedding_query_cache: int = Field(2048, ge=0, le=1_000_000, description="search queries whose vectors each "
+                                                                              "process keeps (LRU); 0 = none")
     embedding_max_seq_length: int = Field(256, ge=16, le=512, description="tokens the local model reads per text")
     openai_api_key: str | None = Field(None, description="OpenAI API key (embeddings, chat); unset = not used")
     openai_base_url: str | None = Field(None, description="OpenAI-compatible base URL; unset = api.openai.com")

@@ -52,7 +52,8 @@ def embedding_options(settings: Settings) -> EmbeddingOptions:
     return EmbeddingOptions(model=settings.embedding_model, batch_size=settings.embedding_batch_size,
                             threads=settings.embedding_threads, max_seq_length=settings.embedding_max_seq_length,
                             openai_api_key=settings.openai_api_key, openai_base_url=settings.openai_base_url,
-                            openai_dimensions=settings.embedding_dimensions)
+                            openai_dimensions=settings.embedding_dimensions,
+                            query_cache=settings.embedding_query_cache)
 
 
 def llm_extraction(settings: Settings, uow: Callable[[], KnowledgeUnitOfWork], calls: ModelCalls,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
 
 from src.adapters.embeddings.local_minilm import LocalMiniLmEmbedder
-from src.ports.knowledge import Embedder
+from src.adapters.embeddings.registry import EmbedderRegistry, EmbeddingOptions
+from src.ports.knowledge import Embedder, EmbeddingUnavailable
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +46,25 @@ async def test_the_same_text_gives_the_same_vector_alone_or_in_a_batch(embedder)
 
 async def test_nothing_to_embed_is_nothing(embedder):
     assert await embedder.embed_documents([]) == []
+
+
+async def test_repeated_queries_are_embedded_once_and_the_cache_stays_bounded(fake_openai):
+    """Through the real OpenAI SDK against the local fake, which counts the calls that reach it."""
+    registry = EmbedderRegistry(EmbeddingOptions(model="openai/text-embedding-3-small@64", query_cache=2,
+                                                 openai_api_key=fake_openai.api_key,
+                                                 openai_base_url=fake_openai.base_url))
+    embedder = registry.configured()
+    first = await embedder.embed_query("glaciers")
+    assert await embedder.embed_query("glaciers") == pytest.approx(first, abs=1e-6) and fake_openai.calls == 1
+    together = await asyncio.gather(*(embedder.embed_query("dunes") for _ in range(5)))  # one call for all five
+    assert fake_openai.calls == 2 and all(vector == together[0] for vector in together)
+    await embedder.embed_query("reefs")  # a third query: the least recently used one (glaciers) goes
+    await embedder.embed_query("glaciers")
+    assert fake_openai.calls == 4
+    await embedder.embed_documents(["glaciers", "glaciers"])  # documents are never served from the cache
+    assert fake_openai.calls == 5
+    fake_openai.fail_next(10, status=500)  # a failed embedding is not cached: the next try calls again
+    with pytest.raises(EmbeddingUnavailable):
+        await embedder.embed_query("tides")
+    fake_openai.heal()
+    assert len(await embedder.embed_query("tides")) == 64

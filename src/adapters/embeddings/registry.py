@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from src.adapters.embeddings.local_minilm import MODEL_NAME as LOCAL_MINILM
 from src.adapters.embeddings.local_minilm import LocalMiniLmEmbedder
 from src.adapters.embeddings.openai_embeddings import OpenAIEmbedder
+from src.adapters.embeddings.query_cache import CachedQueries
 from src.ports.knowledge import Embedder, EmbeddingUnavailable
 
 OPENAI_SIZES = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
@@ -24,6 +25,7 @@ class EmbeddingOptions:
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_dimensions: int | None = None  # size of an OpenAI-compatible model not in OPENAI_SIZES
+    query_cache: int = 2048  # query vectors kept per space; 0 = none
 
 
 def check_model_name(name: str) -> str:
@@ -44,15 +46,15 @@ class EmbedderRegistry:
     def warm(self) -> str | None:
         """Loads the configured local model now (blocking, ~1-6 s), so no search or ingestion waits for it
         later; a remote model needs nothing. Returns what was loaded, for the log."""
-        embedder = self.configured()
-        if isinstance(embedder, LocalMiniLmEmbedder):
-            embedder.load()
+        if self._options.model == LOCAL_MINILM:
+            self.configured().load()  # type: ignore[attr-defined]
             return self._options.model
         return None
 
     def for_space(self, name: str) -> Embedder:
         if name not in self._made:
-            self._made[name] = self._make(name)
+            made = self._make(name)
+            self._made[name] = CachedQueries(made, self._options.query_cache) if self._options.query_cache else made
         return self._made[name]
 
     def _make(self, name: str) -> Embedder:
