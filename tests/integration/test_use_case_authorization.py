@@ -79,6 +79,7 @@ def _calls(container, ws):
         "query_audit_log": lambda c: container.query_audit_log().execute(c, action=None, actor_id=None, before=None,
                                                                          limit=10),
         "set_user_role": lambda c: container.set_user_role().execute(c, ANY, Role.ADMIN, ClientInfo()),
+        "list_users": lambda c: container.list_users().execute(c, "a"),
     }
 
 
