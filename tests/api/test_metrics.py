@@ -36,6 +36,17 @@ def value(found: dict, name: str, **labels: str) -> float:
     return found.get((name, frozenset(labels.items())), 0.0)
 
 
+async def scrape_worker(port: int) -> dict:
+    """The workers' metrics. Dramatiq starts the process serving them only once its workers are up, so a job
+    can finish before the endpoint listens: wait for it (bounded)."""
+    async with httpx.AsyncClient() as http, asyncio.timeout(30):
+        while True:
+            try:
+                return samples((await http.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text)
+            except httpx.ConnectError:
+                await asyncio.sleep(0.2)
+
+
 async def scrape(client, token: str | None = None) -> dict:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     response = await client.get("/metrics", headers=headers)
@@ -136,8 +147,7 @@ async def test_the_workers_metrics_show_the_ingestion_they_ran(client, test_env)
         settled = [await wait_until_settled(client, token, ws, answer["documents"][0]["document"]["id"])
                    for answer in uploaded]
         assert [document["status"] for document in settled] == ["READY", "READY"]
-        async with httpx.AsyncClient() as http:
-            found = samples((await http.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text)
+        found = await scrape_worker(port)
     finally:
         stop_worker(worker)
     runs = value(found, "keel_job_runs_total", actor=INGEST_JOB, outcome="ok")
@@ -186,10 +196,10 @@ async def test_every_series_the_dashboard_queries_exists_after_real_traffic(sett
                        for _ in range(70)]
             assert 429 in refused
             uploaded = await upload(client, token, w, "n.md", b"# N\n\nglaciers", "text/markdown")
-            await wait_until_settled(client, token, w, uploaded["documents"][0]["document"]["id"])
+            settled = await wait_until_settled(client, token, w, uploaded["documents"][0]["document"]["id"])
+            assert settled["status"] == "READY"
             api = await scrape(client)
-        async with httpx.AsyncClient() as http:
-            workers = samples((await http.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text)
+        workers = await scrape_worker(port)
     finally:
         stop_worker(worker)
         await shutdown(container)
