@@ -1,6 +1,7 @@
 """Postgres stopped and started again under a steady mix of requests and live answers, against `keel serve`:
 during the gap the API answers typed UNAVAILABLE errors and /healthz 503, never a 500 nor a hang; afterwards it
-serves again without restarting Keel, and no answer is left half-written. Prints the recovery time.
+serves again without restarting Keel; answers streaming at the time end answered, and once the database is
+back they are stored with their usage settled (none left half-written). Prints the recovery time.
 
 Stops the shared test cluster for a few seconds: the other tests' connections are checked on checkout."""
 
@@ -93,9 +94,10 @@ def test_a_postgres_restart_under_traffic_is_survived_without_restarting_keel(se
             return "answered" if "".join(chunk.choices[0].delta.content or "" for chunk in stream
                                          if chunk.choices) else "empty"
 
+        assert answer() == "answered"  # warm (the first answer loads the embedding model): the next ones stream
         for _ in range(2):
             traffic.run("answer", answer)
-        time.sleep(4)
+        time.sleep(3)
         stopping_at = time.monotonic()
         cluster.stop()
         stopped_at = time.monotonic()  # from here on no request can reach it
@@ -132,6 +134,8 @@ def test_a_postgres_restart_under_traffic_is_survived_without_restarting_keel(se
     assert {outcome for (kind, outcome) in during if kind in ("me", "documents")} <= {"GraphQL UNAVAILABLE", "ok"}
     assert all(at is not None and at < 10 for at in recovered.values()), recovered
     assert slowest < 30  # no request hangs on the missing database
+    # the provider did not go away: answers streaming when the database did still end answered
+    assert "answered" in {outcome for (kind, outcome) in in_flight if kind == "answer"}, in_flight
     engine = create_engine(settings.libpq_url().replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as db:  # every answer ended one way or the other, with its usage settled
         unsettled = db.execute(text("""SELECT m.status, count(*) FROM messages m
@@ -140,6 +144,5 @@ def test_a_postgres_restart_under_traffic_is_survived_without_restarting_keel(se
         reserved = db.execute(text("SELECT count(*) FROM usage_records WHERE workspace_id = :w AND settled_at IS NULL"),
                               {"w": workspace}).scalar_one()
     engine.dispose()
-    # Known gap (#21 note): an answer cut mid-stream by the outage stays `streaming` with its reservation open
-    # until the worker's recovery job ends it; no worker runs here, so this is printed, not asserted.
     print(f"answers left unfinished: {unsettled}; reservations open: {reserved}")
+    assert unsettled == [] and reserved == 0

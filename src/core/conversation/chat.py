@@ -47,10 +47,12 @@ from src.ports.models import (
     TokenCounter,
     Usage,
 )
-from src.ports.shared import Clock, InvalidInput
+from src.ports.shared import Clock, InvalidInput, StorageUnavailable
 
 log = logging.getLogger(__name__)
 ANSWER_TEMPLATE = "rag_answer"
+# past this, an outcome the database never took is left to the sweep (a worker fails it from its checkpoint)
+OUTCOME_RETRY_SECONDS = 600.0
 CONTEXT_ALLOWANCE = 200  # tokens of template text around the passages
 
 
@@ -246,11 +248,32 @@ class SendMessage:
                         completion_tokens=usage.completion_tokens, cost_usd=cost, error=error,
                         latency_ms=int((time.monotonic() - started) * 1000),
                         ttft_ms=int((first_token_at - started) * 1000) if first_token_at else None, completed_at=now)
-        async with self._uow() as uow:
-            if await uow.messages.finish(final):
-                await self._calls.settle(uow, turn.decision, route, usage, template_ref, cost)
-                await uow.commit()
-            else:  # this process stalled so long that the sweep failed the answer: that outcome stands
-                final = await uow.messages.get(final.id) or final
-        live.finish(final)
+        stored = await self._write_outcome(turn, live, final, route, usage, template_ref, cost)
+        if live.final is None:
+            live.finish(stored)
+
+    async def _write_outcome(self, turn: _Turn, live: LiveAnswer, final: Message, route: ModelRoute | None,
+                             usage: Usage, template_ref: str, cost: float) -> Message:
+        """The outcome and its settled usage, in one transaction. While the database is unreachable the
+        followers get the outcome at once and the write is retried (bounded), so the answer ends as it did
+        when the database is back, instead of staying `streaming` until a worker's sweep cuts it short."""
+        deadline, pause = time.monotonic() + OUTCOME_RETRY_SECONDS, 0.25
+        while True:
+            try:
+                async with self._uow() as uow:
+                    if await uow.messages.finish(final):
+                        await self._calls.settle(uow, turn.decision, route, usage, template_ref, cost)
+                        await uow.commit()
+                        return final
+                    # the sweep failed it first (this process stalled, or the write was retried): that stands
+                    return await uow.messages.get(final.id) or final
+            except StorageUnavailable:
+                if time.monotonic() + pause > deadline:
+                    raise
+                if live.final is None:
+                    log.warning("answer %s: the database is unreachable; its outcome is stored once it is back",
+                                final.id)
+                    live.finish(final)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
