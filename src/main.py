@@ -134,6 +134,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         except Exception:
             logging.getLogger(__name__).exception("could not check the keyword index")
         container.chat_models()  # the provider clients are built now, not while the first answer waits
+        feed = container.answer_feed()  # answers generated here, followed from other API processes
+        feed.on_wanted(container.relay_answers().wanted)
+        await feed.start()
         checkpoints = asyncio.create_task(every(settings.chat_checkpoint_seconds, container.save_answer_progress))
         relay = asyncio.create_task(every(RELAY_SECONDS, container.relay_jobs))  # jobs a broker outage held back
         sockets = asyncio.create_task(graphql.sockets.watch(container.find_ended_credentials,
@@ -144,6 +147,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         sockets.cancel()
         relay.cancel()
         await container.live_answers().stop_all()  # unfinished answers are stored as cancelled
+        await feed.close()
         await shutdown(container)
 
     app = Starlette(

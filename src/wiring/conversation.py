@@ -6,14 +6,15 @@ from __future__ import annotations
 from dependency_injector import providers
 
 from src.adapters.postgres.conversation.unit_of_work import PgConversationUnitOfWork
+from src.adapters.postgres.live_feed import PgAnswerFeed
 from src.config import Settings
 from src.core.conversation import conversations as convs
 from src.core.conversation.chat import SendMessage
 from src.core.conversation.completions import CompleteChat
 from src.core.conversation.feedback import AnswerAnalyticsReport, ExportFeedback, RateAnswer
+from src.core.conversation.follow import FollowMessage, RelayAnswers
 from src.core.conversation.live import LiveAnswers
 from src.core.conversation.progress import (
-    FollowMessage,
     RecoverStalledAnswers,
     SaveAnswerProgress,
     StopAnswer,
@@ -38,6 +39,8 @@ class ConversationWiring(KnowledgeWiring):
     conversation_reads = providers.Factory(PgConversationUnitOfWork, W.read_session_factory, W.jobs)
     chat = providers.Singleton(chat_settings, W.settings)
     live_answers = providers.Singleton(LiveAnswers, W.settings.provided.chat_resume_grace_seconds)
+    answer_feed = providers.Singleton(PgAnswerFeed, W.settings.provided.libpq_url.call())
+    relay_answers = providers.Singleton(RelayAnswers, live_answers, answer_feed, chat)
     retriever = providers.Factory(KnowledgeRetriever, W.search,
                                   providers.Callable(SearchMode, W.settings.provided.chat_retrieval_mode))
     send_message = providers.Factory(SendMessage, conversation_uow.provider, conversation_reads.provider,
@@ -47,7 +50,7 @@ class ConversationWiring(KnowledgeWiring):
     stop_answer = providers.Factory(StopAnswer, conversation_uow.provider, live_answers, W.clock, W.access)
     recover_stalled_answers = providers.Factory(RecoverStalledAnswers, conversation_uow.provider, W.chat_models,
                                                 W.token_counter, W.clock, chat)
-    follow_message = providers.Factory(FollowMessage, conversation_reads.provider, live_answers,
+    follow_message = providers.Factory(FollowMessage, conversation_reads.provider, live_answers, answer_feed,
                                        recover_stalled_answers, W.clock, chat, W.access)
     create_conversation = providers.Factory(convs.CreateConversation, conversation_uow.provider, W.clock, W.access)
     list_conversations = providers.Factory(convs.ListConversations, conversation_uow.provider, W.clock, W.access)

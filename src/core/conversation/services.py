@@ -18,8 +18,9 @@ from src.core.conversation.conversations import (
     UsageReport,
 )
 from src.core.conversation.feedback import AnswerAnalyticsReport, ExportFeedback, RateAnswer
+from src.core.conversation.follow import FollowMessage
 from src.core.conversation.live import LiveAnswers
-from src.core.conversation.progress import FollowMessage, RecoverStalledAnswers, StopAnswer
+from src.core.conversation.progress import RecoverStalledAnswers, StopAnswer
 
 
 class ConversationServices(Protocol):

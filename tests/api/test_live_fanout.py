@@ -1,0 +1,144 @@
+"""Two `keel serve` processes and a worker sharing one database: an answer generated on one process is followed
+live from the other (over the live feed, not the 2-second checkpoints), and a client that loses its socket
+mid-answer and reconnects to the other process resumes from its offset without a gap or a repeated character.
+Prints how far the follower on the other process lags a follower on the generating one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+
+import httpx
+import pytest
+import websockets
+
+from tests.api.test_knowledge import upload, wait_until_settled
+from tests.api.test_openai_api import account
+from tests.conftest import keel_serve, start_worker, stop_worker
+from tests.fakes.openai_api import FakeOpenAI
+
+pytestmark = pytest.mark.slow
+CHAT = """subscription($w: ID!, $q: String!) { chat(workspaceId: $w, content: $q) {
+  kind messageId offset text message { status content } error { code } } }"""
+STREAM = """subscription($w: ID!, $m: ID!, $o: Int!) { messageStream(workspaceId: $w, messageId: $m, offset: $o) {
+  kind offset text message { status content } error { code } } }"""
+WORDS = 150
+
+
+class Reader:
+    """One graphql-transport-ws socket with one subscription; every DELTA with its arrival time."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.url, self.token = base.replace("http://", "ws://") + "/graphql", token
+        self.deltas: list[tuple[float, int, str]] = []  # (arrived at, offset, text)
+        self.final: dict | None = None
+
+    async def open(self, query: str, variables: dict) -> None:
+        self.ws = await websockets.connect(self.url, subprotocols=["graphql-transport-ws"], open_timeout=30)
+        await self.ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {self.token}"}}))
+        assert json.loads(await self.ws.recv())["type"] == "connection_ack"
+        await self.ws.send(json.dumps({"id": "1", "type": "subscribe",
+                                       "payload": {"query": query, "variables": variables}}))
+
+    async def event(self) -> dict:
+        message = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
+        assert message["type"] == "next", message
+        event = next(iter(message["payload"]["data"].values()))
+        assert not event.get("error"), event
+        if event["kind"] == "DELTA":
+            self.deltas.append((time.monotonic(), event["offset"], event["text"]))
+        elif event["kind"] == "FINISHED":
+            self.final = event["message"]
+        return event
+
+    async def to_the_end(self) -> None:
+        while self.final is None:
+            await self.event()
+        await self.ws.close()
+
+    def text(self, start: int = 0) -> str:
+        """The text its deltas make, checking each continues the last exactly (no gap, nothing twice)."""
+        text = ""
+        for _, offset, piece in self.deltas:
+            assert offset == start + len(text), (offset, start + len(text))
+            text += piece
+        return text
+
+    def times(self) -> list[tuple[int, float]]:
+        """(characters received, when) after each delta."""
+        return [(offset + len(piece), at) for at, offset, piece in self.deltas]
+
+
+def lags(generating: Reader, elsewhere: Reader) -> list[float]:
+    """For each delta the other process delivered: how long after the generating process had delivered it."""
+    local = generating.times()
+    found = []
+    for size, at in elsewhere.times():
+        first = next(t for s, t in local if s >= size)
+        found.append(at - first)
+    return found
+
+
+async def follow_and_resume(a: str, b: str, token: str, workspace: str) -> None:
+    # 1. asked on A; followed on A and, live, on B
+    asker = Reader(a, token)
+    await asker.open(CHAT, {"w": workspace, "q": "How do fjords form?"})
+    started = await asker.event()
+    assert started["kind"] == "STARTED"
+    message = started["messageId"]
+    near, far = Reader(a, token), Reader(b, token)
+    await near.open(STREAM, {"w": workspace, "m": message, "o": 0})
+    await far.open(STREAM, {"w": workspace, "m": message, "o": 0})
+    await asyncio.gather(asker.to_the_end(), near.to_the_end(), far.to_the_end())
+    assert far.final["status"] == "COMPLETE" and far.text() == far.final["content"] == asker.text()
+    # live, not from the checkpoints (every 2 s: a handful of pieces for this answer of ~5 s)
+    assert len(far.deltas) > 20, len(far.deltas)
+    lag = lags(near, far)
+    print(f"\nfollower on the other process: {len(far.deltas)} deltas; lag behind a follower on the generating "
+          f"process p50 {statistics.median(lag) * 1000:.1f} ms, p95 {statistics.quantiles(lag, n=20)[18] * 1000:.1f}"
+          f" ms, max {max(lag) * 1000:.1f} ms")
+
+    # 2. asked on A, the socket lost mid-answer, resumed on B from what had arrived
+    lost = Reader(a, token)
+    await lost.open(CHAT, {"w": workspace, "q": "And then?"})
+    message = (await lost.event())["messageId"]
+    while len(lost.text()) < 40:
+        await lost.event()
+    lost.ws.transport.abort()  # no close frame: a phone losing its network
+    received = lost.text()
+    await asyncio.sleep(0.5)  # the answer goes on meanwhile
+    resumed = Reader(b, token)
+    await resumed.open(STREAM, {"w": workspace, "m": message, "o": len(received)})
+    await resumed.to_the_end()
+    assert resumed.final["status"] == "COMPLETE"
+    assert received + resumed.text(start=len(received)) == resumed.final["content"]
+    print(f"resumed on the other process at character {len(received)} of {len(resumed.final['content'])}: "
+          f"{len(resumed.deltas)} deltas, the first of {len(resumed.deltas[0][2])} characters")
+
+
+def test_an_answer_is_followed_live_and_resumed_on_another_api_process(test_env):
+    fake = FakeOpenAI()
+    fake.chat.reply = " ".join(f"fjord{i}" for i in range(WORDS)) + "."
+    fake.chat.token_delay = 0.03
+    with fake.serve() as served:
+        env = {**test_env, "KEEL_OPENAI_API_KEY": fake.api_key, "KEEL_OPENAI_BASE_URL": served.url + "/v1",
+               "KEEL_RATE_ANONYMOUS_PER_MINUTE": "0", "KEEL_RATE_USER_PER_MINUTE": "0"}
+        worker = start_worker(env)
+        try:
+            with keel_serve(env) as (a, _), keel_serve(env) as (b, _):
+                _, workspace, token = account(a)
+
+                async def scenario() -> None:
+                    async with httpx.AsyncClient(base_url=b, timeout=60) as on_b:  # uploaded on B, asked on A
+                        uploaded = await upload(on_b, token, workspace, "fjords.md",
+                                                b"# Fjords\n\nGlaciers carve fjords.", "text/markdown")
+                        settled = await wait_until_settled(on_b, token, workspace,
+                                                           uploaded["documents"][0]["document"]["id"])
+                        assert settled["status"] == "READY"
+                    await follow_and_resume(a, b, token, workspace)
+
+                asyncio.run(scenario())
+        finally:
+            stop_worker(worker)
