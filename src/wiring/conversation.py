@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dependency_injector import providers
 
+from src.adapters.live.channels import ChannelFeed
+from src.adapters.live.postgres import PgAnswerFeed
+from src.adapters.live.redis import RedisAnswerFeed
 from src.adapters.postgres.conversation.unit_of_work import PgConversationUnitOfWork
-from src.adapters.postgres.live_feed import PgAnswerFeed
 from src.config import Settings
 from src.core.conversation import conversations as convs
 from src.core.conversation.chat import SendMessage
@@ -34,12 +36,17 @@ def chat_settings(settings: Settings) -> ChatSettings:
         checkpoint_seconds=settings.chat_checkpoint_seconds, stalled_after_seconds=settings.chat_stalled_after_seconds)
 
 
+def answer_feed(settings: Settings) -> ChannelFeed:
+    """Between API processes: Redis pub/sub when Redis is configured, else the database's LISTEN/NOTIFY."""
+    return RedisAnswerFeed(settings.redis_url) if settings.redis_url else PgAnswerFeed(settings.libpq_url())
+
+
 class ConversationWiring(KnowledgeWiring):
     conversation_uow = providers.Factory(PgConversationUnitOfWork, W.session_factory, W.jobs)
     conversation_reads = providers.Factory(PgConversationUnitOfWork, W.read_session_factory, W.jobs)
     chat = providers.Singleton(chat_settings, W.settings)
     live_answers = providers.Singleton(LiveAnswers, W.settings.provided.chat_resume_grace_seconds)
-    answer_feed = providers.Singleton(PgAnswerFeed, W.settings.provided.libpq_url.call())
+    answer_feed = providers.Singleton(answer_feed, W.settings)
     relay_answers = providers.Singleton(RelayAnswers, live_answers, answer_feed, chat)
     retriever = providers.Factory(KnowledgeRetriever, W.search,
                                   providers.Callable(SearchMode, W.settings.provided.chat_retrieval_mode))

@@ -81,7 +81,7 @@ def lags(generating: Reader, elsewhere: Reader) -> list[float]:
     return found
 
 
-async def follow_and_resume(a: str, b: str, token: str, workspace: str) -> None:
+async def follow_and_resume(a: str, b: str, token: str, workspace: str, transport: str) -> None:
     # 1. asked on A; followed on A and, live, on B
     asker = Reader(a, token)
     await asker.open(CHAT, {"w": workspace, "q": "How do fjords form?"})
@@ -96,7 +96,7 @@ async def follow_and_resume(a: str, b: str, token: str, workspace: str) -> None:
     # live, not from the checkpoints (every 2 s: a handful of pieces for this answer of ~5 s)
     assert len(far.deltas) > 20, len(far.deltas)
     lag = lags(near, far)
-    print(f"\nfollower on the other process: {len(far.deltas)} deltas; lag behind a follower on the generating "
+    print(f"\n{transport}: follower on the other process: {len(far.deltas)} deltas; lag behind a follower on the generating "
           f"process p50 {statistics.median(lag) * 1000:.1f} ms, p95 {statistics.quantiles(lag, n=20)[18] * 1000:.1f}"
           f" ms, max {max(lag) * 1000:.1f} ms")
 
@@ -118,13 +118,16 @@ async def follow_and_resume(a: str, b: str, token: str, workspace: str) -> None:
           f"{len(resumed.deltas)} deltas, the first of {len(resumed.deltas[0][2])} characters")
 
 
-def test_an_answer_is_followed_live_and_resumed_on_another_api_process(test_env):
+@pytest.mark.parametrize("transport", ["postgres", "redis"])
+def test_an_answer_is_followed_live_and_resumed_on_another_api_process(test_env, transport, request):
+    """Over Postgres LISTEN/NOTIFY by default, over Redis pub/sub when KEEL_REDIS_URL is set."""
+    redis = {"KEEL_REDIS_URL": request.getfixturevalue("redis_url")} if transport == "redis" else {}
     fake = FakeOpenAI()
     fake.chat.reply = " ".join(f"fjord{i}" for i in range(WORDS)) + "."
     fake.chat.token_delay = 0.03
     with fake.serve() as served:
         env = {**test_env, "KEEL_OPENAI_API_KEY": fake.api_key, "KEEL_OPENAI_BASE_URL": served.url + "/v1",
-               "KEEL_RATE_ANONYMOUS_PER_MINUTE": "0", "KEEL_RATE_USER_PER_MINUTE": "0"}
+               "KEEL_RATE_ANONYMOUS_PER_MINUTE": "0", "KEEL_RATE_USER_PER_MINUTE": "0", **redis}
         worker = start_worker(env)
         try:
             with keel_serve(env) as (a, _), keel_serve(env) as (b, _):
@@ -137,7 +140,7 @@ def test_an_answer_is_followed_live_and_resumed_on_another_api_process(test_env)
                         settled = await wait_until_settled(on_b, token, workspace,
                                                            uploaded["documents"][0]["document"]["id"])
                         assert settled["status"] == "READY"
-                    await follow_and_resume(a, b, token, workspace)
+                    await follow_and_resume(a, b, token, workspace, transport)
 
                 asyncio.run(scenario())
         finally:

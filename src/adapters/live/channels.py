@@ -1,8 +1,7 @@
-"""The live feed over Postgres LISTEN/NOTIFY: one dedicated connection per API process (outside the pool: a
-listening connection must stay open), a channel per followed answer, one channel for the requests. What is
-published is sent in batches, one round trip each, in order. A notification carries at most 8000 bytes, so
-long text goes in several. The connection is re-made when it is lost (a database restart); what was sent
-meanwhile is lost, and followers ask again."""
+"""What the live feed's transports share: a channel per followed answer and one for the requests, text split
+into payloads that fit a notification, this process's subscribers, and an outbox sent in order, in batches
+(one round trip each). A transport makes the connection, listens, delivers a batch and reports what it
+receives; what it loses (a restart of its server) the followers ask for again."""
 
 from __future__ import annotations
 
@@ -10,10 +9,9 @@ import asyncio
 import contextlib
 import json
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from uuid import UUID
-
-import asyncpg
 
 from src.ports.live import FeedEnd, FeedEvent, FeedText
 
@@ -21,7 +19,6 @@ log = logging.getLogger(__name__)
 WANTED = "keel_live_wanted"
 PAYLOAD_BYTES = 7000  # Postgres refuses notifications of 8000 bytes and more
 QUEUED = 2000  # events a follower may have waiting before the newest are dropped (it asks again)
-FAILURES = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
 def channel_of(message_id: UUID) -> str:
@@ -48,7 +45,7 @@ def event_of(payload: str) -> FeedEvent:
     return FeedEnd() if data.get("end") else FeedText(int(data["o"]), str(data["t"]))
 
 
-class _Subscription:
+class Subscription:
     def __init__(self) -> None:
         self.events: asyncio.Queue[FeedEvent] = asyncio.Queue(QUEUED)
 
@@ -61,36 +58,47 @@ class _Subscription:
             return None
 
 
-class PgAnswerFeed:
-    def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
-        self._connection: asyncpg.Connection | None = None
-        self._using = asyncio.Lock()  # one statement at a time on the connection
-        self._lost = asyncio.Event()
-        self._subscriptions: dict[str, set[_Subscription]] = {}
+class ChannelFeed(ABC):
+    """An AnswerFeed over a publish/subscribe transport."""
+
+    def __init__(self) -> None:
+        self._subscriptions: dict[str, set[Subscription]] = {}
         self._handlers: list[Callable[[UUID, int], None]] = []
         self._outbox: list[tuple[str, str]] = []
         self._queued = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
+    @abstractmethod
+    async def _keep_connected(self) -> None:
+        """Runs until cancelled: (re)connects and listens to WANTED and every subscribed channel."""
+
+    @abstractmethod
+    async def _deliver(self, batch: list[tuple[str, str]]) -> None: ...
+
+    @abstractmethod
+    async def _listen(self, channel: str) -> None: ...
+
+    @abstractmethod
+    async def _unlisten(self, channel: str) -> None: ...
+
+    @abstractmethod
+    async def _disconnect(self) -> None: ...
+
     def on_wanted(self, handler: Callable[[UUID, int], None]) -> None:
         self._handlers.append(handler)
 
     async def start(self) -> None:
-        """Keeps the connection (and so this process's LISTENs) up, and sends what is published."""
         self._tasks = [asyncio.create_task(self._keep_connected()), asyncio.create_task(self._send())]
 
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._connection is not None:
-            with contextlib.suppress(*FAILURES):
-                await self._connection.close(timeout=2)
+        await self._disconnect()
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, message_id: UUID) -> AsyncIterator[_Subscription]:
-        channel, subscription = channel_of(message_id), _Subscription()
+    async def subscribe(self, message_id: UUID) -> AsyncIterator[Subscription]:
+        channel, subscription = channel_of(message_id), Subscription()
         first = channel not in self._subscriptions
         self._subscriptions.setdefault(channel, set()).add(subscription)
         try:
@@ -124,66 +132,11 @@ class PgAnswerFeed:
             self._queued.clear()
             batch, self._outbox = self._outbox, []
             try:
-                async with self._using:
-                    connection = await self._connected()
-                    await connection.execute("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS t(c, p)",
-                                             [c for c, _ in batch], [p for _, p in batch])
-            except FAILURES as exc:  # best effort: the followers ask again
+                await self._deliver(batch)
+            except Exception as exc:  # best effort, whatever the transport raised: the followers ask again
                 log.debug("live feed: %d events not sent: %s", len(batch), exc)
-                self._drop()
 
-    async def _listen(self, channel: str) -> None:
-        try:
-            async with self._using:
-                connection = await self._connected()
-                await connection.add_listener(channel, self._received)
-        except FAILURES as exc:  # listened to once the connection is back; checkpoints meanwhile
-            log.debug("live feed: cannot listen yet: %s", exc)
-            self._drop()
-
-    async def _unlisten(self, channel: str) -> None:
-        with contextlib.suppress(*FAILURES):
-            async with self._using:
-                if self._connection is not None and not self._connection.is_closed():
-                    await self._connection.remove_listener(channel, self._received)
-
-    async def _connected(self) -> asyncpg.Connection:
-        """The connection, made (with every LISTEN this process needs) if there is none. Under `_using`."""
-        if self._connection is not None and not self._connection.is_closed():
-            return self._connection
-        connection = await asyncpg.connect(self._dsn, timeout=5, server_settings={"application_name": "keel-live"})
-        try:
-            connection.add_termination_listener(lambda _: self._lost.set())
-            await connection.add_listener(WANTED, self._received)
-            for channel in list(self._subscriptions):
-                await connection.add_listener(channel, self._received)
-        except BaseException:
-            connection.terminate()
-            raise
-        self._connection = connection
-        return connection
-
-    def _drop(self) -> None:
-        if self._connection is not None:
-            self._connection.terminate()
-            self._connection = None
-        self._lost.set()
-
-    async def _keep_connected(self) -> None:
-        pause = 0.5
-        while True:
-            self._lost.clear()
-            try:
-                async with self._using:
-                    await self._connected()
-                pause = 0.5
-                await self._lost.wait()
-            except FAILURES as exc:
-                log.warning("live feed: no connection to the database (%s); retrying in %.1f s", exc, pause)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 5.0)
-
-    def _received(self, _connection: object, _pid: int, channel: str, payload: str) -> None:
+    def _received(self, channel: str, payload: str) -> None:
         if channel == WANTED:
             message_id, _, offset = payload.partition(" ")
             try:
