@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # HTTP
     host: str = Field("127.0.0.1", description="address `keel serve` binds")
     port: int = Field(8000, ge=1, le=65535, description="port `keel serve` binds")
+    api_processes: int = Field(1, ge=1, le=64, description="API processes `keel serve` runs on that one port "
+                               "(`keel serve --workers N`); they share live answers and metrics")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
     log_format: Literal["json", "console"] = Field("json", description="json: one JSON object per line (time, "
                                                    "level, message, request/trace/user/workspace ids); console: "

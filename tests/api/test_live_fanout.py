@@ -27,6 +27,19 @@ STREAM = """subscription($w: ID!, $m: ID!, $o: Int!) { messageStream(workspaceId
 WORDS = 150
 
 
+def slow_provider() -> FakeOpenAI:
+    """Answers of 150 words at ~33 a second."""
+    fake = FakeOpenAI()
+    fake.chat.reply = " ".join(f"fjord{i}" for i in range(WORDS)) + "."
+    fake.chat.token_delay = 0.03
+    return fake
+
+
+def provider_env(test_env: dict[str, str], fake: FakeOpenAI, url: str) -> dict[str, str]:
+    return {**test_env, "KEEL_OPENAI_API_KEY": fake.api_key, "KEEL_OPENAI_BASE_URL": url + "/v1",
+            "KEEL_RATE_ANONYMOUS_PER_MINUTE": "0", "KEEL_RATE_USER_PER_MINUTE": "0"}
+
+
 class Reader:
     """One graphql-transport-ws socket with one subscription; every DELTA with its arrival time."""
 
@@ -53,10 +66,11 @@ class Reader:
             self.final = event["message"]
         return event
 
-    async def to_the_end(self) -> None:
+    async def to_the_end(self, close: bool = True) -> None:
         while self.final is None:
             await self.event()
-        await self.ws.close()
+        if close:
+            await self.ws.close()
 
     def text(self, start: int = 0) -> str:
         """The text its deltas make, checking each continues the last exactly (no gap, nothing twice)."""
@@ -122,12 +136,9 @@ async def follow_and_resume(a: str, b: str, token: str, workspace: str, transpor
 def test_an_answer_is_followed_live_and_resumed_on_another_api_process(test_env, transport, request):
     """Over Postgres LISTEN/NOTIFY by default, over Redis pub/sub when KEEL_REDIS_URL is set."""
     redis = {"KEEL_REDIS_URL": request.getfixturevalue("redis_url")} if transport == "redis" else {}
-    fake = FakeOpenAI()
-    fake.chat.reply = " ".join(f"fjord{i}" for i in range(WORDS)) + "."
-    fake.chat.token_delay = 0.03
+    fake = slow_provider()
     with fake.serve() as served:
-        env = {**test_env, "KEEL_OPENAI_API_KEY": fake.api_key, "KEEL_OPENAI_BASE_URL": served.url + "/v1",
-               "KEEL_RATE_ANONYMOUS_PER_MINUTE": "0", "KEEL_RATE_USER_PER_MINUTE": "0", **redis}
+        env = {**provider_env(test_env, fake, served.url), **redis}
         worker = start_worker(env)
         try:
             with keel_serve(env) as (a, _), keel_serve(env) as (b, _):

@@ -4,10 +4,11 @@ report (the registry they share) and the gauges `refresh` sets at each scrape.""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
@@ -58,6 +59,20 @@ def _route_of(scope) -> str:
     return "other"
 
 
+def multiprocess_metrics() -> bool:
+    """Set by `keel serve --workers N`: every process writes its metrics to files in that directory."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """This process's metrics, or, when several API processes serve, theirs summed (each gauge by its mode)."""
+    if not multiprocess_metrics():
+        return generate_latest(registry)
+    summed = CollectorRegistry()
+    multiprocess.MultiProcessCollector(summed)
+    return generate_latest(summed)
+
+
 def metrics_endpoint(registry: CollectorRegistry, refresh: Callable[[str | None], Awaitable[None]]):
     """`refresh(token)` sets the scrape-time gauges; it raises Forbidden without the operator's token."""
 
@@ -70,6 +85,6 @@ def metrics_endpoint(registry: CollectorRegistry, refresh: Callable[[str | None]
                                 headers={"WWW-Authenticate": "Bearer"})
         except StorageUnavailable as exc:  # the counters still tell what happened; the gauges stay as they were
             log.warning("metrics: operational counts not read (%s)", exc)
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(registry), media_type=CONTENT_TYPE_LATEST)
 
     return metrics
