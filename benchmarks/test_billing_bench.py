@@ -8,11 +8,15 @@ Run: ./keel test benchmarks -k billing -s
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 import uuid
 from datetime import UTC, datetime
 
+import httpx
+
+from benchmarks.test_conversation_bench import _cpu_seconds, _keel_serve
 from src.container import build_container, shutdown
 from src.main import create_app
 from src.ports.identity import Workspace
@@ -92,3 +96,46 @@ def test_webhook_throughput_and_latency(settings):
             await shutdown(container)
 
     asyncio.run(run())
+
+
+def test_webhooks_per_api_process(settings, test_env):
+    """The same distinct events against `keel serve` in its own process (the senders in this one, so the
+    server's CPU is its own): events/s, latency, and the server's CPU per event from /proc."""
+    senders, count = int(os.environ.get("BENCH_WEBHOOK_SENDERS", "32")), int(os.environ.get("BENCH_WEBHOOKS", "3000"))
+    env = {**test_env, "KEEL_STRIPE_WEBHOOK_SECRET": SECRET, "KEEL_STRIPE_PRICES": "pro=price_pro,team=price_team",
+           "KEEL_LOG_LEVEL": "warning"}
+
+    async def run(base: str, pid: int) -> str:
+        container = build_container(settings)
+        try:
+            workspaces = await _workspaces(container, 200)
+        finally:
+            await shutdown(container)
+        now = int(time.time())
+        payloads = [event(f"evt_{uuid.uuid4().hex}", "customer.subscription.created", subscription_object(
+            f"sub_s{uuid.uuid4().hex[:12]}", "cus_bench", "price_team" if index % 2 else "price_pro", "active",
+            str(workspaces[index % len(workspaces)])), now + index) for index in range(count + 100)]
+        limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+            await _deliver_all(client, payloads[:100], senders)  # warm-up
+            cpu = _cpu_seconds(pid)
+            latencies, wall, outcomes = await _deliver_all(client, payloads[100:], senders)
+            cpu = _cpu_seconds(pid) - cpu
+        assert outcomes.count("processed") == count, set(outcomes)
+        return (f"{summary(latencies, wall, count, count)}; server CPU {cpu / count * 1000:.2f} ms per event "
+                f"({cpu / wall * 100:.0f}% of a core)")
+
+    with _keel_serve(env) as (base, pid):
+        print(f"\nwebhooks against `keel serve` (one process), {senders} concurrent senders: "
+              f"{asyncio.run(run(base, pid))}")
+
+
+async def _workspaces(container, count: int) -> list:
+    made = []
+    async with container.identity_uow() as uow:
+        for _ in range(count):
+            workspace = Workspace(uuid.uuid4(), "bench", datetime.now(UTC))
+            await uow.workspaces.add(workspace)
+            made.append(workspace.id)
+        await uow.commit()
+    return made

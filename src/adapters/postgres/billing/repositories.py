@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import zlib
+from dataclasses import fields
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, text, union, update
+from sqlalchemy import Table, bindparam, delete, func, select, text, union, update
+from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +38,34 @@ from src.ports.billing import (
 
 LOCK_CLASS = zlib.crc32(b"keel.billing") & 0x7FFFFFFF  # advisory lock namespace for billing
 RECONCILIATION_LOCK = 1
+
+# What every webhook runs, built once on the tables (not the ORM classes): each call only binds values and
+# SQLAlchemy reuses the compiled form. Building ORM statements per call was most of a webhook's CPU.
+SUBSCRIPTIONS, ENTITLEMENTS, EVENTS = SubscriptionRow.__table__, EntitlementRow.__table__, StripeEventRow.__table__
+
+
+def _upsert(table: Table, key: str, record_type: type, **also: Any) -> Insert:
+    statement = pg_insert(table)
+    names = [field.name for field in fields(record_type) if field.name != key]
+    return statement.on_conflict_do_update(index_elements=[key], set_={
+        **{name: statement.excluded[name] for name in names}, **also})
+
+
+SUBSCRIPTION = select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id == bindparam("id"))
+SUBSCRIPTION_LOCKED = SUBSCRIPTION.with_for_update()
+SUBSCRIPTIONS_OF = select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.workspace_id == bindparam("workspace_id")).order_by(
+    SUBSCRIPTIONS.c.as_of)
+SAVE_SUBSCRIPTION = _upsert(SUBSCRIPTIONS, "id", Subscription, updated_at=func.now())
+ENTITLEMENT = select(ENTITLEMENTS).where(ENTITLEMENTS.c.workspace_id == bindparam("workspace_id"))
+ENTITLEMENT_LOCKED = ENTITLEMENT.with_for_update()
+SAVE_ENTITLEMENT = _upsert(ENTITLEMENTS, "workspace_id", Entitlement)
+ADD_HISTORY = pg_insert(EntitlementHistoryRow.__table__)
+LOCK_WORKSPACE = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
+CLAIM = pg_insert(EVENTS).on_conflict_do_nothing().returning(*EVENTS.c)
+CLAIMED = select(EVENTS).where(EVENTS.c.id == bindparam("id")).with_for_update()
+RETRIED = update(EVENTS).where(EVENTS.c.id == bindparam("event_id")).values(
+    attempts=EVENTS.c.attempts + 1).returning(*EVENTS.c)
+FINISH = update(EVENTS).where(EVENTS.c.id == bindparam("event_id"))
 
 
 def _subscription(row: SubscriptionRow) -> Subscription:
@@ -72,36 +103,26 @@ class PgBillingRepository:
         await self._session.execute(delete(BillingCustomerRow).where(BillingCustomerRow.customer_id == customer_id))
 
     async def subscription(self, subscription_id: str, *, for_update: bool = False) -> Subscription | None:
-        query = select(SubscriptionRow).where(SubscriptionRow.id == subscription_id).execution_options(
-            populate_existing=True)
-        row = (await self._session.execute(query.with_for_update() if for_update else query)).scalar_one_or_none()
+        query = SUBSCRIPTION_LOCKED if for_update else SUBSCRIPTION
+        row = (await self._session.execute(query, {"id": subscription_id})).one_or_none()
         return None if row is None else _subscription(row)
 
     async def subscriptions_of(self, workspace_id: UUID) -> list[Subscription]:
-        rows = await self._session.execute(select(SubscriptionRow).where(SubscriptionRow.workspace_id == workspace_id)
-                                           .order_by(SubscriptionRow.as_of).execution_options(populate_existing=True))
-        return [_subscription(row) for row in rows.scalars()]
+        rows = await self._session.execute(SUBSCRIPTIONS_OF, {"workspace_id": workspace_id})
+        return [_subscription(row) for row in rows]
 
     async def save_subscription(self, subscription: Subscription) -> None:
-        values = values_of(subscription, status=subscription.status.value)
-        statement = pg_insert(SubscriptionRow).values(**values)
-        await self._session.execute(statement.on_conflict_do_update(
-            index_elements=["id"], set_={**{key: statement.excluded[key] for key in values if key != "id"},
-                                         "updated_at": func.now()}))
+        await self._session.execute(SAVE_SUBSCRIPTION, values_of(subscription, status=subscription.status.value))
 
     async def entitlement(self, workspace_id: UUID, *, for_update: bool = False) -> Entitlement | None:
-        table = EntitlementRow.__table__  # a plain row: checked on every answer, the ORM's CPU is not needed
-        query = select(table).where(table.c.workspace_id == workspace_id)
-        row = (await self._session.execute(query.with_for_update() if for_update else query)).one_or_none()
+        query = ENTITLEMENT_LOCKED if for_update else ENTITLEMENT  # read on every answer
+        row = (await self._session.execute(query, {"workspace_id": workspace_id})).one_or_none()
         return None if row is None else _entitlement(row)
 
     async def save_entitlement(self, entitlement: Entitlement, change: EntitlementChange) -> None:
-        values = values_of(entitlement, status=entitlement.status.value, limits=entitlement.limits.as_dict())
-        statement = pg_insert(EntitlementRow).values(**values)
-        await self._session.execute(statement.on_conflict_do_update(
-            index_elements=["workspace_id"],
-            set_={key: statement.excluded[key] for key in values if key != "workspace_id"}))
-        await self._session.execute(pg_insert(EntitlementHistoryRow).values(**values_of(change)))
+        await self._session.execute(SAVE_ENTITLEMENT, values_of(
+            entitlement, status=entitlement.status.value, limits=entitlement.limits.as_dict()))
+        await self._session.execute(ADD_HISTORY, values_of(change))
 
     async def history(self, workspace_id: UUID, limit: int) -> list[EntitlementChange]:
         rows = await self._session.execute(select(EntitlementHistoryRow).where(
@@ -114,8 +135,7 @@ class PgBillingRepository:
         return list((await self._session.execute(ids)).scalars())
 
     async def lock_workspace(self, workspace_id: UUID) -> None:
-        await self._session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
-                                    {"space": LOCK_CLASS, "key": str(workspace_id)})
+        await self._session.execute(LOCK_WORKSPACE, {"space": LOCK_CLASS, "key": str(workspace_id)})
 
 
 class PgStripeEventLog:
@@ -125,22 +145,19 @@ class PgStripeEventLog:
     async def claim(self, event: StripeEvent, now: datetime) -> EventRecord | None:
         # A concurrent delivery of the same id waits here on the primary key until the first one's
         # transaction ends, then finds its row.
-        inserted = await self._session.execute(pg_insert(StripeEventRow).values(
-            id=event.id, type=event.type, created=event.created, status=EventStatus.RECEIVED.value, attempts=1,
-            payload=event.data, received_at=now).on_conflict_do_nothing().returning(StripeEventRow.id))
-        if inserted.scalar_one_or_none() is None:
-            row = (await self._session.execute(select(StripeEventRow).where(StripeEventRow.id == event.id)
-                                               .with_for_update().execution_options(populate_existing=True))
-                   ).scalar_one()
-            if row.status in (EventStatus.PROCESSED.value, EventStatus.IGNORED.value):
-                return None
-            row.attempts += 1
-        row = await self._session.get(StripeEventRow, event.id)
-        return _event(row)
+        inserted = (await self._session.execute(CLAIM, {
+            "id": event.id, "type": event.type, "created": event.created, "status": EventStatus.RECEIVED.value,
+            "attempts": 1, "payload": event.data, "received_at": now})).one_or_none()
+        if inserted is not None:
+            return _event(inserted)
+        row = (await self._session.execute(CLAIMED, {"id": event.id})).one()
+        if row.status in (EventStatus.PROCESSED.value, EventStatus.IGNORED.value):
+            return None
+        return _event((await self._session.execute(RETRIED, {"event_id": event.id})).one())
 
     async def finish(self, event_id: str, status: EventStatus, now: datetime) -> None:
-        await self._session.execute(update(StripeEventRow).where(StripeEventRow.id == event_id).values(
-            status=status.value, processed_at=now, last_error=None))
+        await self._session.execute(FINISH, {"event_id": event_id, "status": status.value, "processed_at": now,
+                                             "last_error": None})
 
     async def record_failure(self, event: StripeEvent, error: str, now: datetime) -> None:
         statement = pg_insert(StripeEventRow).values(
