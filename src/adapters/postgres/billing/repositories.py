@@ -61,10 +61,11 @@ ENTITLEMENT_LOCKED = ENTITLEMENT.with_for_update()
 SAVE_ENTITLEMENT = _upsert(ENTITLEMENTS, "workspace_id", Entitlement)
 ADD_HISTORY = pg_insert(EntitlementHistoryRow.__table__)
 LOCK_WORKSPACE = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
-CLAIM = pg_insert(EVENTS).on_conflict_do_nothing().returning(*EVENTS.c)
-CLAIMED = select(EVENTS).where(EVENTS.c.id == bindparam("id")).with_for_update()
+RECORDED = [EVENTS.c[field.name] for field in fields(EventRecord)]  # not the payload: decoding it is not free
+CLAIM = pg_insert(EVENTS).on_conflict_do_nothing().returning(*RECORDED)
+CLAIMED = select(*RECORDED).where(EVENTS.c.id == bindparam("id")).with_for_update()
 RETRIED = update(EVENTS).where(EVENTS.c.id == bindparam("event_id")).values(
-    attempts=EVENTS.c.attempts + 1).returning(*EVENTS.c)
+    attempts=EVENTS.c.attempts + 1).returning(*RECORDED)
 FINISH = update(EVENTS).where(EVENTS.c.id == bindparam("event_id"))
 
 
