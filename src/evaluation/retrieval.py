@@ -155,7 +155,8 @@ async def evaluate_retrieval(container, *, corpus: Path, queries: Path, qrels: P
     if await container.check_keyword_index().execute():
         say("the BM25 keyword index had lost rows (a Postgres restart): rebuilt it")
     config = container.knowledge()
-    search = Search(container.knowledge_uow, container.embedders(), replace(config, max_k=CHUNKS_PER_QUERY),
+    search = Search(container.knowledge_uow, container.knowledge_reads, container.embedders(),
+                    replace(config, max_k=CHUNKS_PER_QUERY),
                     container.telemetry())
     workspace_id = reuse or await _create_workspace(container)
     keep_workspace = keep_workspace or reuse is not None

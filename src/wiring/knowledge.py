@@ -74,6 +74,8 @@ class KnowledgeWiring(LlmWiring):
     search_settings = providers.Singleton(PgSearchSettings, ef_search=W.settings.provided.hnsw_ef_search)
     knowledge_uow = providers.Factory(PgKnowledgeUnitOfWork, W.session_factory, W.jobs, search_settings,
                             W.settings.provided.graph_store)
+    knowledge_reads = providers.Factory(PgKnowledgeUnitOfWork, W.read_session_factory, W.jobs, search_settings,
+                                        W.settings.provided.graph_store)
     knowledge = providers.Singleton(knowledge_config, W.settings)
     embedders = providers.Singleton(EmbedderRegistry, providers.Singleton(embedding_options, W.settings))
     pdf_reader = providers.Singleton(PypdfReader)
@@ -89,7 +91,8 @@ class KnowledgeWiring(LlmWiring):
     give_up_ingestion = providers.Factory(GiveUpIngestion, knowledge_uow.provider, W.clock)
     requeue_stuck_documents = providers.Factory(RequeueStuckDocuments, knowledge_uow.provider, W.clock)
     # for callers already authorised
-    search = providers.Factory(Search, knowledge_uow.provider, embedders, knowledge, W.telemetry)
+    search = providers.Factory(Search, knowledge_uow.provider, knowledge_reads.provider, embedders, knowledge,
+                               W.telemetry)
     search_workspace = providers.Factory(SearchWorkspace, search, W.access)
     sync_embedding_space = providers.Factory(SyncEmbeddingSpace, knowledge_uow.provider, embedders, W.clock)
     embed_texts = providers.Factory(EmbedTexts, knowledge_uow.provider, embedders, W.token_counter, W.access)

@@ -45,9 +45,12 @@ class Search:
     answers EmbeddingUnavailable.
     - Graph search: hybrid, then the chunks the knowledge graph links to the top hits join the ranking."""
 
-    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], embedders: Embedders, config: KnowledgeConfig,
-                 telemetry: Telemetry) -> None:
+    def __init__(self, uow: Callable[[], KnowledgeUnitOfWork], reads: Callable[[], KnowledgeUnitOfWork],
+                 embedders: Embedders, config: KnowledgeConfig, telemetry: Telemetry) -> None:
+        """`reads`: units of work without a transaction (each read one round trip), for what needs none: a
+        vector search sets its index's scan options for its own transaction, a keyword search does not."""
         self._uow = uow
+        self._reads = reads
         self._embedders = embedders
         self._config = config
         self._telemetry = telemetry
@@ -79,7 +82,7 @@ class Search:
         limit = max(request.k, self._config.candidates)
         space = vector = None
         if uses_vectors:
-            async with self._uow() as uow:
+            async with self._reads() as uow:
                 space = active_of(await uow.spaces.all())
             if space is not None:
                 try:
@@ -90,7 +93,7 @@ class Search:
                     if request.mode is SearchMode.VECTOR:
                         raise
                     vector = None  # hybrid degrades to keyword-only rather than failing
-        async with self._uow() as uow:
+        async with (self._uow() if uses_vectors else self._reads()) as uow:
             by_vector = (await uow.search.vector_candidates(request.workspace_id, space, vector, limit,
                                                             request.filters)
                          if space is not None and vector is not None else [])
