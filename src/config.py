@@ -160,7 +160,11 @@ class Settings(BaseSettings):
     )
     embedding_dimensions: int | None = Field(None, ge=1, le=16000,
                                              description="vector size of an OpenAI-compatible model Keel does not know")
-    embedding_batch_size: int = Field(32, ge=1, le=2048, description="texts per embedding batch")
+    embedding_batch_size: int = Field(32, ge=1, le=2048, description="texts per embedding batch (the local model: "
+                                      "up to this many times KEEL_EMBEDDING_MAX_SEQ_LENGTH tokens, padding included)")
+    embedding_step_chunks: int = Field(256, ge=1, le=10_000, description="chunks an ingestion reads, embeds and "
+                                       "stores per step (the next is read while the model works; a failure loses "
+                                       "at most one step)")
     embedding_threads: int = Field(2, ge=1, le=256, description="CPU threads of the local embedding model")
     embedding_query_cache: int = Field(2048, ge=0, le=1_000_000, description="search queries whose vectors each "
                                                                               "process keeps (LRU); 0 = none")

@@ -189,9 +189,10 @@ class DocumentRepository(Protocol):
 class ChunkRepository(Protocol):
     async def replace(self, document_id: UUID, chunks: list[StoredChunk]) -> None: ...
 
-    async def without_vectors(self, space: str, *, document_ids: list[UUID] | None,
-                              limit: int) -> list[StoredChunk]:
-        """Chunks of processing or ready documents with no vector in `space` yet (all, or of these ids)."""
+    async def without_vectors(self, space: str, *, document_ids: list[UUID] | None, limit: int,
+                              after: tuple[UUID, int] | None = None) -> list[StoredChunk]:
+        """Chunks of processing or ready documents with no vector in `space` yet (all, or of these ids), in
+        (document id, position) order, from past `after` (a previous page's last chunk) when given."""
         ...
 
     async def add_vectors(self, space: EmbeddingSpace, vectors: list[tuple[StoredChunk, list[float]]]) -> int:

@@ -40,7 +40,7 @@ W = LlmWiring
 def knowledge_config(settings: Settings) -> KnowledgeConfig:
     return KnowledgeConfig(max_document_bytes=settings.max_document_bytes, chunk_chars=settings.chunk_chars,
                            chunk_overlap_chars=settings.chunk_overlap_chars,
-                           embed_batch_size=settings.embedding_batch_size,
+                           embed_batch_size=settings.embedding_step_chunks,
                            fusion=settings.search_fusion, keyword_weight=settings.search_keyword_weight,
                            graph=settings.graph_build, graph_seeds=settings.graph_seeds, graph_hops=settings.graph_hops,
                            graph_fan_out=settings.graph_fan_out, graph_weight=settings.graph_weight,

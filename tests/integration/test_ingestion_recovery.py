@@ -80,7 +80,7 @@ def long_markdown() -> str:
 
 
 async def test_an_ingestion_that_fails_half_way_resumes_to_one_consistent_copy(own_db, fake_openai):
-    config = openai_settings(own_db, fake_openai, embedding_batch_size=2)
+    config = openai_settings(own_db, fake_openai, embedding_batch_size=2, embedding_step_chunks=2)
     container = build_container(config)
     try:
         workspace_id = await new_workspace(container)

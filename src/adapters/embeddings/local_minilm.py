@@ -42,11 +42,29 @@ class LocalMiniLmEmbedder:
         return self._model
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
+        vectors: list[list[float]] = [[] for _ in texts]
         with self._lock:
             model = self.load()
-            vectors = model.encode(texts, batch_size=self._batch_size, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
-        return vectors.tolist()
+            for batch in self._batches(model, texts):
+                encoded = model.encode([texts[index] for index in batch], batch_size=len(batch),
+                                       normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+                for index, vector in zip(batch, encoded.tolist(), strict=True):
+                    vectors[index] = vector
+        return vectors
+
+    def _batches(self, model, texts: list[str]) -> list[list[int]]:
+        """Indexes of `texts` in model batches sized by tokens, not count: each holds at most `batch_size` x
+        `max_seq_length` padded tokens, texts of similar length together (little padding); short texts go
+        many to a batch, long ones few."""
+        lengths = [len(ids) for ids in model.tokenizer(texts, truncation=True,
+                                                       max_length=self._max_seq_length)["input_ids"]]
+        budget, batches, current = self._batch_size * self._max_seq_length, [], []
+        for index in sorted(range(len(texts)), key=lengths.__getitem__, reverse=True):
+            if current and lengths[current[0]] * (len(current) + 1) > budget:  # the first is the longest
+                batches.append(current)
+                current = []
+            current.append(index)
+        return [*batches, current] if current else batches
 
     async def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:

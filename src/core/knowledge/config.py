@@ -11,7 +11,7 @@ class KnowledgeConfig:
     max_batch_documents: int = 1000
     chunk_chars: int = 1000
     chunk_overlap_chars: int = 150
-    embed_batch_size: int = 64
+    embed_batch_size: int = 256  # chunks read, embedded and written per step of an ingestion
     max_query_chars: int = 2000
     max_k: int = 100
     candidates: int = 100  # per retriever, before fusion

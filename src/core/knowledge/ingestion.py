@@ -62,7 +62,7 @@ class IngestDocuments:
         self._chunker = StructuredChunker(config.chunk_chars, config.chunk_overlap_chars)
 
     async def execute(self, document_ids: list[UUID]) -> None:
-        pending = [document_id for document_id in document_ids if await self._chunk(document_id)]
+        pending = await self._chunk(document_ids)
         if not pending:
             return
         async with self._uow() as uow:
@@ -70,33 +70,44 @@ class IngestDocuments:
         for space in spaces:
             embedder = self._embedders.for_space(space.name)
             await fill_space(self._uow, embedder, space, pending, self._config.embed_batch_size, self._telemetry)
-        for document_id in pending:
-            await self._finish(document_id, [space.name for space in spaces])
+        await self._finish(pending, [space.name for space in spaces])
         log.info("ingested %d document(s) into %d embedding space(s)", len(pending), len(spaces))
 
-    async def _chunk(self, document_id: UUID) -> bool:
-        """True when the document has chunks and waits for vectors."""
+    async def _chunk(self, document_ids: list[UUID]) -> list[UUID]:
+        """The documents that have chunks and wait for vectors: read in one unit of work, chunked with no
+        connection held, stored in one transaction (a document deleted or chunked meanwhile is left as is)."""
+        queued: list[tuple[Document, bytes]] = []
+        pending: list[UUID] = []
         async with self._uow() as uow:
-            document = await uow.documents.get(document_id)
-            if document is None or document.status in (DocumentStatus.READY, DocumentStatus.FAILED):
-                return False
-            if document.status is DocumentStatus.PROCESSING:
-                return True  # chunked by an earlier attempt
-            body = await uow.documents.body(document_id)
-        try:
-            chunks = self._chunks_of(document, body)
-        except (UnreadableDocument, InvalidInput) as exc:
-            await self._fail(document_id, str(exc))
-            return False
+            for document_id in document_ids:
+                document = await uow.documents.get(document_id)
+                if document is None or document.status in (DocumentStatus.READY, DocumentStatus.FAILED):
+                    continue
+                if document.status is DocumentStatus.PROCESSING:
+                    pending.append(document_id)  # chunked by an earlier attempt
+                else:
+                    queued.append((document, await uow.documents.body(document_id)))
+        chunked: dict[UUID, list[StoredChunk]] = {}
+        for document, body in queued:
+            try:
+                chunked[document.id] = self._chunks_of(document, body)
+            except (UnreadableDocument, InvalidInput) as exc:
+                await self._fail(document.id, str(exc))
+        if not chunked:
+            return pending
         async with self._uow() as uow:
-            current = await uow.documents.get(document_id, for_update=True)
-            if current is None or current.status is not DocumentStatus.QUEUED:
-                return current is not None and current.status is DocumentStatus.PROCESSING
-            await uow.chunks.replace(document_id, chunks)
-            await uow.documents.save(replace(current, status=DocumentStatus.PROCESSING, chunk_count=len(chunks),
-                                             embedded_count=0, error=None, updated_at=self._clock.now()))
+            for document_id, chunks in chunked.items():
+                current = await uow.documents.get(document_id, for_update=True)
+                if current is None or current.status is not DocumentStatus.QUEUED:
+                    if current is not None and current.status is DocumentStatus.PROCESSING:
+                        pending.append(document_id)
+                    continue
+                await uow.chunks.replace(document_id, chunks)
+                await uow.documents.save(replace(current, status=DocumentStatus.PROCESSING, chunk_count=len(chunks),
+                                                 embedded_count=0, error=None, updated_at=self._clock.now()))
+                pending.append(document_id)
             await uow.commit()
-        return True
+        return pending
 
     def _chunks_of(self, document: Document, body: bytes) -> list[StoredChunk]:
         pieces = self._chunker.chunk(read_blocks(document.content_type, body, self._pdf))
@@ -113,18 +124,21 @@ class IngestDocuments:
                                                  updated_at=self._clock.now()))
                 await uow.commit()
 
-    async def _finish(self, document_id: UUID, spaces: list[str]) -> None:
+    async def _finish(self, document_ids: list[UUID], spaces: list[str]) -> None:
+        """Every document whose chunks all have vectors becomes ready, in one transaction, with its graph
+        extraction queued."""
         async with self._uow() as uow:
-            current = await uow.documents.get(document_id, for_update=True)
-            if current is None or current.status is not DocumentStatus.PROCESSING:
-                return
-            for space in spaces:
-                if await uow.chunks.count_vectors(document_id, space) < current.chunk_count:
-                    raise IngestionIncomplete(f"document {document_id} still lacks vectors in {space}")
-            await uow.documents.save(replace(current, status=DocumentStatus.READY,
-                                             embedded_count=current.chunk_count, updated_at=self._clock.now()))
-            if self._config.graph:
-                uow.defer(Job(GRAPH_JOB, {"document_ids": [str(document_id)]}))
+            for document_id in document_ids:
+                current = await uow.documents.get(document_id, for_update=True)
+                if current is None or current.status is not DocumentStatus.PROCESSING:
+                    continue
+                for space in spaces:
+                    if await uow.chunks.count_vectors(document_id, space) < current.chunk_count:
+                        raise IngestionIncomplete(f"document {document_id} still lacks vectors in {space}")
+                await uow.documents.save(replace(current, status=DocumentStatus.READY,
+                                                 embedded_count=current.chunk_count, updated_at=self._clock.now()))
+                if self._config.graph:
+                    uow.defer(Job(GRAPH_JOB, {"document_ids": [str(document_id)]}))
             await uow.commit()
 
 

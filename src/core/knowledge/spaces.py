@@ -3,12 +3,13 @@ search keeps reading the active one, then swaps them in one transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from uuid import UUID
 
-from src.ports.knowledge import Embedder, Embedders, EmbeddingSpace, KnowledgeUnitOfWork, SpaceStatus
+from src.ports.knowledge import Embedder, Embedders, EmbeddingSpace, KnowledgeUnitOfWork, SpaceStatus, StoredChunk
 from src.ports.shared import Clock, Job, NotFound
 from src.ports.telemetry import Attribute, Telemetry
 
@@ -108,21 +109,41 @@ class Reembed:
 
 async def fill_space(uow_factory: Callable[[], KnowledgeUnitOfWork], embedder: Embedder, space: EmbeddingSpace,
                      document_ids: list[UUID] | None, batch_size: int, telemetry: Telemetry) -> None:
-    """Embeds chunks lacking a vector in `space`, one batch at a time: read, embed with no connection
-    held, write. Each written batch is durable, so a killed job resumes where it stopped."""
-    while True:
+    """Embeds chunks lacking a vector in `space`, one batch at a time, with no connection held while the
+    model runs. The model never waits for the database: while it embeds a batch, the previous batch is
+    written and the next one read. Each written batch is durable, so a killed job resumes where it stopped."""
+
+    async def read(after: StoredChunk | None) -> list[StoredChunk]:
         async with uow_factory() as uow:
-            batch = await uow.chunks.without_vectors(space.name, document_ids=document_ids, limit=batch_size)
-        if not batch:
-            return
+            return await uow.chunks.without_vectors(space.name, document_ids=document_ids, limit=batch_size,
+                                                    after=(after.document_id, after.position) if after else None)
+
+    async def embed(batch: list[StoredChunk]) -> list[list[float]]:
         started = time.monotonic()
-        attributes: dict[str, Attribute] = {"gen_ai.operation.name": "embeddings", "gen_ai.request.model": space.name,
-                      "keel.chunks": len(batch)}
+        attributes: dict[str, Attribute] = {"gen_ai.operation.name": "embeddings",
+                                            "gen_ai.request.model": space.name, "keel.chunks": len(batch)}
         with telemetry.span(f"embeddings {space.name}", attributes):
             vectors = await embedder.embed_documents([chunk.search_text for chunk in batch])
         telemetry.embedded(space.name, len(batch), time.monotonic() - started)
+        return vectors
+
+    async def write(batch: list[StoredChunk], vectors: list[list[float]]) -> None:
         async with uow_factory() as uow:
-            stored = await uow.chunks.add_vectors(space, list(zip(batch, vectors, strict=True)))
+            await uow.chunks.add_vectors(space, list(zip(batch, vectors, strict=True)))
             await uow.commit()
-        if stored == 0:
-            return  # the chunks vanished meanwhile (document deleted); nothing left to do for them
+
+    batch, writing = await read(None), None
+    try:
+        while batch:
+            embedding = asyncio.ensure_future(embed(batch))
+            try:
+                following = await read(batch[-1])  # past this batch: it has no vectors yet
+                if writing is not None:
+                    await writing
+            finally:
+                vectors = await embedding  # (raises the model's error, if any, once nothing else is pending)
+            writing = asyncio.ensure_future(write(batch, vectors))
+            batch = following
+    finally:
+        if writing is not None:
+            await writing

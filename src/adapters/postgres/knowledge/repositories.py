@@ -128,8 +128,8 @@ class PgChunkRepository:
             rows = [values_of(chunk, heading_path=list(chunk.heading_path)) for chunk in chunks]
             await self._session.execute(insert(ChunkRow), rows)
 
-    async def without_vectors(self, space: str, *, document_ids: list[UUID] | None,
-                              limit: int) -> list[StoredChunk]:
+    async def without_vectors(self, space: str, *, document_ids: list[UUID] | None, limit: int,
+                              after: tuple[UUID, int] | None = None) -> list[StoredChunk]:
         has_vector = select(ChunkEmbeddingRow.chunk_id).where(
             ChunkEmbeddingRow.chunk_id == ChunkRow.id, ChunkEmbeddingRow.space == space).exists()
         query = (select(ChunkRow).join(DocumentRow, DocumentRow.id == ChunkRow.document_id)
@@ -137,6 +137,8 @@ class PgChunkRepository:
                  .order_by(ChunkRow.document_id, ChunkRow.position).limit(limit))
         if document_ids is not None:
             query = query.where(ChunkRow.document_id.in_(document_ids))
+        if after is not None:
+            query = query.where(tuple_(ChunkRow.document_id, ChunkRow.position) > tuple_(*after))
         return [_chunk(row) for row in (await self._session.execute(query)).scalars()]
 
     async def add_vectors(self, space: EmbeddingSpace, vectors: list[tuple[StoredChunk, list[float]]]) -> int:
