@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 
 import httpx
 import openai
+import psutil
 import pytest
 import websockets
 
@@ -215,30 +216,43 @@ def test_concurrent_streams_one_api_process_sustains(settings, test_env):
     env = {**test_env, "KEEL_OPENAI_API_KEY": "sk-test-keel",
            "KEEL_OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1",
            "KEEL_CHAT_RETRIEVAL_K": "0", "KEEL_LOG_LEVEL": "warning",
-           "KEEL_CHAT_FIRST_TOKEN_TIMEOUT_SECONDS": "120", "KEEL_DB_POOL_SIZE": os.environ.get("BENCH_POOL_SIZE", "10")}
+           "KEEL_CHAT_FIRST_TOKEN_TIMEOUT_SECONDS": "120", "KEEL_DB_POOL_SIZE": os.environ.get("BENCH_POOL_SIZE", "10"),
+           "KEEL_API_PROCESSES": os.environ.get("BENCH_API_PROCESSES", "1")}
     fake = _start([sys.executable, "-m", "benchmarks.fake_provider_server", str(fake_port), str(tokens), str(DELAY)],
                   env)
     try:
         with _keel_serve(env) as (base, pid):
             result = asyncio.run(_many_streams(base, streams, pid, tokens, fake.pid))
-        print(f"\n{streams} concurrent subscriptions, one `keel serve` process, fake provider at 20 tokens/s: "
+        print(f"\n{streams} concurrent subscriptions, `keel serve` with {env['KEEL_API_PROCESSES']} API process(es), "
+              f"fake provider at 20 tokens/s: "
               f"{result}")
     finally:
         fake.terminate()
         fake.wait(timeout=30)
 
 
+def _processes(pid: int) -> list[int]:
+    """The server and the API processes it supervises (`keel serve --workers N`)."""
+    return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+
+
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time the process (and its children) used, from /proc."""
+    total = 0.0
+    for each in _processes(pid):
+        with open(f"/proc/{each}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _rss(pid: int) -> int:
-    """Resident memory of the server process, from /proc (bytes)."""
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+    """Resident memory of the server process (and its children), from /proc (bytes)."""
+    total = 0
+    for each in _processes(pid):
+        with open(f"/proc/{each}/status") as status:
+            total += next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+    return total
 
 
 async def _many_streams(base: str, streams: int, server_pid: int, tokens: int, fake_pid: int) -> str:
