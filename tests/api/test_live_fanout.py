@@ -50,7 +50,8 @@ class Reader:
 
     async def open(self, query: str, variables: dict) -> None:
         self.ws = await websockets.connect(self.url, subprotocols=["graphql-transport-ws"], open_timeout=30)
-        await self.ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {self.token}"}}))
+        await self.ws.send(json.dumps({"type": "connection_init",
+                                       "payload": {"Authorization": f"Bearer {self.token}"}}))
         assert json.loads(await self.ws.recv())["type"] == "connection_ack"
         await self.ws.send(json.dumps({"id": "1", "type": "subscribe",
                                        "payload": {"query": query, "variables": variables}}))
@@ -110,8 +111,8 @@ async def follow_and_resume(a: str, b: str, token: str, workspace: str, transpor
     # live, not from the checkpoints (every 2 s: a handful of pieces for this answer of ~5 s)
     assert len(far.deltas) > 20, len(far.deltas)
     lag = lags(near, far)
-    print(f"\n{transport}: follower on the other process: {len(far.deltas)} deltas; lag behind a follower on the generating "
-          f"process p50 {statistics.median(lag) * 1000:.1f} ms, p95 {statistics.quantiles(lag, n=20)[18] * 1000:.1f}"
+    print(f"\n{transport}: follower on the other process: {len(far.deltas)} deltas; lag behind a follower on the "
+          f"generating process p50 {statistics.median(lag) * 1000:.1f} ms, p95 {statistics.quantiles(lag, n=20)[18] * 1000:.1f}"
           f" ms, max {max(lag) * 1000:.1f} ms")
 
     # 2. asked on A, the socket lost mid-answer, resumed on B from what had arrived
