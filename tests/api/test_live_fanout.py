@@ -111,9 +111,9 @@ async def follow_and_resume(a: str, b: str, token: str, workspace: str, transpor
     # live, not from the checkpoints (every 2 s: a handful of pieces for this answer of ~5 s)
     assert len(far.deltas) > 20, len(far.deltas)
     lag = lags(near, far)
+    p50, p95 = statistics.median(lag) * 1000, statistics.quantiles(lag, n=20)[18] * 1000
     print(f"\n{transport}: follower on the other process: {len(far.deltas)} deltas; lag behind a follower on the "
-          f"generating process p50 {statistics.median(lag) * 1000:.1f} ms, p95 {statistics.quantiles(lag, n=20)[18] * 1000:.1f}"
-          f" ms, max {max(lag) * 1000:.1f} ms")
+          f"generating process p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(lag) * 1000:.1f} ms")
 
     # 2. asked on A, the socket lost mid-answer, resumed on B from what had arrived
     lost = Reader(a, token)
