@@ -88,6 +88,7 @@ class ChannelFeed(ABC):
         self._handlers.append(handler)
 
     async def start(self) -> None:
+        self._queued = asyncio.Event()  # of this event loop (an app started again may run on another)
         self._tasks = [asyncio.create_task(self._keep_connected()), asyncio.create_task(self._send())]
 
     async def close(self) -> None:

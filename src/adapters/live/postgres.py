@@ -24,6 +24,10 @@ class PgAnswerFeed(ChannelFeed):
         self._using = asyncio.Lock()  # one statement at a time on the connection
         self._lost = asyncio.Event()
 
+    async def start(self) -> None:
+        self._using, self._lost = asyncio.Lock(), asyncio.Event()  # of this event loop
+        await super().start()
+
     async def _deliver(self, batch: list[tuple[str, str]]) -> None:
         try:
             async with self._using:
