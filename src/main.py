@@ -164,6 +164,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         container.chat_models()  # the provider clients are built now, not while the first answer waits
         feed = container.answer_feed()  # answers generated here, followed from other API processes
         feed.on_wanted(container.relay_answers().wanted)
+        feed.on_stop(container.relay_answers().stop)
         await feed.start()
         checkpoints = asyncio.create_task(every(settings.chat_checkpoint_seconds, container.save_answer_progress))
         relay = asyncio.create_task(every(RELAY_SECONDS, container.relay_jobs))  # jobs a broker outage held back

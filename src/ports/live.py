@@ -51,3 +51,11 @@ class AnswerFeed(Protocol):
     def on_wanted(self, handler: Callable[[UUID, int], None]) -> None:
         """`handler(message_id, offset)` runs in this process for every `want` from any process."""
         ...
+
+    async def stop(self, message_id: UUID) -> None:
+        """Asks every process: whoever generates this answer, stop it now."""
+        ...
+
+    def on_stop(self, handler: Callable[[UUID], None]) -> None:
+        """`handler(message_id)` runs in this process for every `stop` from any process."""
+        ...

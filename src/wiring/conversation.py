@@ -54,7 +54,8 @@ class ConversationWiring(KnowledgeWiring):
                                      W.entitlements, retriever,
                                      W.model_calls, W.prompts, W.token_counter, live_answers, W.clock, chat, W.access)
     save_answer_progress = providers.Factory(SaveAnswerProgress, conversation_uow.provider, live_answers, W.clock)
-    stop_answer = providers.Factory(StopAnswer, conversation_uow.provider, live_answers, W.clock, W.access)
+    stop_answer = providers.Factory(StopAnswer, conversation_uow.provider, live_answers, answer_feed, W.clock,
+                                    W.access)
     recover_stalled_answers = providers.Factory(RecoverStalledAnswers, conversation_uow.provider, W.chat_models,
                                                 W.token_counter, W.clock, chat)
     follow_message = providers.Factory(FollowMessage, conversation_reads.provider, live_answers, answer_feed,

@@ -24,6 +24,7 @@ CHAT = """subscription($w: ID!, $q: String!) { chat(workspaceId: $w, content: $q
   kind messageId offset text message { status content } error { code } } }"""
 STREAM = """subscription($w: ID!, $m: ID!, $o: Int!) { messageStream(workspaceId: $w, messageId: $m, offset: $o) {
   kind offset text message { status content } error { code } } }"""
+STOP = "mutation($w: ID!, $m: ID!) { stopAnswer(workspaceId: $w, messageId: $m) { __typename } }"
 WORDS = 150
 
 
@@ -131,6 +132,23 @@ async def follow_and_resume(a: str, b: str, token: str, workspace: str, transpor
     assert received + resumed.text(start=len(received)) == resumed.final["content"]
     print(f"resumed on the other process at character {len(received)} of {len(resumed.final['content'])}: "
           f"{len(resumed.deltas)} deltas, the first of {len(resumed.deltas[0][2])} characters")
+
+    # 3. asked on A, stopped through B: A stops it (over the feed) and stores what it had
+    stopped = Reader(a, token)
+    await stopped.open(CHAT, {"w": workspace, "q": "Stop me"})
+    message = (await stopped.event())["messageId"]
+    while len(stopped.text()) < 40:
+        await stopped.event()
+    asked_at = time.monotonic()
+    async with httpx.AsyncClient(base_url=b, timeout=30) as on_b:
+        answer = (await on_b.post("/graphql", headers={"Authorization": f"Bearer {token}"}, json={
+            "query": STOP, "variables": {"w": workspace, "m": message}})).json()
+    assert answer["data"]["stopAnswer"]["__typename"] == "Message", answer
+    await stopped.to_the_end()
+    assert stopped.final["status"] == "CANCELLED" and stopped.final["content"] == stopped.text()
+    assert len(stopped.text()) < len(resumed.final["content"])
+    print(f"stopped through the other process: the generating one ended it "
+          f"{(time.monotonic() - asked_at) * 1000:.0f} ms after the request, at character {len(stopped.text())}")
 
 
 @pytest.mark.parametrize("transport", ["postgres", "redis"])

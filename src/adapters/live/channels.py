@@ -16,7 +16,8 @@ from uuid import UUID
 from src.ports.live import FeedEnd, FeedEvent, FeedText
 
 log = logging.getLogger(__name__)
-WANTED = "keel_live_wanted"
+WANTED = "keel_live_wanted"  # the requests: an answer wanted from an offset, or stopped
+STOP = "stop"
 PAYLOAD_BYTES = 7000  # Postgres refuses notifications of 8000 bytes and more
 QUEUED = 2000  # events a follower may have waiting before the newest are dropped (it asks again)
 
@@ -64,6 +65,7 @@ class ChannelFeed(ABC):
     def __init__(self) -> None:
         self._subscriptions: dict[str, set[Subscription]] = {}
         self._handlers: list[Callable[[UUID, int], None]] = []
+        self._stoppers: list[Callable[[UUID], None]] = []
         self._outbox: list[tuple[str, str]] = []
         self._queued = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -86,6 +88,9 @@ class ChannelFeed(ABC):
 
     def on_wanted(self, handler: Callable[[UUID, int], None]) -> None:
         self._handlers.append(handler)
+
+    def on_stop(self, handler: Callable[[UUID], None]) -> None:
+        self._stoppers.append(handler)
 
     async def start(self) -> None:
         self._queued = asyncio.Event()  # of this event loop (an app started again may run on another)
@@ -116,6 +121,9 @@ class ChannelFeed(ABC):
     async def want(self, message_id: UUID, offset: int) -> None:
         self._queue(WANTED, f"{message_id} {offset}")
 
+    async def stop(self, message_id: UUID) -> None:
+        self._queue(WANTED, f"{message_id} {STOP}")
+
     async def publish(self, message_id: UUID, events: list[FeedEvent]) -> None:
         channel = channel_of(message_id)
         for event in events:
@@ -139,15 +147,24 @@ class ChannelFeed(ABC):
 
     def _received(self, channel: str, payload: str) -> None:
         if channel == WANTED:
-            message_id, _, offset = payload.partition(" ")
-            try:
-                wanted = UUID(message_id), int(offset)
-            except ValueError:
-                return  # not ours
-            for handler in self._handlers:
-                handler(*wanted)
+            self._asked(payload)
             return
         event = event_of(payload)
         for subscription in self._subscriptions.get(channel, ()):
             with contextlib.suppress(asyncio.QueueFull):  # it will see a gap and ask again
                 subscription.events.put_nowait(event)
+
+    def _asked(self, payload: str) -> None:
+        """`<message id> <offset>` (send it from there) or `<message id> stop`."""
+        message_id, _, what = payload.partition(" ")
+        try:
+            answer = UUID(message_id)
+            offset = None if what == STOP else int(what)
+        except ValueError:
+            return  # not ours
+        if offset is None:
+            for stopper in self._stoppers:
+                stopper(answer)
+        else:
+            for handler in self._handlers:
+                handler(answer, offset)

@@ -128,6 +128,11 @@ class RelayAnswers:
             catch_up: list[FeedEvent] = [FeedText(offset, answer.text_from(offset))]
             self._spawn(self._feed.publish(message_id, catch_up))
 
+    def stop(self, message_id: UUID) -> None:
+        """Asked from another process: stops the answer now if this process generates it (it stores the
+        partial text, CANCELLED, its usage settled)."""
+        self._live.stop(message_id)
+
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)

@@ -17,6 +17,7 @@ from src.core.conversation.live import LiveAnswers
 from src.core.llm.budget import cost_usd
 from src.ports.conversation import ChatSettings, ConversationUnitOfWork, Message, MessageStatus
 from src.ports.identity import AccessPolicy, Permission, Principal
+from src.ports.live import AnswerFeed
 from src.ports.models import ChatModels, TokenCounter, Usage
 from src.ports.shared import Clock, NotFound
 
@@ -55,13 +56,15 @@ class SaveAnswerProgress:
 
 class StopAnswer:
     """- The conversation's owner stops an answer at once: this process cancels it if it generates it (the
-    text so far is kept, CANCELLED, its usage settled), else asks the process that does (it stops at its
-    next checkpoint, within `checkpoint_seconds`). An answer that already ended is answered as it is."""
+    text so far is kept, CANCELLED, its usage settled), else asks the process that does, over the live feed
+    (at once) and in the database (at its next checkpoint, within `checkpoint_seconds`, should the feed
+    lose the request). An answer that already ended is answered as it is."""
 
-    def __init__(self, uow: Callable[[], ConversationUnitOfWork], live: LiveAnswers, clock: Clock,
+    def __init__(self, uow: Callable[[], ConversationUnitOfWork], live: LiveAnswers, feed: AnswerFeed, clock: Clock,
                  access: AccessPolicy) -> None:
         self._uow = uow
         self._live = live
+        self._feed = feed
         self._clock = clock
         self._access = access
 
@@ -72,9 +75,12 @@ class StopAnswer:
             if message is None:
                 raise NotFound("no such message")
             await load_owned(uow, message.conversation_id, owner_of(caller), workspace_id)
-            if message.status is MessageStatus.STREAMING and self._live.get(message_id) is None:
+            elsewhere = message.status is MessageStatus.STREAMING and self._live.get(message_id) is None
+            if elsewhere:
                 await uow.messages.request_stop(message_id, self._clock.now())
                 await uow.commit()
+        if elsewhere:
+            await self._feed.stop(message_id)
         task = self._live.stop(message_id)
         if task is not None:
             await asyncio.wait([task], timeout=10)  # its outcome is stored by then
