@@ -76,17 +76,15 @@ class IngestDocuments:
     async def _chunk(self, document_ids: list[UUID]) -> list[UUID]:
         """The documents that have chunks and wait for vectors: read in one unit of work, chunked with no
         connection held, stored in one transaction (a document deleted or chunked meanwhile is left as is)."""
-        queued: list[tuple[Document, bytes]] = []
-        pending: list[UUID] = []
         async with self._uow() as uow:
-            for document_id in document_ids:
-                document = await uow.documents.get(document_id)
-                if document is None or document.status in (DocumentStatus.READY, DocumentStatus.FAILED):
-                    continue
-                if document.status is DocumentStatus.PROCESSING:
-                    pending.append(document_id)  # chunked by an earlier attempt
-                else:
-                    queued.append((document, await uow.documents.body(document_id)))
+            documents = await uow.documents.get_many(document_ids)
+            def having(status: DocumentStatus) -> list[UUID]:
+                return [id_ for id_ in document_ids if id_ in documents and documents[id_].status is status]
+
+            pending = having(DocumentStatus.PROCESSING)  # chunked by an earlier attempt
+            waiting = having(DocumentStatus.QUEUED)
+            bodies = await uow.documents.bodies(waiting) if waiting else {}
+            queued = [(documents[id_], bodies[id_]) for id_ in waiting]
         chunked: dict[UUID, list[StoredChunk]] = {}
         for document, body in queued:
             try:
@@ -96,8 +94,9 @@ class IngestDocuments:
         if not chunked:
             return pending
         async with self._uow() as uow:
+            locked = await uow.documents.get_many(list(chunked), for_update=True)
             for document_id, chunks in chunked.items():
-                current = await uow.documents.get(document_id, for_update=True)
+                current = locked.get(document_id)
                 if current is None or current.status is not DocumentStatus.QUEUED:
                     if current is not None and current.status is DocumentStatus.PROCESSING:
                         pending.append(document_id)
@@ -128,8 +127,9 @@ class IngestDocuments:
         """Every document whose chunks all have vectors becomes ready, in one transaction, with its graph
         extraction queued."""
         async with self._uow() as uow:
+            locked = await uow.documents.get_many(document_ids, for_update=True)
             for document_id in document_ids:
-                current = await uow.documents.get(document_id, for_update=True)
+                current = locked.get(document_id)
                 if current is None or current.status is not DocumentStatus.PROCESSING:
                     continue
                 for space in spaces:

@@ -92,6 +92,17 @@ class PgDocumentRepository:
         return (await self._session.execute(
             select(DocumentBodyRow.body).where(DocumentBodyRow.document_id == document_id))).scalar_one()
 
+    async def get_many(self, document_ids: list[UUID], *, for_update: bool = False) -> dict[UUID, Document]:
+        query = (select(DocumentRow).where(DocumentRow.id.in_(document_ids)).order_by(DocumentRow.id)
+                 .execution_options(populate_existing=True))
+        rows = (await self._session.execute(query.with_for_update() if for_update else query)).scalars()
+        return {row.id: _document(row) for row in rows}
+
+    async def bodies(self, document_ids: list[UUID]) -> dict[UUID, bytes]:
+        rows = await self._session.execute(select(DocumentBodyRow.document_id, DocumentBodyRow.body).where(
+            DocumentBodyRow.document_id.in_(document_ids)))
+        return {row.document_id: row.body for row in rows}
+
     async def page(self, workspace_id: UUID, *, status: DocumentStatus | None, limit: int,
                    after: tuple[datetime, UUID] | None) -> list[Document]:
         query = select(DocumentRow).where(DocumentRow.workspace_id == workspace_id)
