@@ -343,7 +343,8 @@ async def _many_streams(base: str, streams: int, server_pid: int, tokens: int, f
     per_stream = (peak_rss - rss_before) / streams / 1024
     first_failure = f"; first: {failures[0]}" if failures else ""
     burst = "sockets connected before the burst" if connected_first else "each chat connecting in the burst"
-    return (f"{burst}: {completed}/{streams} answers of {tokens} tokens completed in {wall:.1f} s ({len(failures)} failed"
+    return (f"{burst}: {completed}/{streams} answers of {tokens} tokens completed in {wall:.1f} s "
+            f"({len(failures)} failed"
             f"{first_failure}); at most {peak_streaming} streaming at once; "
             f"TTFT p50 {statistics.median(ttfts) * 1000:.0f} ms p95 {pct(ttfts, 95):.0f} ms; "
             f"inter-token delay added over the provider's {DELAY * 1000:.0f} ms: "

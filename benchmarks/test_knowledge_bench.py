@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import statistics
 import time
@@ -52,13 +53,17 @@ def scifact_queries(count: int) -> list[str]:
 
 
 def test_knowledge_ingestion_throughput_against_the_model_alone(settings, tmp_path):
+    """Per backend of the local model (torch, ONNX fp32, ONNX int8; BENCH_BACKENDS), interleaved over
+    BENCH_ROUNDS rounds: the whole pipeline's chunks/s against the model alone on the same chunks."""
     config = fresh_database(settings, "bench_ingest")
     corpus = tmp_path / "corpus.jsonl"
     with (SCIFACT / "corpus.jsonl").open() as lines:
         corpus.write_text("".join(islice(lines, 300)))
+    backends = os.environ.get("BENCH_BACKENDS", "torch,onnx,onnx-int8").split(",")
+    rounds = int(os.environ.get("BENCH_ROUNDS", "2"))
 
-    async def run() -> None:
-        container = build_container(config)
+    async def once(backend: str) -> tuple[float, float]:
+        container = build_container(config.model_copy(update={"embedding_backend": backend}))
         try:
             await container.embedders().configured().embed_documents(["warm up"])  # load the model first
             workspace = Workspace(uuid.uuid4(), "bench", datetime.now(UTC))
@@ -69,17 +74,26 @@ def test_knowledge_ingestion_throughput_against_the_model_alone(settings, tmp_pa
             await ingest_corpus(container, workspace.id, corpus, lambda message: None)
             pipeline = time.perf_counter() - started
             async with container.engine().connect() as connection:
-                texts = list((await connection.execute(text("SELECT search_text FROM chunks"))).scalars())
+                texts = list((await connection.execute(text("SELECT search_text FROM chunks WHERE workspace_id = :w"),
+                                                       {"w": workspace.id})).scalars())
             started = time.perf_counter()
             await container.embedders().configured().embed_documents(texts)
             model = time.perf_counter() - started
-            print(f"\ningestion, 300 SciFact abstracts -> {len(texts)} chunks: pipeline {len(texts) / pipeline:.1f} "
-                  f"chunks/s; the model alone on the same texts {len(texts) / model:.1f} chunks/s; "
-                  f"pipeline overhead {100 * (pipeline - model) / pipeline:.0f}% of the time")
+            return len(texts) / pipeline, len(texts) / model
         finally:
             await shutdown(container)
 
-    asyncio.run(run())
+    rates: dict[str, list[tuple[float, float]]] = {backend: [] for backend in backends}
+    for _ in range(rounds):  # interleaved: the machine's load hits every backend alike
+        for backend in backends:
+            rates[backend].append(asyncio.run(once(backend)))
+    print("\ningestion, 300 SciFact abstracts -> 600 chunks, median of "
+          f"{rounds} interleaved rounds (load average {os.getloadavg()[0]:.2f}):")
+    base = statistics.median(pipeline for pipeline, _ in rates[backends[0]])
+    for backend, runs in rates.items():
+        pipeline, model = statistics.median(p for p, _ in runs), statistics.median(m for _, m in runs)
+        print(f"  {backend:10s} pipeline {pipeline:5.1f} chunks/s ({pipeline / base:.2f}x {backends[0]}); the model "
+              f"alone {model:5.1f} chunks/s; pipeline overhead {100 * (1 - pipeline / model):.0f}% of the time")
 
 
 async def _load_synthetic(container, workspace_id: uuid.UUID, count: int, seed: int = 7) -> np.ndarray:

@@ -168,6 +168,10 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(2, ge=1, le=256, description="CPU threads of the local embedding model")
     embedding_query_cache: int = Field(2048, ge=0, le=1_000_000, description="search queries whose vectors each "
                                                                               "process keeps (LRU); 0 = none")
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="what runs the local model: torch, onnx (ONNX Runtime, same vectors) or onnx-int8 "
+                             "(8-bit weights: close vectors, a small retrieval cost); the ONNX graph is exported "
+                             "once into KEEL_HOME/cache/onnx")
     embedding_max_seq_length: int = Field(256, ge=16, le=512, description="tokens the local model reads per text")
     openai_api_key: str | None = Field(None, description="OpenAI API key (embeddings, chat); unset = not used")
     openai_base_url: str | None = Field(None, description="OpenAI-compatible base URL; unset = api.openai.com")

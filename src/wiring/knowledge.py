@@ -53,7 +53,8 @@ def embedding_options(settings: Settings) -> EmbeddingOptions:
                             threads=settings.embedding_threads, max_seq_length=settings.embedding_max_seq_length,
                             openai_api_key=settings.openai_api_key, openai_base_url=settings.openai_base_url,
                             openai_dimensions=settings.embedding_dimensions,
-                            query_cache=settings.embedding_query_cache)
+                            query_cache=settings.embedding_query_cache, backend=settings.embedding_backend,
+                            cache=settings.home / "cache" / "onnx")
 
 
 def llm_extraction(settings: Settings, uow: Callable[[], KnowledgeUnitOfWork], calls: ModelCalls,

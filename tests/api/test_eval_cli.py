@@ -77,3 +77,11 @@ def test_eval_retrieval_writes_trec_runs_and_prints_the_metrics(scifact_slice, t
     again = _eval(folder, test_env, "--mode", "hybrid", "--workspace", kept[1])  # no upload, no ingestion
     assert "reusing workspace" in again and "ingested" not in again
     assert _figures(again, "hybrid") == figures["hybrid"]
+
+
+def test_the_onnx_int8_backend_runs_the_whole_pipeline(scifact_slice, test_env):
+    """The real upload → ingestion → search path with every text embedded by the int8 ONNX graph."""
+    folder, _ = scifact_slice
+    output = _eval(folder, {**test_env, "KEEL_EMBEDDING_BACKEND": "onnx-int8"}, "--mode", "vector")
+    ndcg, recall = _figures(output, "vector")
+    assert ndcg > 0.6 and recall > 0.85, (ndcg, recall)

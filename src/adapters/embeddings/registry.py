@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from src.adapters.embeddings.local_minilm import MODEL_NAME as LOCAL_MINILM
 from src.adapters.embeddings.local_minilm import LocalMiniLmEmbedder
+from src.adapters.embeddings.onnx_minilm import OnnxMiniLmEmbedder
 from src.adapters.embeddings.openai_embeddings import OpenAIEmbedder
 from src.adapters.embeddings.query_cache import CachedQueries
 from src.ports.knowledge import Embedder, EmbeddingUnavailable
@@ -26,6 +28,8 @@ class EmbeddingOptions:
     openai_base_url: str | None = None
     openai_dimensions: int | None = None  # size of an OpenAI-compatible model not in OPENAI_SIZES
     query_cache: int = 2048  # query vectors kept per space; 0 = none
+    backend: str = "torch"  # what runs the local model: torch, onnx or onnx-int8
+    cache: Path = Path(".keel/cache/onnx")  # where the ONNX backend keeps its exported graphs
 
 
 def check_model_name(name: str) -> str:
@@ -59,6 +63,9 @@ class EmbedderRegistry:
 
     def _make(self, name: str) -> Embedder:
         options = self._options
+        if name == LOCAL_MINILM and options.backend.startswith("onnx"):
+            return OnnxMiniLmEmbedder(options.cache, options.backend == "onnx-int8", options.batch_size,
+                                      options.threads, options.max_seq_length)
         if name == LOCAL_MINILM:
             return LocalMiniLmEmbedder(options.batch_size, options.threads, options.max_seq_length)
         found = _OPENAI.match(name)
