@@ -38,7 +38,22 @@ def token_batches(lengths: list[int], budget: int) -> list[list[int]]:
     return [*batches, current] if current else batches
 
 
-class LocalMiniLmEmbedder:
+class EncodesOnAThread:
+    """The Embedder methods of a local model: its blocking `_encode` runs on a thread, off the event loop."""
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+    async def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        return await asyncio.to_thread(self._encode, texts)
+
+    async def embed_query(self, text: str) -> list[float]:
+        return (await asyncio.to_thread(self._encode, [text]))[0]
+
+
+class LocalMiniLmEmbedder(EncodesOnAThread):
     model_name = MODEL_NAME
     dimensions = 384
 
@@ -78,11 +93,3 @@ class LocalMiniLmEmbedder:
         lengths = [len(ids) for ids in model.tokenizer(texts, truncation=True,
                                                        max_length=self._max_seq_length)["input_ids"]]
         return token_batches(lengths, self._batch_size * self._max_seq_length)
-
-    async def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        return await asyncio.to_thread(self._encode, texts)
-
-    async def embed_query(self, text: str) -> list[float]:
-        return (await asyncio.to_thread(self._encode, [text]))[0]

@@ -7,20 +7,19 @@ here) and reused by every process after; the tokenizer is the package's own `tok
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
-from src.adapters.embeddings.local_minilm import MODEL_NAME, model_folder, token_batches
+from src.adapters.embeddings.local_minilm import MODEL_NAME, EncodesOnAThread, model_folder, token_batches
 from src.ports.knowledge import EmbeddingUnavailable
 
 EXPORT_TIMEOUT_SECONDS = 600
 
 
-class OnnxMiniLmEmbedder:
+class OnnxMiniLmEmbedder(EncodesOnAThread):
     model_name = MODEL_NAME
     dimensions = 384
 
@@ -101,11 +100,3 @@ class OnnxMiniLmEmbedder:
                 pooled = (hidden * mask).sum(1) / np.clip(mask.sum(1), 1e-9, None)  # MiniLM's mean pooling
                 vectors[batch] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return vectors.tolist()
-
-    async def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        return await asyncio.to_thread(self._encode, texts)
-
-    async def embed_query(self, text: str) -> list[float]:
-        return (await asyncio.to_thread(self._encode, [text]))[0]
