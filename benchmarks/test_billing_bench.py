@@ -8,6 +8,7 @@ Run: ./keel test benchmarks -k billing -s
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import time
@@ -15,12 +16,13 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
+from sqlalchemy import text
 
 from benchmarks.test_conversation_bench import _cpu_seconds, _keel_serve
 from src.container import build_container, shutdown
 from src.main import create_app
 from src.ports.identity import Workspace
-from tests.conftest import asgi_client
+from tests.conftest import asgi_client, start_worker, stop_worker
 from tests.fakes.stripe_api import event, sign, subscription_object
 
 SECRET = "whsec_bench"
@@ -100,34 +102,85 @@ def test_webhook_throughput_and_latency(settings):
 
 def test_webhooks_per_api_process(settings, test_env):
     """The same distinct events against `keel serve` in its own process (the senders in this one, so the
-    server's CPU is its own): events/s, latency, and the server's CPU per event from /proc."""
+    server's CPU is its own): events/s, latency, and the server's CPU per event from /proc. Per mode
+    (BENCH_WEBHOOK_MODES): inline applies each event before answering; worker stores it, answers, and a
+    Dramatiq worker applies it, either running meanwhile on the same cores (worker) or started once all are
+    answered (worker-later: the API process's own capacity, then the worker's rate alone). The applied rate
+    comes from the events' processed_at."""
     senders, count = int(os.environ.get("BENCH_WEBHOOK_SENDERS", "32")), int(os.environ.get("BENCH_WEBHOOKS", "3000"))
     env = {**test_env, "KEEL_STRIPE_WEBHOOK_SECRET": SECRET, "KEEL_STRIPE_PRICES": "pro=price_pro,team=price_team",
            "KEEL_LOG_LEVEL": "warning"}
 
-    async def run(base: str, pid: int) -> str:
+    async def run(base: str, pid: int, mode: str, worker_env: dict) -> str:
+        worker = start_worker(worker_env) if mode != "inline" else None
         container = build_container(settings)
         try:
             workspaces = await _workspaces(container, 200)
+            now = int(time.time())
+            payloads = [event(f"evt_{uuid.uuid4().hex}", "customer.subscription.created", subscription_object(
+                f"sub_s{uuid.uuid4().hex[:12]}", "cus_bench", "price_team" if index % 2 else "price_pro", "active",
+                str(workspaces[index % len(workspaces)])), now + index) for index in range(count + 100)]
+            limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
+            async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+                await _deliver_all(client, payloads[:100], senders)  # warm-up
+                await _applied(container, payloads[:100])
+                if mode == "worker-later":
+                    stop_worker(worker)
+                cpu, first_sent, machine = _cpu_seconds(pid), time.perf_counter(), _machine_cpu()
+                latencies, wall, outcomes = await _deliver_all(client, payloads[100:], senders)
+                cpu, machine = _cpu_seconds(pid) - cpu, _machine_cpu() - machine
+            assert outcomes.count("processed" if mode == "inline" else "accepted") == count, set(outcomes)
+            if mode == "worker-later":
+                worker = start_worker(worker_env)
+            applied = await _applied(container, payloads[100:]) - first_sent
+            rate = await _applied_rate(container, payloads[100:])
         finally:
+            if worker is not None:
+                stop_worker(worker)
             await shutdown(container)
-        now = int(time.time())
-        payloads = [event(f"evt_{uuid.uuid4().hex}", "customer.subscription.created", subscription_object(
-            f"sub_s{uuid.uuid4().hex[:12]}", "cus_bench", "price_team" if index % 2 else "price_pro", "active",
-            str(workspaces[index % len(workspaces)])), now + index) for index in range(count + 100)]
-        limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-            await _deliver_all(client, payloads[:100], senders)  # warm-up
-            cpu = _cpu_seconds(pid)
-            latencies, wall, outcomes = await _deliver_all(client, payloads[100:], senders)
-            cpu = _cpu_seconds(pid) - cpu
-        assert outcomes.count("processed") == count, set(outcomes)
         return (f"{summary(latencies, wall, count, count)}; server CPU {cpu / count * 1000:.2f} ms per event "
-                f"({cpu / wall * 100:.0f}% of a core)")
+                f"({cpu / wall * 100:.0f}% of a core; the machine's {os.cpu_count()} cores "
+                f"{machine / wall / (os.cpu_count() or 1) * 100:.0f}% busy); all applied {applied:.1f} s after the "
+                f"first was sent, at {rate:.0f} events/s")
 
-    with _keel_serve(env) as (base, pid):
-        print(f"\nwebhooks against `keel serve` (one process), {senders} concurrent senders: "
-              f"{asyncio.run(run(base, pid))}")
+    for mode in os.environ.get("BENCH_WEBHOOK_MODES", "inline,worker,worker-later").split(","):
+        moded = {**env, "KEEL_STRIPE_WEBHOOKS_APPLY": "inline" if mode == "inline" else "worker"}
+        with _keel_serve(moded) as (base, pid):
+            print(f"\nwebhooks against `keel serve` (one process), {mode} mode, {senders} concurrent senders: "
+                  f"{asyncio.run(run(base, pid, mode, moded))}")
+
+
+def _machine_cpu() -> float:
+    """Busy CPU seconds of the whole machine so far (every process: the senders, Postgres, a worker), from
+    /proc/stat."""
+    with open("/proc/stat") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
+async def _applied(container, payloads: list[bytes], timeout: float = 300) -> float:
+    """Waits until the events of `payloads` are all processed; returns the time then (perf_counter)."""
+    ids = [json.loads(payload)["id"] for payload in payloads]
+    deadline = time.monotonic() + timeout
+    async with container.engine().connect() as connection:
+        while time.monotonic() < deadline:
+            done = await connection.execute(text(
+                "SELECT count(*) FROM stripe_events WHERE id = ANY(:ids) AND status = 'processed'"), {"ids": ids})
+            if done.scalar_one() == len(ids):
+                return time.perf_counter()
+            await connection.rollback()
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"the {len(ids)} events were not all applied within {timeout} s")
+
+
+async def _applied_rate(container, payloads: list[bytes]) -> float:
+    """Events applied per second, from the first to the last one's processed_at."""
+    ids = [json.loads(payload)["id"] for payload in payloads]
+    async with container.engine().connect() as connection:
+        span = (await connection.execute(text(
+            "SELECT extract(epoch FROM max(processed_at) - min(processed_at)) FROM stripe_events "
+            "WHERE id = ANY(:ids)"), {"ids": ids})).scalar_one()
+    return len(ids) / max(float(span), 1e-3)
 
 
 async def _workspaces(container, count: int) -> list:

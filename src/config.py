@@ -210,6 +210,10 @@ class Settings(BaseSettings):
                                                                 "POST /webhooks/stripe; unset = endpoint off (503)")
     stripe_webhook_tolerance_seconds: int = Field(300, ge=1, le=86400,
                                                   description="oldest accepted webhook signature timestamp")
+    stripe_webhooks_apply: Literal["inline", "worker"] = Field(
+        "inline", description="inline: a webhook is applied before Stripe gets its answer (a failure answers 500 "
+                              "and Stripe retries); worker: it is stored, answered at once, and a worker applies it "
+                              "(retried up to 5 times; faster under bursts)")
     stripe_prices: str = Field("", pattern=r"^([a-z0-9_-]+=[A-Za-z0-9_]+(,[a-z0-9_-]+=[A-Za-z0-9_]+)*)?$",
                                description="Stripe price of each paid plan: pro=price_…,team=price_…")
     plans_file: Path | None = Field(None, description="JSON list of {name, limits} replacing the built-in "

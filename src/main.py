@@ -196,7 +196,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             *ai_sdk_routes(services),  # the AI SDK's chat stream for useChat frontends
             Route("/webhooks/stripe", admitted(stripe_webhook_endpoint(
                 settings.stripe_webhook_secret, settings.stripe_webhook_tolerance_seconds,
-                services.handle_stripe_event), services.admission, "stripeWebhook", per_address=False),
+                services.accept_stripe_event if settings.stripe_webhooks_apply == "worker"
+                else services.handle_stripe_event), services.admission, "stripeWebhook", per_address=False),
                   methods=["POST"]),
         ],
         middleware=edge_middleware(settings, origins, registry),

@@ -156,6 +156,17 @@ def fake_openai():
 
 
 @pytest.fixture
+def fake_stripe():
+    """The local Stripe API server, with its `url` for the SDK."""
+    from tests.fakes.stripe_api import FakeStripe
+
+    fake = FakeStripe()
+    with fake.serve() as served:
+        fake.url = served.url
+        yield fake
+
+
+@pytest.fixture
 def worker_process(test_env: dict[str, str]):
     process = start_worker(test_env)
     yield process

@@ -268,6 +268,17 @@ class EventLog(Protocol):
         processed or ignored: a duplicate delivery. Waits while another delivery of it is in flight."""
         ...
 
+    async def receive(self, event: StripeEvent, now: datetime) -> bool:
+        """Stores a new event as RECEIVED, to be applied later (a FAILED one is received again); False when
+        Keel already has it."""
+        ...
+
+    async def next_pending(self, skip: list[str], max_attempts: int) -> StripeEvent | None:
+        """The oldest (by Stripe time) event received but not applied, or failed fewer than `max_attempts`
+        times, not in `skip` (those that failed in this run): locked for this transaction (concurrent callers
+        take others), its attempts counted."""
+        ...
+
     async def finish(self, event_id: str, status: EventStatus, now: datetime) -> None: ...
 
     async def record_failure(self, event: StripeEvent, error: str, now: datetime) -> None: ...

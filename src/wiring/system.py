@@ -10,6 +10,7 @@ from src.adapters.postgres.health import PostgresHealthProbe
 from src.adapters.postgres.system.unit_of_work import PgSystemUnitOfWork
 from src.config import Settings
 from src.core.billing.reconcile import RECONCILE_JOB
+from src.core.billing.webhooks import APPLY_JOB
 from src.core.conversation.progress import RECOVER_JOB
 from src.core.knowledge.ingestion import KEYWORD_INDEX_JOB, REQUEUE_JOB
 from src.core.system.health import CheckHealth
@@ -25,6 +26,8 @@ def schedules(settings: Settings) -> list[Schedule]:
     found = []
     if settings.billing_reconcile_hour_utc >= 0:
         found.append(Schedule(RECONCILE_JOB, timedelta(days=1), timedelta(hours=settings.billing_reconcile_hour_utc)))
+    if settings.stripe_webhooks_apply == "worker":  # what a lost wake-up left, and failed events' retries
+        found.append(Schedule(APPLY_JOB, timedelta(minutes=1)))
     if settings.keyword_index_check_minutes > 0:
         found.append(Schedule(KEYWORD_INDEX_JOB, timedelta(minutes=settings.keyword_index_check_minutes)))
     found.append(Schedule(RECOVER_JOB, timedelta(minutes=1)))  # answers whose process died

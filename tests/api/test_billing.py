@@ -15,7 +15,7 @@ from sqlalchemy import text
 from src.container import build_container, shutdown
 from src.main import create_app
 from tests.conftest import asgi_client, graphql, graphql_upload, signed_up, signed_up_admin
-from tests.fakes.stripe_api import FakeStripe, event, sign, subscription_object
+from tests.fakes.stripe_api import event, sign, subscription_object
 
 SECRET = "whsec_keel_test"
 PLANS = "{ plans { name purchasable limits { maxDocuments maxStorageBytes models cheaperModel } } }"
@@ -30,14 +30,6 @@ OVERVIEW = """query($w: ID!) { billingOverview(workspaceId: $w) { __typename ...
   history { before after cause } } ... on Error { code } } }"""
 EVENTS = """query($s: WebhookEventStatus) { webhookEvents(status: $s, first: 200) { __typename
   ... on WebhookEventList { events { id type status attempts lastError } } } }"""
-
-
-@pytest.fixture
-def fake_stripe():
-    fake = FakeStripe()
-    with fake.serve() as served:
-        fake.url = served.url
-        yield fake
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """POST /webhooks/stripe: the raw body is verified with Stripe's SDK (HMAC-SHA256 over `t.payload`, within
 the tolerance window) before anything is parsed or stored; the event then goes to the billing core.
 
-Answers: 200 processed / ignored / duplicate; 400 bad signature or body (Stripe shows it, nothing stored);
-500 when applying failed (Stripe retries; nothing was half-applied); 503 when no signing secret is set."""
+Answers: 200 processed / ignored / duplicate (KEEL_STRIPE_WEBHOOKS_APPLY=worker: accepted / duplicate);
+400 bad signature or body (Stripe shows it, nothing stored); 500 when applying failed (Stripe retries;
+nothing was half-applied); 503 when no signing secret is set."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import stripe
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from src.core.billing.webhooks import HandleStripeEvent
+from src.core.billing.webhooks import AcceptStripeEvent, HandleStripeEvent
 from src.ports.billing import StripeEvent
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ def _event_from(body: bytes) -> StripeEvent | None:
         return None
 
 
-def stripe_webhook_endpoint(secret: str | None, tolerance: int, handle_event: Callable[[], HandleStripeEvent]):
+def stripe_webhook_endpoint(secret: str | None, tolerance: int,
+                            handle_event: Callable[[], HandleStripeEvent | AcceptStripeEvent]):
     async def webhook(request: Request) -> JSONResponse:
         if not secret:
             return JSONResponse({"error": "Stripe webhooks are not configured (KEEL_STRIPE_WEBHOOK_SECRET)"}, 503)

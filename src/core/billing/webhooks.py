@@ -2,10 +2,13 @@
 
 The event id is claimed and its effect written in one transaction: a duplicate delivery finds it done and
 changes nothing; a delivery that fails leaves nothing behind but a failure note, and the next one applies it.
+Applied either inline, before Stripe gets its answer, or by a worker after Keel stored the event and
+answered (AcceptStripeEvent, then ApplyReceivedStripeEvents): the same effects, one statement per delivery.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -26,6 +29,9 @@ from src.ports.billing import (
 )
 from src.ports.shared import Clock
 
+APPLY_JOB = "billing.apply_stripe_events"
+MAX_ATTEMPTS = 5  # then the event stays failed (listed to admins); the nightly reconciliation repairs its effect
+log = logging.getLogger(__name__)
 SUBSCRIPTION_EVENTS = {"customer.subscription.created", "customer.subscription.updated",
                        "customer.subscription.deleted"}
 
@@ -75,16 +81,19 @@ class HandleStripeEvent:
             async with self._uow() as uow:
                 if await uow.stripe_events.claim(event, now) is None:
                     return "duplicate"
-                applied = await self._apply(uow, event, now)
-                status = EventStatus.PROCESSED if applied else EventStatus.IGNORED
-                await uow.stripe_events.finish(event.id, status, now)
+                status = await self.apply(uow, event, now)
                 await uow.commit()
                 return status.value
         except Exception as exc:
             async with self._uow() as uow:
-                await uow.stripe_events.record_failure(event, f"{type(exc).__name__}: {exc}"[:1000], now)
-                await uow.commit()
+                await note_failure(uow, event, exc, now)
             raise
+
+    async def apply(self, uow: BillingUnitOfWork, event: StripeEvent, now: datetime) -> EventStatus:
+        """The event's effects and its final status, in `uow` (the caller holds the event's row and commits)."""
+        status = EventStatus.PROCESSED if await self._apply(uow, event, now) else EventStatus.IGNORED
+        await uow.stripe_events.finish(event.id, status, now)
+        return status
 
     async def _apply(self, uow: BillingUnitOfWork, event: StripeEvent, now: datetime) -> bool:
         data, cause = event.data, f"event:{event.id}"
@@ -133,3 +142,59 @@ class HandleStripeEvent:
                       payment_failed: bool | None = None) -> None:
         await settle(uow, workspace_id, self._catalogue, now, cause, self._config.grace_period,
                      payment_failed=payment_failed)
+
+
+async def note_failure(uow: BillingUnitOfWork, event: StripeEvent, error: Exception, now: datetime) -> None:
+    await uow.stripe_events.record_failure(event, f"{type(error).__name__}: {error}"[:1000], now)
+    await uow.commit()
+
+
+class AcceptStripeEvent:
+    """- Stores a verified Stripe event for a worker to apply: "accepted", or "duplicate" when Keel has it
+      already (one that failed is accepted again). Stripe gets its answer at once; `wake` asks for a worker
+      run (coalesced by the adapter: a burst of events asks for one run, not one per event)."""
+
+    def __init__(self, uow: Callable[[], BillingUnitOfWork], clock: Clock, wake: Callable[[], None]) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._wake = wake
+
+    async def execute(self, event: StripeEvent) -> str:
+        async with self._uow() as uow:
+            accepted = await uow.stripe_events.receive(event, self._clock.now())
+            await uow.commit()
+        if accepted:
+            self._wake()
+        return "accepted" if accepted else "duplicate"
+
+
+class ApplyReceivedStripeEvents:
+    """- Applies the accepted events, oldest Stripe time first, each in its own transaction; returns how many
+      it applied. One that fails is noted and left for a later run (at most MAX_ATTEMPTS tries), not retried
+      in this one, and holds nothing back. Concurrent runs share the work: each event goes to one of them."""
+
+    def __init__(self, uow: Callable[[], BillingUnitOfWork], handle: HandleStripeEvent, clock: Clock,
+                 limit: int = 5000) -> None:
+        self._uow = uow
+        self._handle = handle
+        self._clock = clock
+        self._limit = limit  # a run ends after this many; the next wake or schedule goes on
+
+    async def execute(self) -> int:
+        applied, failed = 0, list[str]()
+        while applied + len(failed) < self._limit:
+            now = self._clock.now()
+            async with self._uow() as uow:
+                event = await uow.stripe_events.next_pending(failed, MAX_ATTEMPTS)
+                if event is None:
+                    break
+                try:
+                    await self._handle.apply(uow, event, now)
+                    await uow.commit()
+                    applied += 1
+                except Exception as exc:
+                    log.warning("Stripe event %s (%s) failed: %s; a later run retries it", event.id, event.type, exc)
+                    failed.append(event.id)
+                    await uow.rollback()
+                    await note_failure(uow, event, exc, now)
+        return applied

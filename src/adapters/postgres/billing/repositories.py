@@ -66,6 +66,16 @@ CLAIM = pg_insert(EVENTS).on_conflict_do_nothing().returning(*RECORDED)
 CLAIMED = select(*RECORDED).where(EVENTS.c.id == bindparam("id")).with_for_update()
 RETRIED = update(EVENTS).where(EVENTS.c.id == bindparam("event_id")).values(
     attempts=EVENTS.c.attempts + 1).returning(*RECORDED)
+RECEIVE = pg_insert(EVENTS).on_conflict_do_update(  # a failed event delivered again is received again
+    index_elements=["id"], set_={"status": EventStatus.RECEIVED.value},
+    where=EVENTS.c.status == EventStatus.FAILED.value).returning(EVENTS.c.id)
+PENDING = select(EVENTS.c.id).where(
+    (EVENTS.c.status == EventStatus.RECEIVED.value)
+    | ((EVENTS.c.status == EventStatus.FAILED.value) & (EVENTS.c.attempts < bindparam("max_attempts"))),
+    EVENTS.c.id.not_in(bindparam("skip", expanding=True))).order_by(EVENTS.c.created, EVENTS.c.received_at).limit(
+    1).with_for_update(skip_locked=True).scalar_subquery()
+TAKE_PENDING = update(EVENTS).where(EVENTS.c.id == PENDING).values(attempts=EVENTS.c.attempts + 1).returning(
+    EVENTS.c.id, EVENTS.c.type, EVENTS.c.created, EVENTS.c.payload)
 FINISH = update(EVENTS).where(EVENTS.c.id == bindparam("event_id"))
 
 
@@ -155,6 +165,15 @@ class PgStripeEventLog:
         if row.status in (EventStatus.PROCESSED.value, EventStatus.IGNORED.value):
             return None
         return _event((await self._session.execute(RETRIED, {"event_id": event.id})).one())
+
+    async def receive(self, event: StripeEvent, now: datetime) -> bool:
+        return (await self._session.execute(RECEIVE, {
+            "id": event.id, "type": event.type, "created": event.created, "status": EventStatus.RECEIVED.value,
+            "attempts": 0, "payload": event.data, "received_at": now})).one_or_none() is not None
+
+    async def next_pending(self, skip: list[str], max_attempts: int) -> StripeEvent | None:
+        row = (await self._session.execute(TAKE_PENDING, {"skip": skip, "max_attempts": max_attempts})).one_or_none()
+        return None if row is None else StripeEvent(row.id, row.type, row.created, row.payload)
 
     async def finish(self, event_id: str, status: EventStatus, now: datetime) -> None:
         await self._session.execute(FINISH, {"event_id": event_id, "status": status.value, "processed_at": now,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -66,7 +66,9 @@ class SubscriptionRow(Base):
 
 class StripeEventRow(Base):
     __tablename__ = "stripe_events"
-    __table_args__ = (Index("ix_stripe_events_received_at", "received_at"),)
+    __table_args__ = (Index("ix_stripe_events_received_at", "received_at"),
+                      Index("ix_stripe_events_pending", "created", "received_at",
+                            postgresql_where=text("status IN ('received', 'failed')")))
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(128))
