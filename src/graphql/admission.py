@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 
 from strawberry.extensions import SchemaExtension
 
-from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode
+from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode, OperationType
+from src.core.identity.authorize import memberships_read_once
 from src.graphql.limits import operation_of
 from src.graphql.masking import domain_error
 from src.ports.edge import RateLimited
@@ -54,7 +55,12 @@ class Admit(SchemaExtension):
             raise domain_error(exc) from None
         except DomainError as exc:  # the caller could not be checked (the database is busy or away)
             raise domain_error(exc) from None
-        yield
+        operation = operation_of(execution.graphql_document, execution.operation_name)
+        if operation is None or operation.operation is OperationType.MUTATION:
+            yield
+            return
+        with memberships_read_once():  # a query changes no membership: its guards and use cases share reads
+            yield
 
     def on_operation(self):
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tests.conftest import graphql, graphql_upload, signed_up
 from tests.conversation_helpers import on_plan
@@ -204,3 +204,26 @@ async def test_a_new_member_needs_a_free_seat_and_two_at_once_cannot_share_the_l
     inside = next(a["data"]["setMember"]["email"] for a in answers if a["data"]["setMember"]["__typename"] == "Member")
     promoted = await graphql(client, SET_MEMBER, w=workspace, e=inside, r="OWNER", token=owner["accessToken"])
     assert promoted["data"]["setMember"] == {"__typename": "Member", "email": inside, "role": "OWNER"}
+
+
+async def test_a_query_reads_the_callers_membership_once_for_all_its_guards_and_use_cases(client, container):
+    owner = await signed_up(client)
+    workspace = owner["user"]["workspaces"][0]["id"]
+    reads: list[str] = []
+
+    def note(connection, cursor, statement, *rest) -> None:
+        if "FROM memberships" in statement:
+            reads.append(statement)
+
+    event.listen(container.engine().sync_engine, "before_cursor_execute", note)
+    try:
+        both = "query($w: ID!) { search(workspaceId: $w, query: \"x\") { __typename } " \
+               "documents(workspaceId: $w) { __typename } }"
+        answer = await graphql(client, both, w=workspace, token=owner["accessToken"])
+        assert answer["data"]["search"]["__typename"] == "SearchResults", answer
+        assert len(reads) == 1  # the guards of both fields and the search use case asked once between them
+        reads.clear()
+        await graphql(client, both, w=workspace, token=owner["accessToken"])
+        assert len(reads) == 1  # the next operation asks again: nothing is kept between operations
+    finally:
+        event.remove(container.engine().sync_engine, "before_cursor_execute", note)

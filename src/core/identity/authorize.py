@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from uuid import UUID
 
 from src.core.identity.policy import is_allowed
@@ -17,6 +20,24 @@ from src.ports.identity import (
 )
 
 NO_ACCESS = "no such workspace, or no access to it"  # one message: ids cannot be probed
+
+# The membership reads of this operation, by (workspace, user): None outside one (see memberships_read_once)
+Reads = dict[tuple[UUID, UUID], asyncio.Future[WorkspaceRole | None]]
+_read: ContextVar[Reads | None] = ContextVar("keel_memberships", default=None)
+
+
+@contextmanager
+def memberships_read_once() -> Iterator[None]:
+    """Within it (one read-only operation: a query, a subscription's start), Authorize reads each membership
+    once: a field's guard and its use case ask the same question. Not for operations that change memberships."""
+    token = _read.set({})
+    try:
+        yield
+    finally:
+        try:
+            _read.reset(token)
+        except ValueError:  # ended from another context (a generator closed elsewhere): forget them anyway
+            _read.set(None)
 
 
 def signed_in(principal: Principal | None) -> Principal:
@@ -50,9 +71,22 @@ class Authorize:
 
     async def require(self, principal: Principal | None, permission: Permission,
                       workspace_id: UUID | None = None) -> Principal:
-        if permission not in WORKSPACE_PERMISSIONS:
+        if permission not in WORKSPACE_PERMISSIONS or workspace_id is None or principal is None:
             await require(None, principal, permission)  # global permissions need no lookup
-        else:
-            async with self._uow() as uow:
-                await require(uow, principal, permission, workspace_id)
-        return signed_in(principal)
+            return signed_in(principal)
+        if not is_allowed(principal, permission, await self._role(workspace_id, principal.user_id), workspace_id):
+            raise Forbidden(NO_ACCESS)
+        return principal
+
+    async def _role(self, workspace_id: UUID, user_id: UUID) -> WorkspaceRole | None:
+        read, key = _read.get(), (workspace_id, user_id)
+        if read is None:
+            return await self._read_role(workspace_id, user_id)
+        if key not in read:  # a query's root fields run at once: the first to ask reads for all of them
+            read[key] = asyncio.ensure_future(self._read_role(workspace_id, user_id))
+        return await asyncio.shield(read[key])
+
+    async def _read_role(self, workspace_id: UUID, user_id: UUID) -> WorkspaceRole | None:
+        async with self._uow() as uow:
+            found = await uow.memberships.get(workspace_id, user_id)
+        return found.role if found else None
