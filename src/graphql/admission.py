@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from strawberry.extensions import SchemaExtension
 
 from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode, OperationType
-from src.core.identity.authorize import memberships_read_once
+from src.core.identity.authorize import memberships_read_once, memberships_read_once_in_this_task
 from src.graphql.limits import operation_of
 from src.graphql.masking import domain_error
 from src.ports.edge import RateLimited
@@ -55,12 +55,17 @@ class Admit(SchemaExtension):
             raise domain_error(exc) from None
         except DomainError as exc:  # the caller could not be checked (the database is busy or away)
             raise domain_error(exc) from None
+        # Queries and subscriptions change no membership: their guards and use cases share reads
         operation = operation_of(execution.graphql_document, execution.operation_name)
-        if operation is None or operation.operation is OperationType.MUTATION:
-            yield
+        kind = operation.operation if operation is not None else OperationType.MUTATION
+        over_a_socket = context.request is not None and context.request.scope["type"] == "websocket"
+        if kind is OperationType.SUBSCRIPTION and over_a_socket:  # a task per operation; its use case runs later
+            memberships_read_once_in_this_task()
+        elif kind is OperationType.QUERY:
+            with memberships_read_once():
+                yield
             return
-        with memberships_read_once():  # a query changes no membership: its guards and use cases share reads
-            yield
+        yield
 
     def on_operation(self):
         try:

@@ -3,6 +3,7 @@ rotation with reuse detection, sign-out (one and everywhere) taking effect on th
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -85,6 +86,19 @@ async def test_an_expired_token_is_refused(client, container):
         AccessClaims(principal.user_id, principal.session_id, Role.USER, issued, issued + timedelta(minutes=15))
     )
     body = await graphql(client, ME, token=expired)
+    assert _code(body) == "UNAUTHENTICATED" and "expired" in body["errors"][0]["message"]
+
+
+async def test_a_token_accepted_once_is_refused_once_it_expires(client, container):
+    """Its signature is checked once per process; its expiry on every use."""
+    account = await signed_up(client)
+    principal = await container.authenticate().execute(account["accessToken"])
+    now = datetime.now(UTC)
+    token = await container.token_codec().encode(AccessClaims(  # expired 3.5 s ago: within the 5 s leeway
+        principal.user_id, principal.session_id, Role.USER, now - timedelta(minutes=15), now - timedelta(seconds=3.5)))
+    assert "errors" not in await graphql(client, ME, token=token)
+    await asyncio.sleep(2)  # now past the leeway
+    body = await graphql(client, ME, token=token)
     assert _code(body) == "UNAUTHENTICATED" and "expired" in body["errors"][0]["message"]
 
 

@@ -26,6 +26,12 @@ Reads = dict[tuple[UUID, UUID], asyncio.Future[WorkspaceRole | None]]
 _read: ContextVar[Reads | None] = ContextVar("keel_memberships", default=None)
 
 
+def memberships_read_once_in_this_task() -> None:
+    """The same until the current task ends: for an operation that runs in a task of its own (a subscription,
+    whose use case runs after the operation's start)."""
+    _read.set({})
+
+
 @contextmanager
 def memberships_read_once() -> Iterator[None]:
     """Within it (one read-only operation: a query, a subscription's start), Authorize reads each membership
