@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from benchmarks.test_conversation_bench import _cpu_seconds, _keel_serve
+from benchmarks.test_conversation_bench import _cpu_seconds, _keel_serve, _machine_cpu
 from src.container import build_container, shutdown
 from src.main import create_app
 from src.ports.identity import Workspace
@@ -179,14 +179,6 @@ async def _post_all(base: str, payloads: list[bytes], concurrency: int) -> tuple
     started = time.perf_counter()
     await asyncio.gather(*(sender() for _ in range(concurrency)))
     return latencies, time.perf_counter() - started, outcomes
-
-
-def _machine_cpu() -> float:
-    """Busy CPU seconds of the whole machine so far (every process: the senders, Postgres, a worker), from
-    /proc/stat."""
-    with open("/proc/stat") as stat:
-        ticks = [int(value) for value in stat.readline().split()[1:]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
 
 
 async def _applied(container, payloads: list[bytes], timeout: float = 300) -> float:

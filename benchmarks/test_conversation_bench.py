@@ -8,7 +8,7 @@
    another (20 tokens/s per stream, BENCH_STREAM_TOKENS=400 per answer: 20 s, so the streams overlap), N
    websocket subscriptions from this process; how many streamed at once at the peak, added inter-token
    delay p95, the server's memory per stream and CPU per token, and the CPU the fake provider and the client
-   took from the same cores.
+   took from the same cores. BENCH_API_PROCESSES=1,2 runs it against one then two API processes.
 
 3. CPU per streamed chunk of the provider adapter alone (the SDK's streaming response, SSE parsed as JSON).
 4. One checkpoint of BENCH_STREAMS live answers (the write an API process makes every few seconds).
@@ -216,16 +216,16 @@ def test_concurrent_streams_one_api_process_sustains(settings, test_env):
     env = {**test_env, "KEEL_OPENAI_API_KEY": "sk-test-keel",
            "KEEL_OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1",
            "KEEL_CHAT_RETRIEVAL_K": "0", "KEEL_LOG_LEVEL": "warning",
-           "KEEL_CHAT_FIRST_TOKEN_TIMEOUT_SECONDS": "120", "KEEL_DB_POOL_SIZE": os.environ.get("BENCH_POOL_SIZE", "10"),
-           "KEEL_API_PROCESSES": os.environ.get("BENCH_API_PROCESSES", "1")}
+           "KEEL_CHAT_FIRST_TOKEN_TIMEOUT_SECONDS": "120", "KEEL_DB_POOL_SIZE": os.environ.get("BENCH_POOL_SIZE", "10")}
     fake = _start([sys.executable, "-m", "benchmarks.fake_provider_server", str(fake_port), str(tokens), str(DELAY)],
                   env)
     try:
-        with _keel_serve(env) as (base, pid):
-            result = asyncio.run(_many_streams(base, streams, pid, tokens, fake.pid))
-        print(f"\n{streams} concurrent subscriptions, `keel serve` with {env['KEEL_API_PROCESSES']} API process(es), "
-              f"fake provider at 20 tokens/s: "
-              f"{result}")
+        # BENCH_API_PROCESSES=1,2: the same streams against one, then two API processes, side by side
+        for processes in os.environ.get("BENCH_API_PROCESSES", "1").split(","):
+            with _keel_serve({**env, "KEEL_API_PROCESSES": processes}) as (base, pid):
+                result = asyncio.run(_many_streams(base, streams, pid, tokens, fake.pid))
+            print(f"\n{streams} concurrent subscriptions, `keel serve` with {processes} API process(es), fake "
+                  f"provider at 20 tokens/s: {result}")
     finally:
         fake.terminate()
         fake.wait(timeout=30)
@@ -244,6 +244,14 @@ def _cpu_seconds(pid: int) -> float:
             fields = stat.read().rsplit(")", 1)[1].split()
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def _machine_cpu() -> float:
+    """Busy CPU seconds of the whole machine so far (every process: the senders, Postgres, a worker), from
+    /proc/stat."""
+    with open("/proc/stat") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
 
 
 def _rss(pid: int) -> int:
@@ -273,7 +281,7 @@ async def _many_streams(base: str, streams: int, server_pid: int, tokens: int, f
         for _ in range(users):
             accounts.append(await signed_up(client, email=f"bench-{uuid.uuid4().hex[:10]}@example.com"))
     await _settled(server_pid)
-    rss_before, cpu_before = _rss(server_pid), _cpu_seconds(server_pid)
+    rss_before, cpu_before, machine_before = _rss(server_pid), _cpu_seconds(server_pid), _machine_cpu()
     harness_before = _cpu_seconds(fake_pid) + time.process_time()
     gaps, ttfts, completed, peak_rss, streaming, peak_streaming = [], [], 0, 0, 0, 0
     url = base.replace("http://", "ws://") + "/graphql"
@@ -335,7 +343,7 @@ async def _many_streams(base: str, streams: int, server_pid: int, tokens: int, f
         go.set()
     outcomes = await everyone
     wall = time.perf_counter() - began
-    cpu = _cpu_seconds(server_pid) - cpu_before
+    cpu, machine = _cpu_seconds(server_pid) - cpu_before, _machine_cpu() - machine_before
     harness = _cpu_seconds(fake_pid) + time.process_time() - harness_before
     sampler.cancel()
     failures = [str(o)[:300] for o in outcomes if isinstance(o, BaseException)]
@@ -352,7 +360,8 @@ async def _many_streams(base: str, streams: int, server_pid: int, tokens: int, f
             f"server RSS {rss_before / 2**20:.0f} MiB -> peak {peak_rss / 2**20:.0f} MiB "
             f"(~{per_stream:.0f} KiB per stream); server CPU {cpu:.1f} s for {completed * tokens} tokens "
             f"(~{cpu / max(completed * tokens, 1) * 1e6:.0f} µs per token, set-up and storage included); "
-            f"the fake provider and this client used {harness:.1f} s CPU on the same {os.cpu_count()} cores")
+            f"the fake provider and this client used {harness:.1f} s CPU on the same {os.cpu_count()} cores, "
+            f"{machine / wall / (os.cpu_count() or 1) * 100:.0f}% busy in all")
 
 
 def test_checkpoint_of_every_live_answer(settings):
