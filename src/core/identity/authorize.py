@@ -34,8 +34,8 @@ def memberships_read_once_in_this_task() -> None:
 
 @contextmanager
 def memberships_read_once() -> Iterator[None]:
-    """Within it (one read-only operation: a query, a subscription's start), Authorize reads each membership
-    once: a field's guard and its use case ask the same question. Not for operations that change memberships."""
+    """Within it (one read-only operation: a query), Authorize reads each membership once: a field's guard and
+    its use case ask the same question. Not for operations that change memberships."""
     token = _read.set({})
     try:
         yield
