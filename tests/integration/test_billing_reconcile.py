@@ -19,7 +19,6 @@ from src.evaluation.retrieval import CollectedJobs
 from src.ports.billing import StripeEvent
 from src.ports.identity import Principal, Role, Workspace
 from tests.conftest import fresh_database, run_keel, start_worker, stop_worker
-from tests.fakes.stripe_api import FakeStripe
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +28,6 @@ ADMIN = Principal(uuid.uuid4(), Role.ADMIN)  # an operator, as the use cases see
 @pytest.fixture
 def own_db(request, settings):
     return fresh_database(settings, request.node.name.removeprefix("test_")[:20])
-
-
-@pytest.fixture
-def fake_stripe():
-    fake = FakeStripe()
-    with fake.serve() as served:
-        fake.url = served.url
-        yield fake
 
 
 def configured(settings, fake):
